@@ -1,0 +1,102 @@
+//! The event envelope shared by both aggregates.
+//!
+//! An [`Event`] is what an aggregate decided plus who decided it and when. The
+//! store adds what only it can know (event id, position, version, seq) when it
+//! records the event.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A user as events and messages name them. Usernames never change, so events
+/// carry the name and readers need no lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub id: Uuid,
+    pub username: String,
+}
+
+/// Who issued a command and when; copied onto every event the command yields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMeta {
+    pub actor: Actor,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The typed body of an event: a serde enum whose variant names are the stable
+/// event type names, serialised as `{"type": ..., "data": {...}}`.
+pub trait Payload:
+    Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug + Send + Sync
+{
+    /// The stable PascalCase event type name.
+    fn event_type(&self) -> &'static str;
+
+    /// Version of this event type's `data` layout, bumped with an upcaster.
+    fn schema_version(&self) -> u32 {
+        1
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event<P> {
+    pub meta: EventMeta,
+    pub payload: P,
+}
+
+impl<P: Payload> Event<P> {
+    pub fn new(meta: &EventMeta, payload: P) -> Self {
+        Self {
+            meta: meta.clone(),
+            payload,
+        }
+    }
+
+    /// The payload's `data` object, as stored.
+    pub fn data(&self) -> serde_json::Value {
+        match serde_json::to_value(&self.payload) {
+            Ok(serde_json::Value::Object(mut map)) => {
+                map.remove("data").unwrap_or(serde_json::Value::Null)
+            }
+            // Payload enums are adjacently tagged structs: always an object.
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// Rebuilds an event from its stored parts, upcasting old schema versions.
+    pub fn from_stored(
+        meta: EventMeta,
+        event_type: &str,
+        schema_version: u32,
+        data: serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        let data = crate::event::upcast(event_type, schema_version, data);
+        let payload = serde_json::from_value(serde_json::json!({
+            "type": event_type,
+            "data": data,
+        }))?;
+        Ok(Self { meta, payload })
+    }
+}
+
+/// Brings `data` written under an older schema version up to the current one.
+/// Every event type is at version 1 so far; when one changes, its conversion
+/// goes here and old events stay readable.
+pub fn upcast(
+    _event_type: &str,
+    _schema_version: u32,
+    data: serde_json::Value,
+) -> serde_json::Value {
+    data
+}
+
+impl<P: Payload> DomainEvent for Event<P> {
+    fn event_type(&self) -> String {
+        self.payload.event_type().to_string()
+    }
+
+    fn event_version(&self) -> String {
+        self.payload.schema_version().to_string()
+    }
+}

@@ -1,0 +1,28 @@
+//! The ticketflow domain: aggregates, commands, events and the rules that decide
+//! between them. Pure: no I/O, no clock, no randomness. Whoever sends a command
+//! supplies its actor, time and ids, so the same command on the same history
+//! always yields the same events.
+//!
+//! Two aggregates exist. A [`Project`] owns its members, their roles and its
+//! statuses. A [`Ticket`] owns everything about one ticket, including its
+//! comments; it validates against a [`ProjectView`] handed in with each command,
+//! since a ticket's rules (assignee must be a member, status must exist) depend
+//! on its project.
+
+pub mod error;
+pub mod event;
+pub mod mention;
+pub mod project;
+pub mod ticket;
+pub mod user;
+pub mod validate;
+
+pub use error::DomainError;
+pub use event::{Actor, Event, EventMeta, Payload};
+pub use project::{
+    default_statuses, Member, NewMember, Project, ProjectCommand, ProjectEvent, ProjectPayload,
+    ProjectView, Role, Status,
+};
+pub use ticket::{
+    NewTicket, Priority, Ticket, TicketChanges, TicketCommand, TicketEvent, TicketPayload,
+};
