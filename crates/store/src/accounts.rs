@@ -1,0 +1,64 @@
+//! User accounts and refresh tokens.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub user_id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserWithHash {
+    pub user: User,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// The result of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was live; it is now used and its successor stored.
+    Rotated { user_id: Uuid },
+    /// The token had been used before: its family is now revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+#[async_trait]
+pub trait Accounts: Send + Sync + 'static {
+    /// Fails with [`StoreError::Taken`]`("username")` if the name is taken.
+    async fn create_user(&self, user: NewUser) -> Result<(), StoreError>;
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserWithHash>, StoreError>;
+    async fn user_by_id(&self, user_id: Uuid) -> Result<Option<User>, StoreError>;
+
+    /// Stores the first token of a new family (a login).
+    async fn insert_refresh_token(
+        &self,
+        token_hash: &[u8],
+        family_id: Uuid,
+        user_id: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Uses `token_hash` once and stores `next_hash` in its family.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &[u8],
+        next_hash: &[u8],
+        now: DateTime<Utc>,
+        next_expires_at: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError>;
+}

@@ -1,0 +1,172 @@
+//! The event log's interface and the records it hands out.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use ticketflow_domain::event::{Actor, Event, Payload};
+use ticketflow_domain::project::{Project, ProjectEvent, Role, Status};
+use ticketflow_domain::ticket::{Ticket, TicketEvent};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// A snapshot is written whenever a stream's version crosses a multiple of
+/// this, so loading replays fewer than this many events.
+pub const SNAPSHOT_EVERY: u64 = 100;
+
+/// An aggregate as loaded: its state and where its stream stands.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded<A> {
+    pub state: A,
+    pub version: u64,
+    /// Global position of the stream's last event, 0 for a new stream.
+    pub last_position: i64,
+    /// Events applied on top of the snapshot (bounded by [`SNAPSHOT_EVERY`]).
+    pub replayed: usize,
+}
+
+/// Causation data stored with every event of one command.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Metadata {
+    pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
+}
+
+/// Events to append to one stream, decided against `before`.
+#[derive(Debug, Clone)]
+pub struct Append<A, E> {
+    pub stream_id: Uuid,
+    pub project_id: Uuid,
+    pub before: Loaded<A>,
+    pub events: Vec<E>,
+    pub metadata: Metadata,
+}
+
+/// What an append stored, and the state it produced.
+#[derive(Debug, Clone)]
+pub struct Committed<A> {
+    pub state: A,
+    pub events: Vec<StoredEvent>,
+}
+
+impl<A> Committed<A> {
+    pub fn last_position(&self) -> i64 {
+        self.events.last().map_or(0, |e| e.position)
+    }
+}
+
+/// An event as recorded, with everything the store assigned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub position: i64,
+    pub event_id: Uuid,
+    pub stream_id: Uuid,
+    pub stream_type: String,
+    pub project_id: Uuid,
+    pub version: i64,
+    pub seq: Option<i64>,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub data: serde_json::Value,
+    pub actor: Actor,
+    pub occurred_at: DateTime<Utc>,
+    pub metadata: serde_json::Value,
+}
+
+impl StoredEvent {
+    /// The typed domain event, upcast to the current schema.
+    pub fn decode<P: Payload>(&self) -> Result<Event<P>, StoreError> {
+        let meta = ticketflow_domain::EventMeta {
+            actor: self.actor.clone(),
+            occurred_at: self.occurred_at,
+        };
+        let schema = u32::try_from(self.schema_version).unwrap_or(0);
+        Ok(Event::from_stored(
+            meta,
+            &self.event_type,
+            schema,
+            self.data.clone(),
+        )?)
+    }
+}
+
+/// A point in a stream's past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    Version(u64),
+    /// Inclusive: every event with `occurred_at` ≤ this time.
+    Time(DateTime<Utc>),
+}
+
+/// A project as listed: the inline index written with its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectSummary {
+    pub project_id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub statuses: Vec<Status>,
+    pub created_at: DateTime<Utc>,
+    pub role: Role,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    async fn load_project(&self, project_id: Uuid) -> Result<Loaded<Project>, StoreError>;
+
+    async fn load_ticket(&self, ticket_id: Uuid) -> Result<Loaded<Ticket>, StoreError>;
+
+    /// The ticket as it was at `as_of`; `None` before it existed.
+    async fn load_ticket_as_of(
+        &self,
+        ticket_id: Uuid,
+        as_of: AsOf,
+    ) -> Result<Option<Loaded<Ticket>>, StoreError>;
+
+    /// Appends if the stream is still at `before.version`, else
+    /// [`StoreError::VersionConflict`]. A `ProjectCreated` with a taken key
+    /// fails with [`StoreError::Taken`]`("project_key")`.
+    async fn append_project(
+        &self,
+        append: Append<Project, ProjectEvent>,
+    ) -> Result<Committed<Project>, StoreError>;
+
+    /// Like [`EventStore::append_project`]; also assigns ticket numbers and
+    /// the project's channel seq.
+    async fn append_ticket(
+        &self,
+        append: Append<Ticket, TicketEvent>,
+    ) -> Result<Committed<Ticket>, StoreError>;
+
+    /// One stream's events with version > `after_version`, in version order.
+    async fn stream_events(
+        &self,
+        stream_id: Uuid,
+        after_version: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// One project's events (tickets and members) after a position.
+    async fn project_events(
+        &self,
+        project_id: Uuid,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Every event after a position, in position order.
+    async fn read_all(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The position of the newest committed event.
+    async fn head_position(&self) -> Result<i64, StoreError>;
+
+    /// The caller's role in a project, `None` when not a member.
+    async fn membership(&self, project_id: Uuid, user_id: Uuid)
+        -> Result<Option<Role>, StoreError>;
+
+    /// Projects the user is a member of, oldest first.
+    async fn projects_of(&self, user_id: Uuid) -> Result<Vec<ProjectSummary>, StoreError>;
+}

@@ -1,0 +1,26 @@
+//! Storage for ticketflow: the event log and the small amount of plain state
+//! around it (accounts, refresh tokens, idempotency records).
+//!
+//! Everything is reached through the traits in this crate, so the API never
+//! names a database; [`pg::PgStore`] implements them on PostgreSQL.
+//!
+//! The event log's guarantees:
+//! - a stream's versions are contiguous 1..N (compare-and-set on `streams`);
+//! - global positions become visible in increasing order, with no late commit
+//!   behind a reader's cursor (one counter row, locked until commit);
+//! - a project's ticket events get a contiguous channel `seq`, and tickets a
+//!   gap-free number, in the appending transaction.
+
+mod accounts;
+mod error;
+mod event_store;
+mod idempotency;
+pub mod pg;
+
+pub use accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
+pub use error::StoreError;
+pub use event_store::{
+    Append, AsOf, Committed, EventStore, Loaded, Metadata, ProjectSummary, StoredEvent,
+    SNAPSHOT_EVERY,
+};
+pub use idempotency::{Claim, IdempotencyStore, StoredResponse};

@@ -1,0 +1,130 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{taken, PgStore};
+use crate::accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
+use crate::StoreError;
+
+const USER_COLUMNS: &str = "user_id, username, display_name, created_at, password_hash";
+
+fn user(row: &Row) -> User {
+    User {
+        user_id: row.get(0),
+        username: row.get(1),
+        display_name: row.get(2),
+        created_at: row.get(3),
+    }
+}
+
+#[async_trait]
+impl Accounts for PgStore {
+    async fn create_user(&self, new: NewUser) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let u = &new.user;
+        client
+            .execute(
+                "INSERT INTO users (user_id, username, display_name, password_hash, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &u.user_id,
+                    &u.username,
+                    &u.display_name,
+                    &new.password_hash,
+                    &u.created_at,
+                ],
+            )
+            .await
+            .map_err(|e| taken(e, "users_username_key", "username"))?;
+        Ok(())
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserWithHash>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let row = client.query_opt(&sql, &[&username]).await?;
+        Ok(row.map(|r| UserWithHash {
+            user: user(&r),
+            password_hash: r.get(4),
+        }))
+    }
+
+    async fn user_by_id(&self, user_id: Uuid) -> Result<Option<User>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = $1");
+        Ok(client.query_opt(&sql, &[&user_id]).await?.map(|r| user(&r)))
+    }
+
+    async fn insert_refresh_token(
+        &self,
+        token_hash: &[u8],
+        family_id: Uuid,
+        user_id: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
+                 VALUES ($1, $2, $3, $4)",
+                &[&token_hash, &family_id, &user_id, &expires_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &[u8],
+        next_hash: &[u8],
+        now: DateTime<Utc>,
+        next_expires_at: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "SELECT t.family_id, t.user_id, t.expires_at, t.used_at, r.family_id IS NOT NULL
+                 FROM refresh_tokens t
+                 LEFT JOIN revoked_token_families r ON r.family_id = t.family_id
+                 WHERE t.token_hash = $1 FOR UPDATE OF t",
+                &[&token_hash],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let (family_id, user_id): (Uuid, Uuid) = (row.get(0), row.get(1));
+        let expires_at: DateTime<Utc> = row.get(2);
+        let used_at: Option<DateTime<Utc>> = row.get(3);
+        let revoked: bool = row.get(4);
+        if revoked || expires_at <= now {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        if used_at.is_some() {
+            // A used token presented again means it leaked: end the family.
+            tx.execute(
+                "INSERT INTO revoked_token_families (family_id, revoked_at) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[&family_id, &now],
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(RefreshOutcome::Reused);
+        }
+        tx.execute(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1",
+            &[&token_hash, &now],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
+             VALUES ($1, $2, $3, $4)",
+            &[&next_hash, &family_id, &user_id, &next_expires_at],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RefreshOutcome::Rotated { user_id })
+    }
+}

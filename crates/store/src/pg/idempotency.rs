@@ -1,0 +1,108 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::PgStore;
+use crate::idempotency::{Claim, IdempotencyStore, StoredResponse};
+use crate::StoreError;
+
+#[async_trait]
+impl IdempotencyStore for PgStore {
+    async fn claim(
+        &self,
+        user_id: Uuid,
+        key: &str,
+        request_hash: &[u8],
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        expired_before: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let client = self.client().await?;
+        // Insert, or take over a row that is dead (a stale claim or an expired
+        // record); the row lock makes exactly one concurrent caller win.
+        let acquired = client
+            .execute(
+                "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (user_id, key) DO UPDATE
+                   SET request_hash = $3, created_at = $4, response_status = NULL,
+                       response_headers = NULL, response_body = NULL
+                   WHERE (idempotency_keys.response_status IS NULL
+                          AND idempotency_keys.created_at < $5)
+                      OR idempotency_keys.created_at < $6",
+                &[
+                    &user_id,
+                    &key,
+                    &request_hash,
+                    &now,
+                    &stale_before,
+                    &expired_before,
+                ],
+            )
+            .await?;
+        if acquired == 1 {
+            return Ok(Claim::Acquired);
+        }
+        let row = client
+            .query_opt(
+                "SELECT request_hash, response_status, response_headers, response_body
+                 FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                &[&user_id, &key],
+            )
+            .await?;
+        // Released between our insert and this read: the caller may retry.
+        let Some(row) = row else {
+            return Ok(Claim::InProgress);
+        };
+        let stored_hash: Vec<u8> = row.get(0);
+        if stored_hash != request_hash {
+            return Ok(Claim::Mismatch);
+        }
+        let Some(status) = row.get::<_, Option<i32>>(1) else {
+            return Ok(Claim::InProgress);
+        };
+        let headers: serde_json::Value = row.get(2);
+        Ok(Claim::Done(StoredResponse {
+            status: status as u16,
+            headers: serde_json::from_value(headers)?,
+            body: row.get(3),
+        }))
+    }
+
+    async fn complete(
+        &self,
+        user_id: Uuid,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let headers = serde_json::to_value(&response.headers)?;
+        client
+            .execute(
+                "UPDATE idempotency_keys
+                 SET response_status = $3, response_headers = $4, response_body = $5
+                 WHERE user_id = $1 AND key = $2",
+                &[
+                    &user_id,
+                    &key,
+                    &(response.status as i32),
+                    &headers,
+                    &response.body,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn release(&self, user_id: Uuid, key: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2
+                 AND response_status IS NULL",
+                &[&user_id, &key],
+            )
+            .await?;
+        Ok(())
+    }
+}

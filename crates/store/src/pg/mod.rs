@@ -1,0 +1,66 @@
+//! The PostgreSQL implementation of the store traits.
+
+mod accounts;
+mod append;
+mod idempotency;
+mod load;
+mod migrate;
+mod read;
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::StoreError;
+
+pub use migrate::migrate;
+
+/// A pool of connections to one ticketflow database.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Connects lazily: the pool opens connections on first use.
+    pub fn connect(database_url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        let config = tokio_postgres::Config::from_str(database_url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid DATABASE_URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations; see [`migrate`].
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        migrate(&mut client).await
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+/// Maps a unique violation on `constraint` to [`StoreError::Taken`].
+fn taken(e: tokio_postgres::Error, constraint: &str, what: &'static str) -> StoreError {
+    let is_it = e.as_db_error().is_some_and(|db| {
+        *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+            && db.constraint() == Some(constraint)
+    });
+    if is_it {
+        StoreError::Taken(what)
+    } else {
+        e.into()
+    }
+}

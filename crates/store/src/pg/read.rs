@@ -1,0 +1,179 @@
+//! Reading the log, and the trait implementation that ties the modules together.
+
+use async_trait::async_trait;
+use ticketflow_domain::project::{Project, ProjectEvent, Role};
+use ticketflow_domain::ticket::{Ticket, TicketEvent};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::PgStore;
+use crate::event_store::{
+    Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, StoredEvent,
+};
+use crate::StoreError;
+
+pub(super) const EVENT_COLUMNS: &str = "position, event_id, stream_id, stream_type, project_id, \
+     version, seq, event_type, schema_version, data, metadata, occurred_at";
+
+pub(super) fn stored_event(row: &Row) -> Result<StoredEvent, StoreError> {
+    let metadata: serde_json::Value = row.try_get(10)?;
+    Ok(StoredEvent {
+        position: row.try_get(0)?,
+        event_id: row.try_get(1)?,
+        stream_id: row.try_get(2)?,
+        stream_type: row.try_get(3)?,
+        project_id: row.try_get(4)?,
+        version: row.try_get(5)?,
+        seq: row.try_get(6)?,
+        event_type: row.try_get(7)?,
+        schema_version: row.try_get(8)?,
+        data: row.try_get(9)?,
+        actor: serde_json::from_value(metadata["actor"].clone())?,
+        metadata,
+        occurred_at: row.try_get(11)?,
+    })
+}
+
+fn parse_role(role: &str) -> Role {
+    if role == "admin" {
+        Role::Admin
+    } else {
+        Role::Member
+    }
+}
+
+impl PgStore {
+    async fn query_events(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE {sql}");
+        client
+            .query(&sql, params)
+            .await?
+            .iter()
+            .map(stored_event)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl EventStore for PgStore {
+    async fn load_project(&self, project_id: Uuid) -> Result<Loaded<Project>, StoreError> {
+        self.load(project_id).await
+    }
+
+    async fn load_ticket(&self, ticket_id: Uuid) -> Result<Loaded<Ticket>, StoreError> {
+        self.load(ticket_id).await
+    }
+
+    async fn load_ticket_as_of(
+        &self,
+        ticket_id: Uuid,
+        as_of: AsOf,
+    ) -> Result<Option<Loaded<Ticket>>, StoreError> {
+        self.load_as_of(ticket_id, as_of).await
+    }
+
+    async fn append_project(
+        &self,
+        append: Append<Project, ProjectEvent>,
+    ) -> Result<Committed<Project>, StoreError> {
+        self.append(append).await
+    }
+
+    async fn append_ticket(
+        &self,
+        append: Append<Ticket, TicketEvent>,
+    ) -> Result<Committed<Ticket>, StoreError> {
+        self.append(append).await
+    }
+
+    async fn stream_events(
+        &self,
+        stream_id: Uuid,
+        after_version: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.query_events(
+            "stream_id = $1 AND version > $2 ORDER BY version LIMIT $3",
+            &[&stream_id, &after_version, &limit],
+        )
+        .await
+    }
+
+    async fn project_events(
+        &self,
+        project_id: Uuid,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.query_events(
+            "project_id = $1 AND position > $2 ORDER BY position LIMIT $3",
+            &[&project_id, &after_position, &limit],
+        )
+        .await
+    }
+
+    async fn read_all(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.query_events(
+            "position > $1 ORDER BY position LIMIT $2",
+            &[&after_position, &limit],
+        )
+        .await
+    }
+
+    async fn head_position(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        // Not the counter row: reading it would wait behind an append's lock.
+        let row = client
+            .query_one("SELECT coalesce(max(position), 0) FROM events", &[])
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn membership(
+        &self,
+        project_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<Role>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
+                &[&project_id, &user_id],
+            )
+            .await?;
+        Ok(row.map(|r| parse_role(r.get(0))))
+    }
+
+    async fn projects_of(&self, user_id: Uuid) -> Result<Vec<ProjectSummary>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT p.project_id, p.key, p.name, p.statuses, p.created_at, m.role
+                 FROM projects p JOIN project_members m ON m.project_id = p.project_id
+                 WHERE m.user_id = $1 ORDER BY p.created_at, p.project_id",
+                &[&user_id],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ProjectSummary {
+                    project_id: r.get(0),
+                    key: r.get(1),
+                    name: r.get(2),
+                    statuses: serde_json::from_value(r.get(3))?,
+                    created_at: r.get(4),
+                    role: parse_role(r.get(5)),
+                })
+            })
+            .collect()
+    }
+}
