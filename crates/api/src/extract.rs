@@ -1,0 +1,117 @@
+//! Request extractors that refuse bad input in the contract's error format.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Largest accepted request body: exactly 1 MiB is fine, one byte more is not.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// A JSON body. Unparseable → 400 `malformed_json`; a missing field, an
+/// unknown field or a wrong type → 422 naming the field; too large → 413.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large()
+            } else {
+                ApiError::malformed_json(rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(ApiError::malformed_json(format!(
+            "request body is not valid JSON: {e}"
+        )));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = field_of(&e);
+        ApiError::invalid(&field, format!("{field}: {}", e.inner()))
+    })
+}
+
+/// The top-level field a deserialisation error is about.
+fn field_of(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let top = path.split(['.', '[']).next().unwrap_or_default();
+    if !top.is_empty() && top != "?" {
+        return top.to_string();
+    }
+    // Missing and unknown fields are reported on the enclosing object, with
+    // the field's name in backticks.
+    let message = e.inner().to_string();
+    message.split('`').nth(1).unwrap_or("body").to_string()
+}
+
+/// A field of a PATCH body: absent, explicitly `null`, or a value.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Null,
+    Value(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Option::<T>::deserialize(d)?.map_or(Patch::Null, Patch::Value))
+    }
+}
+
+impl<T> Patch<T> {
+    /// For fields that cannot be cleared: `null` is a wrong type.
+    pub fn required(self, field: &str) -> Result<Option<T>, ApiError> {
+        match self {
+            Patch::Absent => Ok(None),
+            Patch::Null => Err(ApiError::invalid(field, format!("{field} may not be null"))),
+            Patch::Value(v) => Ok(Some(v)),
+        }
+    }
+
+    /// For fields where `null` clears the value.
+    pub fn nullable(self) -> Option<Option<T>> {
+        match self {
+            Patch::Absent => None,
+            Patch::Null => Some(None),
+            Patch::Value(v) => Some(Some(v)),
+        }
+    }
+}
+
+/// An id from the path; anything that is not a UUID names nothing (404).
+pub fn path_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
+}
+
+/// `If-Match: "<version>"`, if present.
+pub struct IfMatch(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(Self(None));
+        };
+        let text = value.to_str().unwrap_or_default().trim();
+        let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+        text.parse().map(|v| Self(Some(v))).map_err(|_| {
+            ApiError::bad_header("If-Match", "If-Match must be a quoted version, e.g. \"3\"")
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! The HTTP API of ticketflow (the contract's Auth, Projects and Tickets
+//! sections).
+//!
+//! Handlers are small: extract, run a command or a read, render. Commands go
+//! through [`AppState::run_ticket_command`] / [`AppState::run_project_command`],
+//! which load the aggregate, let the domain decide, and append.
+
+mod auth;
+mod command;
+mod consistency;
+mod error;
+mod extract;
+mod idempotency;
+mod paging;
+mod password;
+mod projects;
+mod tickets;
+mod tokens;
+mod views;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, SubsecRound, Utc};
+use ticketflow_store::{Accounts, EventStore, IdempotencyStore};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use tokens::TokenKeys;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The event log: commands append to it; reads load from it until the
+    /// projections exist.
+    pub events: Arc<dyn EventStore>,
+    /// Accounts and refresh tokens.
+    pub accounts: Arc<dyn Accounts>,
+    /// First responses to keyed requests.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The JWT secret, decoded once.
+    pub tokens: Arc<TokenKeys>,
+}
+
+/// The current time at the store's precision (microseconds), so a command's
+/// response and a later read of the same event agree to the digit.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// `X-Position`: where the command's last event stands in the global log.
+pub fn position_header(position: i64) -> (HeaderName, HeaderValue) {
+    (
+        HeaderName::from_static("x-position"),
+        HeaderValue::from(position),
+    )
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/me", get(auth::me))
+        .route("/projects", post(projects::create).get(projects::list))
+        .route("/projects/{pid}", get(projects::get))
+        .route(
+            "/projects/{pid}/members",
+            post(projects::add_member).get(projects::members),
+        )
+        .route(
+            "/projects/{pid}/members/{uid}",
+            axum::routing::delete(projects::remove_member),
+        )
+        .route(
+            "/projects/{pid}/tickets",
+            post(tickets::create).get(tickets::list),
+        )
+        .route(
+            "/tickets/{id}",
+            get(tickets::get)
+                .patch(tickets::update)
+                .delete(tickets::delete),
+        )
+        .route(
+            "/tickets/{id}/comments",
+            post(tickets::add_comment).get(tickets::comments),
+        )
+        .route("/tickets/{id}/history", get(tickets::history))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            consistency::min_position,
+        ));
+    Router::new()
+        .nest("/api", api)
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed",
+            )
+        })
+        .layer(middleware::from_fn(refuse_large_bodies))
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Refuses a declared body over the limit before anything reads it, so every
+/// route answers 413 the same way (bodies without a length are cut off by
+/// [`DefaultBodyLimit`] as they are read).
+async fn refuse_large_bodies(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > extract::MAX_BODY) {
+        return ApiError::payload_too_large().into_response();
+    }
+    next.run(req).await
+}

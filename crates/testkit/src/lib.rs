@@ -1,0 +1,302 @@
+//! Test support for ticketflow's integration tests.
+//!
+//! [`TestDb`] creates a uniquely named database on the server named by
+//! `TEST_DATABASE_URL` (default: local PostgreSQL as user postgres) and drops
+//! it afterwards, so tests never see each other's data and may run in
+//! parallel. [`TestServer`] runs the real router on a real TCP socket against
+//! such a database; tests talk to it with a real HTTP client.
+
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use ticketflow_api::{AppState, TokenKeys};
+use ticketflow_store::pg::PgStore;
+
+pub const JWT_SECRET: &str = "test-secret-for-ticketflow";
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A database of one's own, dropped when this value is.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let admin = admin_url();
+        let name = format!("tf_test_{}", uuid::Uuid::new_v4().simple());
+        let client = connect(&admin).await;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("TEST_DATABASE_URL must end in /<database>"),
+        };
+        Self { name, url }
+    }
+
+    /// A migrated store on this database.
+    pub async fn store(&self) -> PgStore {
+        let store = PgStore::connect(&self.url, 40).expect("pool");
+        store.migrate().await.expect("migrate");
+        store
+    }
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    tokio::spawn(connection);
+    client
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime guarantee: use a thread of our own.
+        let dropper = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    let client = connect(&admin_url()).await;
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = client.batch_execute(&sql).await;
+                });
+            }
+        });
+        let _ = dropper.join();
+    }
+}
+
+/// The API served on 127.0.0.1 on a free port, over its own database.
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: PgStore,
+    pub db: TestDb,
+}
+
+/// A registered, logged-in user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    pub token: String,
+    pub refresh_token: String,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// The `X-Position` header as a number.
+    pub fn position(&self) -> i64 {
+        self.header("x-position")
+            .and_then(|p| p.parse().ok())
+            .expect("X-Position header")
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let db = TestDb::create().await;
+        let store = db.store().await;
+        let shared = Arc::new(store.clone());
+        let state = AppState {
+            events: shared.clone(),
+            accounts: shared.clone(),
+            idempotency: shared,
+            tokens: Arc::new(TokenKeys::new(JWT_SECRET.as_bytes())),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            axum::serve(listener, ticketflow_api::router(state))
+                .await
+                .expect("serve");
+        });
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            store,
+            db,
+        }
+    }
+
+    /// Sends a request; `body` is sent as JSON when present.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!(
+                    "non-JSON body ({status}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body), &[])
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body), &[])
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None, &[])
+            .await
+    }
+
+    /// Registers and logs in `username` (password "password123").
+    pub async fn user(&self, username: &str) -> TestUser {
+        let body = json!({ "username": username, "password": "password123" });
+        let reg = self
+            .call(
+                Method::POST,
+                "/api/auth/register",
+                None,
+                Some(body.clone()),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            reg.status,
+            StatusCode::CREATED,
+            "register {username}: {:?}",
+            reg.body
+        );
+        let login = self
+            .call(Method::POST, "/api/auth/login", None, Some(body), &[])
+            .await;
+        assert_eq!(
+            login.status,
+            StatusCode::OK,
+            "login {username}: {:?}",
+            login.body
+        );
+        TestUser {
+            id: reg.body["id"].as_str().expect("id").to_string(),
+            username: username.to_string(),
+            token: login.body["access_token"]
+                .as_str()
+                .expect("token")
+                .to_string(),
+            refresh_token: login.body["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_string(),
+        }
+    }
+
+    /// Creates a project owned by `owner`; returns its JSON.
+    pub async fn project(&self, owner: &TestUser, key: &str) -> Value {
+        let reply = self
+            .post(
+                "/api/projects",
+                &owner.token,
+                json!({ "key": key, "name": format!("{key} project") }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "create project: {:?}",
+            reply.body
+        );
+        reply.body
+    }
+
+    pub async fn add_member(&self, admin: &TestUser, project_id: &str, member: &TestUser) {
+        let path = format!("/api/projects/{project_id}/members");
+        let reply = self
+            .post(&path, &admin.token, json!({ "username": member.username }))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "add member: {:?}",
+            reply.body
+        );
+    }
+
+    /// Creates a ticket; returns the whole reply (headers matter).
+    pub async fn ticket(&self, user: &TestUser, project_id: &str, body: Value) -> Reply {
+        let reply = self
+            .post(
+                &format!("/api/projects/{project_id}/tickets"),
+                &user.token,
+                body,
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "create ticket: {:?}",
+            reply.body
+        );
+        reply
+    }
+}

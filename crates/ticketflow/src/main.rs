@@ -1,0 +1,168 @@
+//! `ticketflow`: the server binary.
+//!
+//! `ticketflow serve` runs every role in one process; `--roles` picks some.
+//! `ticketflow migrate` applies the schema and exits. Configuration comes from
+//! the environment, with flags of the same meaning.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use rand::RngCore;
+use ticketflow_api::{AppState, TokenKeys};
+use ticketflow_store::pg::PgStore;
+
+#[derive(Parser)]
+#[command(
+    name = "ticketflow",
+    version,
+    about = "Event-sourced real-time ticketing backend"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    /// PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/ticketflow
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Connections in the pool.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    database_pool_size: usize,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8000")]
+    bind_addr: SocketAddr,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// NATS URL, e.g. nats://127.0.0.1:4222
+    #[arg(long, env = "NATS_URL")]
+    nats_url: Option<String>,
+    /// HS256 secret for access tokens.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Allow running without JWT_SECRET (a random one per process).
+    #[arg(long)]
+    dev: bool,
+    /// Roles to run: any of api, relay, projections, realtime.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "api,relay,projections,realtime"
+    )]
+    roles: Vec<Role>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+enum Role {
+    Api,
+    Relay,
+    Projections,
+    Realtime,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => {
+            connect(&args).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+    }
+}
+
+/// Opens the pool and brings the schema up to date.
+async fn connect(args: &DatabaseArgs) -> anyhow::Result<PgStore> {
+    let Some(url) = args.database_url.as_deref() else {
+        bail!(
+            "DATABASE_URL is not set. The embedded mode (no external services) is not \
+             available yet; set DATABASE_URL (and NATS_URL) to run on PostgreSQL"
+        );
+    };
+    let store = PgStore::connect(url, args.database_pool_size).context("configuring PostgreSQL")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+fn jwt_secret(args: &ServeArgs) -> anyhow::Result<Vec<u8>> {
+    match (&args.jwt_secret, args.dev) {
+        (Some(secret), _) if !secret.is_empty() => Ok(secret.as_bytes().to_vec()),
+        (_, true) => {
+            tracing::warn!("--dev: using a random JWT secret; tokens die with this process");
+            let mut secret = vec![0u8; 32];
+            rand::thread_rng().fill_bytes(&mut secret);
+            Ok(secret)
+        }
+        _ => bail!("JWT_SECRET is not set (pass --dev to run with a throwaway secret)"),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let secret = jwt_secret(&args)?;
+    let store = Arc::new(connect(&args.database).await?);
+    for role in args.roles.iter().filter(|r| **r != Role::Api) {
+        tracing::warn!(?role, "role not implemented yet in this build; skipping");
+    }
+    if !args.roles.contains(&Role::Api) {
+        bail!("no runnable role selected (only `api` exists so far)");
+    }
+    if args.nats_url.is_none() {
+        tracing::info!("NATS_URL not set; the API runs without the event bus");
+    }
+    let state = AppState {
+        events: store.clone(),
+        accounts: store.clone(),
+        idempotency: store,
+        tokens: Arc::new(TokenKeys::new(&secret)),
+    };
+    let listener = tokio::net::TcpListener::bind(args.bind_addr)
+        .await
+        .with_context(|| format!("binding {}", args.bind_addr))?;
+    tracing::info!(addr = %args.bind_addr, mode = "postgres", "ticketflow listening");
+    axum::serve(listener, ticketflow_api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot listen for SIGTERM"),
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
