@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The one command that checks ticketflow on a fresh machine: formatting, lints, then every test
+# against real PostgreSQL and NATS (started by scripts/services.sh if they aren't up).
+#   scripts/test.sh                 # everything
+#   scripts/test.sh -- append       # extra args go to `cargo test` (here: a test-name filter)
+# Builds go to ${CARGO_TARGET_DIR:-~/.cache/ticketflow/target}, outside the clone, so a fresh
+# clone (CI's) reuses earlier builds.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '==> %s\n' "$*" >&2; }
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ticketflow/target}"
+
+# Cheapest checks first, so a formatting slip fails in a second rather than after a build.
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "services (PostgreSQL, nats-server)"
+# shellcheck source=scripts/services.sh
+. scripts/services.sh
+
+step "cargo test --workspace --all-targets $*"
+cargo test --workspace --all-targets "$@"
