@@ -42,9 +42,14 @@ impl TestDb {
         Self { name, url }
     }
 
-    /// A migrated store on this database.
+    /// A migrated store on this database, with a small pool: tests run in
+    /// parallel and PostgreSQL's default limit is 100 connections.
     pub async fn store(&self) -> PgStore {
-        let store = PgStore::connect(&self.url, 40).expect("pool");
+        self.store_with_pool(8).await
+    }
+
+    pub async fn store_with_pool(&self, connections: usize) -> PgStore {
+        let store = PgStore::connect(&self.url, connections).expect("pool");
         store.migrate().await.expect("migrate");
         store
     }
@@ -121,6 +126,34 @@ impl Reply {
     pub fn error_code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
+
+    /// The `field` an error names (422s), "" when none.
+    pub fn error_field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+}
+
+/// Reads a response whole; a body that is present must be JSON, since every
+/// response of the API is.
+async fn read_reply(resp: reqwest::Response) -> Reply {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "non-JSON body ({status}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 impl TestServer {
@@ -170,25 +203,71 @@ impl TestServer {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!(
-                    "non-JSON body ({status}): {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            })
-        };
-        Reply {
-            status,
-            headers,
-            body,
+        read_reply(req.send().await.expect("request")).await
+    }
+
+    /// Sends `body` byte for byte as `application/json`: for bodies a
+    /// [`Value`] cannot express (malformed, padded, exactly sized, streamed).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
         }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        read_reply(req.send().await.expect("request")).await
+    }
+
+    /// `POST /api/auth/register` with `body`, unauthenticated.
+    pub async fn register(&self, body: Value) -> Reply {
+        self.call(Method::POST, "/api/auth/register", None, Some(body), &[])
+            .await
+    }
+
+    /// `POST /api/auth/login`, unauthenticated.
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        let body = json!({ "username": username, "password": password });
+        self.call(Method::POST, "/api/auth/login", None, Some(body), &[])
+            .await
+    }
+
+    /// Every item of a list endpoint, following `next_cursor` to the end with
+    /// pages of `limit`. `path` may already carry a query.
+    pub async fn list_all(&self, path: &str, token: &str, limit: usize) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = format!("{path}{sep}limit={limit}");
+            if let Some(cursor) = &after {
+                url.push_str(&format!("&after={cursor}"));
+            }
+            let page = self.get(&url, token).await;
+            assert_eq!(page.status, StatusCode::OK, "list {url}: {:?}", page.body);
+            items.extend(page.body["items"].as_array().expect("items").clone());
+            match page.body["next_cursor"].as_str() {
+                Some(cursor) => after = Some(cursor.to_string()),
+                None => return items,
+            }
+        }
+    }
+
+    /// Every event of a ticket from `/history`, in version order.
+    pub async fn history(&self, user: &TestUser, ticket_id: &str) -> Vec<Value> {
+        let path = format!("/api/tickets/{ticket_id}/history");
+        self.list_all(&path, &user.token, 200).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
