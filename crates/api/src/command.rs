@@ -1,6 +1,11 @@
 //! Running a command: load the aggregate, decide, append; on a concurrent
 //! change, decide again on the new state (unless the client pinned a version
 //! with If-Match, in which case the conflict is theirs to resolve).
+//!
+//! Within one process, writers of one stream first take turns (see
+//! [`stream_turn`]), so the compare-and-set only arbitrates between processes.
+
+use std::sync::LazyLock;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
@@ -8,6 +13,7 @@ use ticketflow_domain::project::{Project, ProjectCommand, ProjectView};
 use ticketflow_domain::ticket::{Ticket, TicketCommand};
 use ticketflow_domain::{DomainError, EventMeta};
 use ticketflow_store::{Append, Loaded, Metadata, StoreError};
+use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
@@ -16,6 +22,24 @@ use crate::AppState;
 
 /// Bound on decide-again rounds; each lost round means another writer won.
 const MAX_ATTEMPTS: usize = 50;
+
+/// Stripes of [`stream_turn`]: enough that unrelated streams rarely share one.
+const TURN_STRIPES: usize = 1024;
+
+static STREAM_TURNS: LazyLock<Vec<Mutex<()>>> =
+    LazyLock::new(|| (0..TURN_STRIPES).map(|_| Mutex::new(())).collect());
+
+/// The turn a writer of `stream_id` holds from loading to appending. Without
+/// it, N concurrent writers of one ticket all load, decide, and all but one
+/// lose the compare-and-set, round after round: the work grows as N², and
+/// past [`MAX_ATTEMPTS`] lost rounds a writer is turned away, which loses its
+/// update. Striped, so memory stays bounded; two streams sharing a stripe
+/// merely take turns. A command holds one turn at a time, so turns cannot
+/// deadlock.
+async fn stream_turn(stream_id: Uuid) -> MutexGuard<'static, ()> {
+    let stripe = (stream_id.as_u128() % TURN_STRIPES as u128) as usize;
+    STREAM_TURNS[stripe].lock().await
+}
 
 /// The state a command produced and the position of its last event (or of
 /// the stream's last event, when the command changed nothing).
@@ -89,6 +113,11 @@ impl AppState {
         if_match: Option<u64>,
         command: impl Fn(EventMeta, ProjectView) -> TicketCommand,
     ) -> Result<Outcome<Ticket>, ApiError> {
+        // A new ticket is a stream nobody else writes: no turn to wait for.
+        let _turn = match target {
+            TicketTarget::New { .. } => None,
+            TicketTarget::Existing(id) => Some(stream_turn(id).await),
+        };
         for _ in 0..MAX_ATTEMPTS {
             let (ticket, project, stream_id) = match target {
                 TicketTarget::New {
@@ -142,6 +171,7 @@ impl AppState {
         user: &AuthUser,
         command: impl Fn(EventMeta) -> ProjectCommand,
     ) -> Result<Outcome<Project>, ApiError> {
+        let _turn = stream_turn(project_id).await;
         for _ in 0..MAX_ATTEMPTS {
             let project = self.events.load_project(project_id).await?;
             let events = decide(&project.state, command(meta(user))).await?;

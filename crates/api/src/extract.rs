@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -33,16 +34,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-        return Err(ApiError::malformed_json(format!(
-            "request body is not valid JSON: {e}"
-        )));
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::malformed_json(format!("request body is not valid JSON: {e}")))?;
+    if let Some(field) = field_with_nul(&value) {
+        return Err(ApiError::invalid(
+            &field,
+            format!("{field} must not contain the character U+0000"),
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = field_of(&e);
         ApiError::invalid(&field, format!("{field}: {}", e.inner()))
     })
+}
+
+/// The top-level field holding a U+0000 anywhere inside it. PostgreSQL text
+/// cannot store that character, so such a string would otherwise fail only at
+/// the database, as a 5xx for what is bad input.
+fn field_with_nul(value: &Value) -> Option<String> {
+    match value {
+        Value::Object(fields) => fields
+            .iter()
+            .find(|(name, v)| name.contains('\0') || contains_nul(v))
+            .map(|(name, _)| name.replace('\0', "")),
+        other => contains_nul(other).then(|| "body".to_string()),
+    }
+}
+
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(name, v)| name.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
 }
 
 /// The top-level field a deserialisation error is about.
@@ -89,6 +117,45 @@ impl<T> Patch<T> {
             Patch::Absent => None,
             Patch::Null => Some(None),
             Patch::Value(v) => Some(Some(v)),
+        }
+    }
+}
+
+/// Path parameters. Replaces axum's `Path`, whose plain-text rejection would
+/// break the error format: a path that does not decode names nothing (404).
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                tracing::debug!(%rejection, "undecodable path");
+                Err(ApiError::not_found("resource"))
+            }
+        }
+    }
+}
+
+/// Query parameters. Replaces axum's `Query`, whose plain-text rejection would
+/// break the error format: a query that does not fit (a repeated parameter,
+/// say) is a 422 naming the parameter.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let message = rejection.body_text();
+                // serde names the parameter in backticks.
+                let field = message.split('`').nth(1).unwrap_or("query").to_string();
+                Err(ApiError::invalid(&field, message))
+            }
         }
     }
 }

@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, SubsecRound, Utc};
+use futures::StreamExt;
 use ticketflow_store::{Accounts, EventStore, IdempotencyStore};
 use tower_http::trace::TraceLayer;
 
@@ -116,17 +117,54 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Refuses a declared body over the limit before anything reads it, so every
-/// route answers 413 the same way (bodies without a length are cut off by
-/// [`DefaultBodyLimit`] as they are read).
+/// Refuses a declared body over the limit before any handler reads it, so
+/// every route answers 413 the same way (bodies without a length are cut off
+/// by [`DefaultBodyLimit`] as they are read).
 async fn refuse_large_bodies(req: Request, next: Next) -> Response {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > extract::MAX_BODY) {
-        return ApiError::payload_too_large().into_response();
+    match declared {
+        Some(len) if len > extract::MAX_BODY => refuse_after_draining(req, len).await,
+        _ => next.run(req).await,
     }
-    next.run(req).await
+}
+
+/// Declared bodies up to this size are read to the end before the 413 goes
+/// out; larger ones are not worth reading.
+const DRAIN_MAX: usize = 8 * extract::MAX_BODY;
+
+/// A 413 sent while the client is still writing its body makes the server
+/// close a connection with unread data, and the client then sees a reset
+/// (or a broken pipe) instead of the answer. So the body is read and dropped
+/// first, chunk by chunk; one too large even for that gets the 413 with
+/// `Connection: close`, so at least the connection is not reused.
+async fn refuse_after_draining(req: Request, declared: usize) -> Response {
+    let mut response = ApiError::payload_too_large().into_response();
+    if declared <= DRAIN_MAX && drain(req.into_body(), DRAIN_MAX).await {
+        return response;
+    }
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Reads `body` to its end without keeping it; false if it failed or went
+/// past `max` bytes.
+async fn drain(body: axum::body::Body, max: usize) -> bool {
+    let mut chunks = body.into_data_stream();
+    let mut read = 0;
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(bytes) => read += bytes.len(),
+            Err(_) => return false,
+        }
+        if read > max {
+            return false;
+        }
+    }
+    true
 }

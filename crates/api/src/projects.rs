@@ -1,6 +1,6 @@
 //! Projects and their members.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::extract::{path_id, JsonBody};
+use crate::extract::{path_id, JsonBody, Path, Query};
 use crate::paging::PageQuery;
 use crate::{position_header, views, AppState};
 
@@ -104,7 +104,14 @@ pub async fn add_member(
     JsonBody(body): JsonBody<AddMember>,
 ) -> Result<Response, ApiError> {
     let project_id = path_id(&pid, "project")?;
-    state.member_project(project_id, &user).await?;
+    let project = state.member_project(project_id, &user).await?;
+    // Refused before the username lookup, so a plain member cannot probe which
+    // usernames exist; the domain checks the role again when it decides.
+    if !project.state.is_admin(user.id) {
+        return Err(ApiError::forbidden(
+            "only a project admin may change members",
+        ));
+    }
     let account = state
         .accounts
         .user_by_username(&body.username)

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::command::TicketTarget;
 use crate::error::ApiError;
-use crate::extract::{path_id, IfMatch, JsonBody, Patch};
+use crate::extract::{path_id, IfMatch, JsonBody, Patch, Path, Query};
 use crate::paging::PageQuery;
 use crate::{position_header, views, AppState};
 

@@ -53,6 +53,13 @@ impl TestDb {
         store.migrate().await.expect("migrate");
         store
     }
+
+    /// A plain connection to this database, for the few tests that must look
+    /// beneath the API (how a password is stored) or age data in place (an
+    /// expired refresh token) instead of waiting for it.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.url).await
+    }
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {
