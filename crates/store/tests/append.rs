@@ -28,8 +28,8 @@ fn meta() -> EventMeta {
     }
 }
 
-async fn create_project(store: &PgStore, key: &str) -> Uuid {
-    let id = Uuid::now_v7();
+/// Appends a new project `key` (ProjectCreated, then alice as admin).
+async fn append_project(store: &PgStore, id: Uuid, key: &str) -> Result<(), StoreError> {
     let member = Member {
         user_id: actor().id,
         username: "alice".into(),
@@ -37,16 +37,14 @@ async fn create_project(store: &PgStore, key: &str) -> Uuid {
         role: Role::Admin,
         joined_at: Utc::now(),
     };
+    let created = ProjectPayload::ProjectCreated {
+        project_id: id,
+        key: key.into(),
+        name: key.into(),
+        statuses: default_statuses(),
+    };
     let events = vec![
-        Event::new(
-            &meta(),
-            ProjectPayload::ProjectCreated {
-                project_id: id,
-                key: key.into(),
-                name: key.into(),
-                statuses: default_statuses(),
-            },
-        ),
+        Event::new(&meta(), created),
         Event::new(&meta(), ProjectPayload::MemberAdded { member }),
     ];
     let append = Append {
@@ -56,7 +54,14 @@ async fn create_project(store: &PgStore, key: &str) -> Uuid {
         events,
         metadata: Metadata::default(),
     };
-    store.append_project(append).await.expect("create project");
+    store.append_project(append).await.map(|_| ())
+}
+
+async fn create_project(store: &PgStore, key: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    append_project(store, id, key)
+        .await
+        .expect("create project");
     id
 }
 
@@ -357,23 +362,7 @@ async fn a_taken_project_key_is_refused() {
     let store = db.store().await;
     create_project(&store, "DUP").await;
     let id = Uuid::now_v7();
-    let events = vec![Event::new(
-        &meta(),
-        ProjectPayload::ProjectCreated {
-            project_id: id,
-            key: "DUP".into(),
-            name: "again".into(),
-            statuses: default_statuses(),
-        },
-    )];
-    let append = Append {
-        stream_id: id,
-        project_id: id,
-        before: Loaded::<Project>::default(),
-        events,
-        metadata: Metadata::default(),
-    };
-    let result = store.append_project(append).await;
+    let result = append_project(&store, id, "DUP").await;
     assert!(
         matches!(result, Err(StoreError::Taken("project_key"))),
         "{result:?}"
