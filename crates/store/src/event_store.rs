@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ticketflow_domain::event::{Actor, Event, Payload};
 use ticketflow_domain::project::{Project, ProjectEvent, Role, Status};
 use ticketflow_domain::ticket::{Ticket, TicketEvent};
@@ -55,8 +55,9 @@ impl<A> Committed<A> {
     }
 }
 
-/// An event as recorded, with everything the store assigned.
-#[derive(Debug, Clone, PartialEq)]
+/// An event as recorded, with everything the store assigned. Its JSON form
+/// is also the body of the event's message on the bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
     pub position: i64,
     pub event_id: Uuid,

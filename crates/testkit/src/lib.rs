@@ -6,12 +6,17 @@
 //! parallel. [`TestServer`] runs the real router on a real TCP socket against
 //! such a database; tests talk to it with a real HTTP client.
 
+pub mod fixtures;
+mod nats;
+
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_store::pg::PgStore;
+
+pub use nats::NatsServer;
 
 pub const JWT_SECRET: &str = "test-secret-for-ticketflow";
 

@@ -186,6 +186,10 @@ impl PgStore {
             &[&stream_id, &last],
         )
         .await?;
+        // Delivered at commit, so a watcher never hears of an uncommitted event.
+        let channel = super::watch::EVENTS_CHANNEL;
+        tx.execute("SELECT pg_notify($1, $2)", &[&channel, &last.to_string()])
+            .await?;
         tx.commit().await?;
         Ok(Committed {
             state,

@@ -6,6 +6,7 @@ mod idempotency;
 mod load;
 mod migrate;
 mod read;
+mod watch;
 
 use std::str::FromStr;
 
@@ -15,11 +16,14 @@ use tokio_postgres::NoTls;
 use crate::StoreError;
 
 pub use migrate::migrate;
+pub use watch::Watch;
 
 /// A pool of connections to one ticketflow database.
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// For connections outside the pool (LISTEN).
+    config: tokio_postgres::Config,
 }
 
 impl PgStore {
@@ -28,7 +32,7 @@ impl PgStore {
         let config = tokio_postgres::Config::from_str(database_url)
             .map_err(|e| StoreError::Unavailable(format!("invalid DATABASE_URL: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -38,13 +42,18 @@ impl PgStore {
             .max_size(max_connections)
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, config })
     }
 
     /// Applies pending migrations; see [`migrate`].
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         migrate(&mut client).await
+    }
+
+    /// The connection pool, for read models that live in the same database.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {

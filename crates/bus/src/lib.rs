@@ -1,0 +1,178 @@
+//! The event bus: every committed event, in global position order, on one
+//! NATS JetStream stream.
+//!
+//! Layout (documented for analysts in the README):
+//! - stream `<PREFIX>_EVENTS` (file storage), subjects `<prefix>.events.>`;
+//! - one message per event on `<prefix>.events.<project_id>.<stream_id>.<EventType>`,
+//!   its body the event as JSON ([`StoredEvent`]), header `Nats-Msg-Id` = event id
+//!   (JetStream drops a republished duplicate) and `Ticketflow-Position`.
+//!
+//! The prefix (default `ticketflow`) lets several deployments, or test runs,
+//! share one NATS server without seeing each other.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::stream::{self, StorageType};
+use async_nats::jetstream::{self, Context};
+use async_nats::HeaderMap;
+use ticketflow_store::StoredEvent;
+
+/// Long enough to cover any retry of the relay: a republish inside it is
+/// dropped by JetStream even if the relay lost track of what it sent.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("NATS is unavailable: {0}")]
+    Unavailable(String),
+    #[error("malformed message on the bus: {0}")]
+    Malformed(String),
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+/// A connection to NATS and the names under one prefix.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    js: Context,
+    prefix: String,
+}
+
+impl Bus {
+    /// Connects and makes sure the stream exists with the expected settings.
+    /// The client keeps reconnecting in the background if NATS goes away.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .map_err(unavailable)?;
+        let bus = Self {
+            js: jetstream::new(client.clone()),
+            client,
+            prefix: prefix.to_string(),
+        };
+        Ok(bus)
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn stream_name(&self) -> String {
+        let clean: String = self
+            .prefix
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{clean}_EVENTS")
+    }
+
+    /// The subject of one event.
+    pub fn subject(&self, event: &StoredEvent) -> String {
+        format!(
+            "{}.events.{}.{}.{}",
+            self.prefix, event.project_id, event.stream_id, event.event_type
+        )
+    }
+
+    fn all_events(&self) -> String {
+        format!("{}.events.>", self.prefix)
+    }
+
+    /// Creates the stream, or updates it to these settings. Idempotent.
+    pub async fn ensure_stream(&self) -> Result<stream::Stream, BusError> {
+        let config = stream::Config {
+            name: self.stream_name(),
+            subjects: vec![self.all_events()],
+            storage: StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        };
+        self.js
+            .create_or_update_stream(config)
+            .await
+            .map_err(unavailable)?;
+        self.js
+            .get_stream(self.stream_name())
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Publishes one event and waits until JetStream has stored it (or
+    /// recognised it as a duplicate).
+    pub async fn publish(&self, event: &StoredEvent) -> Result<(), BusError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event.event_id.to_string().as_str());
+        headers.insert("Ticketflow-Position", event.position.to_string().as_str());
+        let body = serde_json::to_vec(event).map_err(|e| BusError::Malformed(e.to_string()))?;
+        let ack = self
+            .js
+            .publish_with_headers(self.subject(event), headers, body.into())
+            .await
+            .map_err(unavailable)?;
+        ack.await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The position of the newest event in the stream, 0 when it is empty.
+    pub async fn last_published_position(&self) -> Result<i64, BusError> {
+        let mut stream = self.ensure_stream().await?;
+        let last = stream
+            .info()
+            .await
+            .map_err(unavailable)?
+            .state
+            .last_sequence;
+        if last == 0 {
+            return Ok(0);
+        }
+        let message = stream.get_raw_message(last).await.map_err(unavailable)?;
+        Ok(decode(&message.payload)?.position)
+    }
+
+    /// A durable pull consumer over every event, created if missing.
+    pub async fn durable_consumer(
+        &self,
+        name: &str,
+    ) -> Result<jetstream::consumer::Consumer<pull::Config>, BusError> {
+        let stream = self.ensure_stream().await?;
+        let durable = format!("{}_{name}", self.stream_name());
+        let config = pull::Config {
+            durable_name: Some(durable.clone()),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::All,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 10_000,
+            ..Default::default()
+        };
+        stream
+            .get_or_create_consumer(&durable, config)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Deletes the stream (tests clean up after themselves with this).
+    pub async fn delete_stream(&self) -> Result<(), BusError> {
+        self.js
+            .delete_stream(self.stream_name())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+/// An event from a message body.
+pub fn decode(payload: &[u8]) -> Result<StoredEvent, BusError> {
+    serde_json::from_slice(payload).map_err(|e| BusError::Malformed(e.to_string()))
+}

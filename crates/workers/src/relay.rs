@@ -1,0 +1,82 @@
+//! The outbox relay: publishes committed events to JetStream in position
+//! order, exactly once in the stream.
+//!
+//! Where to resume is read from the stream itself (the position of its last
+//! message), not from a checkpoint that could lag behind a publish: after a
+//! crash between publishing and recording, nothing is sent twice. Events are
+//! published one at a time, each acknowledged before the next, so the stream
+//! never holds a later event without the earlier ones. `Nats-Msg-Id` guards
+//! the rest (two leaders overlapping for a moment).
+
+use std::time::Duration;
+
+use ticketflow_bus::Bus;
+use ticketflow_store::pg::{PgStore, Watch};
+use ticketflow_store::EventStore;
+
+use crate::leader::Leadership;
+use crate::STANDBY_POLL;
+
+const BATCH: i64 = 500;
+/// Pause after a failure (NATS or PostgreSQL down) before trying again.
+const BACKOFF: Duration = Duration::from_millis(500);
+/// Idle wake-up, in case a notification was missed.
+const IDLE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error(transparent)]
+    Bus(#[from] ticketflow_bus::BusError),
+    #[error(transparent)]
+    Store(#[from] ticketflow_store::StoreError),
+    #[error("lost leadership")]
+    Deposed,
+}
+
+pub struct Relay {
+    pub store: PgStore,
+    pub bus: Bus,
+    pub watch: Watch,
+}
+
+impl Relay {
+    /// Runs until the task is dropped: standby until leader, then relays.
+    pub async fn run(mut self) {
+        loop {
+            let Some(leadership) = Leadership::try_acquire(self.store.pool(), "relay").await else {
+                tokio::time::sleep(STANDBY_POLL).await;
+                continue;
+            };
+            tracing::info!(prefix = self.bus.prefix(), "relay is leading");
+            if let Err(e) = self.lead(&leadership).await {
+                tracing::warn!(error = %e, "relay interrupted; resuming from the stream's tail");
+                tokio::time::sleep(BACKOFF).await;
+            }
+        }
+    }
+
+    async fn lead(&mut self, leadership: &Leadership) -> Result<(), RelayError> {
+        let mut published = self.bus.last_published_position().await?;
+        loop {
+            if !leadership.alive().await {
+                return Err(RelayError::Deposed);
+            }
+            let batch = self.store.read_all(published, BATCH).await?;
+            if batch.is_empty() {
+                self.wait_for_commits(published).await;
+                continue;
+            }
+            for event in &batch {
+                self.bus.publish(event).await?;
+                published = event.position;
+            }
+            self.store.record_relayed(published).await?;
+        }
+    }
+
+    /// Returns when the log has grown past `position`, or after [`IDLE`].
+    async fn wait_for_commits(&mut self, position: i64) {
+        let grown = self.watch.head.wait_for(|head| *head > position);
+        let _ = tokio::time::timeout(IDLE, grown).await;
+    }
+}
