@@ -92,6 +92,22 @@ impl AppState {
         Ok(project)
     }
 
+    /// Refuses a caller who is not a member of the project (403).
+    pub async fn require_member(&self, project_id: Uuid, user: &AuthUser) -> Result<(), ApiError> {
+        match self.events.membership(project_id, user.id).await? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::forbidden("not a member of this project")),
+        }
+    }
+
+    /// A connection to the read models.
+    pub async fn read_client(&self) -> Result<deadpool_postgres::Object, ApiError> {
+        self.reads
+            .get()
+            .await
+            .map_err(|e| ApiError::from(ticketflow_store::StoreError::Unavailable(e.to_string())))
+    }
+
     /// Loads a live ticket and its project for a member.
     pub async fn member_ticket(
         &self,

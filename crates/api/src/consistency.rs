@@ -1,4 +1,4 @@
-//! `X-Min-Position`: a GET waits (at most 5 s) until what it reads from has
+//! `X-Min-Position`: a GET waits (at most 5 s) until the read models have
 //! applied the given global position, so a client reads its own writes.
 
 use std::time::Duration;
@@ -7,14 +7,12 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::time::Instant;
 
 use crate::error::ApiError;
 use crate::AppState;
 
 const HEADER: &str = "x-min-position";
 const MAX_WAIT: Duration = Duration::from_secs(5);
-const POLL: Duration = Duration::from_millis(10);
 
 pub async fn min_position(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::GET {
@@ -33,22 +31,27 @@ pub async fn min_position(State(state): State<AppState>, req: Request, next: Nex
     }
 }
 
-/// Reads come from the event store for now, so "applied" means committed.
+/// The position every read model has applied: the least of their checkpoints.
+fn applied(state: &AppState, checkpoints: &std::collections::BTreeMap<String, i64>) -> i64 {
+    state
+        .read_models
+        .iter()
+        .map(|name| checkpoints.get(*name).copied().unwrap_or(0))
+        .min()
+        .unwrap_or(0)
+}
+
 async fn wait_for(state: &AppState, wanted: i64) -> Result<(), ApiError> {
-    let deadline = Instant::now() + MAX_WAIT;
-    loop {
-        let current = state.events.head_position().await?;
-        if current >= wanted {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "projection_lagging",
-                format!("position {wanted} is not applied yet"),
-            )
-            .with("current_position", current));
-        }
-        tokio::time::sleep(POLL).await;
+    let mut checkpoints = state.watch.checkpoints.clone();
+    let reached = checkpoints.wait_for(|c| applied(state, c) >= wanted);
+    if let Ok(Ok(_)) = tokio::time::timeout(MAX_WAIT, reached).await {
+        return Ok(());
     }
+    let current = applied(state, &state.watch.checkpoints.borrow());
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "projection_lagging",
+        format!("position {wanted} is not applied yet"),
+    )
+    .with("current_position", current))
 }

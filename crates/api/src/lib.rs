@@ -10,7 +10,9 @@ mod command;
 mod consistency;
 mod error;
 mod extract;
+mod feed;
 mod idempotency;
+mod notifications;
 mod paging;
 mod password;
 mod projects;
@@ -28,6 +30,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::StreamExt;
+use ticketflow_store::pg::Watch;
 use ticketflow_store::{Accounts, EventStore, IdempotencyStore};
 use tower_http::trace::TraceLayer;
 
@@ -46,6 +49,12 @@ pub struct AppState {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// The JWT secret, decoded once.
     pub tokens: Arc<TokenKeys>,
+    /// The read models' database.
+    pub reads: deadpool_postgres::Pool,
+    /// The log's head and the read models' checkpoints, as they move.
+    pub watch: Watch,
+    /// The read models X-Min-Position waits for.
+    pub read_models: Vec<&'static str>,
 }
 
 /// The current time at the store's precision (microseconds), so a command's
@@ -93,6 +102,10 @@ pub fn router(state: AppState) -> Router {
             post(tickets::add_comment).get(tickets::comments),
         )
         .route("/tickets/{id}/history", get(tickets::history))
+        .route("/projects/{pid}/events", get(feed::events))
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/read-all", post(notifications::read_all))
+        .route("/notifications/{id}/read", post(notifications::read))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,

@@ -22,6 +22,15 @@ pub struct Page {
 }
 
 impl PageQuery {
+    /// The `after` cursor as an integer, without judging `limit`.
+    pub fn page_after_number(&self) -> Result<i64, ApiError> {
+        Page {
+            limit: DEFAULT_LIMIT,
+            after: self.after.clone().filter(|a| !a.is_empty()),
+        }
+        .after_number()
+    }
+
     pub fn page(&self) -> Result<Page, ApiError> {
         let limit = match &self.limit {
             None => DEFAULT_LIMIT,

@@ -1,7 +1,5 @@
-//! Ticket commands and, until the projections land, reads straight from the
-//! event store.
-
-use std::collections::BTreeMap;
+//! Ticket commands, and ticket reads: current state from the read models,
+//! history and past states (`as_of`) from the event store.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -9,9 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use ticketflow_domain::ticket::{
-    NewTicket, Priority, Ticket, TicketChanges, TicketCommand, TicketPayload,
-};
+use ticketflow_domain::ticket::{NewTicket, Priority, Ticket, TicketChanges, TicketCommand};
+use ticketflow_projections::queries;
 use ticketflow_store::{AsOf, Loaded};
 use uuid::Uuid;
 
@@ -98,8 +95,8 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let ticket_id = path_id(&id, "ticket")?;
     let Some(as_of) = q.as_of else {
-        let (ticket, _) = state.member_ticket(ticket_id, &user).await?;
-        return Ok(ticket_response(StatusCode::OK, &ticket.state, None));
+        let ticket = state.read_ticket(ticket_id, &user).await?;
+        return Ok(ticket_response(StatusCode::OK, &ticket, None));
     };
     let current = state.any_ticket(ticket_id, &user).await?;
     let as_of = parse_as_of(&as_of, current.version)?;
@@ -127,6 +124,16 @@ fn parse_as_of(raw: &str, current: u64) -> Result<AsOf, ApiError> {
 }
 
 impl AppState {
+    /// A live ticket from the read model, for a member of its project.
+    async fn read_ticket(&self, ticket_id: Uuid, user: &AuthUser) -> Result<Ticket, ApiError> {
+        let client = self.read_client().await?;
+        let ticket = queries::ticket(&client, ticket_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("ticket"))?;
+        self.require_member(ticket.project_id, user).await?;
+        Ok(ticket)
+    }
+
     /// A ticket that exists or existed (history stays readable after deletion).
     async fn any_ticket(
         &self,
@@ -150,8 +157,6 @@ pub struct ListQuery {
     page: PageQuery,
 }
 
-/// Folds the project's events into its tickets; replaced by the tickets
-/// projection when the read side lands.
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -164,24 +169,19 @@ pub async fn list(
     let assignee_id = parse_filter::<Uuid>(q.assignee_id.as_deref(), "assignee_id")?;
     let project_id = path_id(&pid, "project")?;
     state.member_project(project_id, &user).await?;
-    let mut tickets: BTreeMap<Uuid, Ticket> = BTreeMap::new();
-    for stored in state.events.project_events(project_id, 0, i64::MAX).await? {
-        if stored.stream_type == "ticket" {
-            let event = stored.decode::<TicketPayload>()?;
-            cqrs_es::Aggregate::apply(tickets.entry(stored.stream_id).or_default(), event);
-        }
-    }
-    let mut matching: Vec<Ticket> = tickets
-        .into_values()
-        .filter(|t| t.exists() && t.number as i64 > after)
-        .filter(|t| status_id.is_none_or(|s| t.status.as_ref().is_some_and(|st| st.id == s)))
-        .filter(|t| assignee_id.is_none_or(|a| t.assignee.as_ref().is_some_and(|x| x.id == a)))
-        .collect();
-    matching.sort_by_key(|t| t.number);
-    matching.truncate(page.limit as usize + 1);
-    Ok(Json(page.respond(matching, views::ticket, |t| {
-        t.number.to_string()
-    })))
+    let client = state.read_client().await?;
+    let tickets = queries::tickets(
+        &client,
+        project_id,
+        status_id,
+        assignee_id,
+        after,
+        page.limit + 1,
+    )
+    .await?;
+    Ok(Json(
+        page.respond(tickets, views::ticket, |t| t.number.to_string()),
+    ))
 }
 
 fn parse_filter<T: std::str::FromStr>(
@@ -322,18 +322,12 @@ pub async fn comments(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let page = q.page()?;
     let after = page.after_number()?;
-    let (ticket, _) = state.member_ticket(path_id(&id, "ticket")?, &user).await?;
-    let mut events = state
-        .events
-        .stream_events(ticket.state.id, after, i64::MAX)
-        .await?;
-    events.retain(|e| e.event_type == "CommentAdded");
-    events.truncate(page.limit as usize + 1);
-    Ok(Json(page.respond(
-        events,
-        |e| views::comment(e).unwrap_or_default(),
-        |e| e.version.to_string(),
-    )))
+    let ticket = state.read_ticket(path_id(&id, "ticket")?, &user).await?;
+    let client = state.read_client().await?;
+    let comments = queries::comments(&client, ticket.id, after, page.limit + 1).await?;
+    Ok(Json(page.respond(comments, views::comment, |c| {
+        c.version.to_string()
+    })))
 }
 
 pub async fn history(

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 use ticketflow_domain::project::{Member, Project, Role};
 use ticketflow_domain::ticket::Ticket;
+use ticketflow_projections::queries::Comment;
 use ticketflow_store::{ProjectSummary, StoredEvent};
 
 pub fn project(p: &Project) -> Value {
@@ -54,16 +55,13 @@ pub fn ticket(t: &Ticket) -> Value {
     })
 }
 
-/// A `CommentAdded` event as a comment; `None` for other events.
-pub fn comment(e: &StoredEvent) -> Option<Value> {
-    (e.event_type == "CommentAdded").then(|| {
-        json!({
-            "id": e.data["comment_id"],
-            "ticket_id": e.stream_id,
-            "author": e.actor,
-            "body": e.data["body"],
-            "created_at": e.occurred_at,
-        })
+pub fn comment(c: &Comment) -> Value {
+    json!({
+        "id": c.id,
+        "ticket_id": c.ticket_id,
+        "author": c.author,
+        "body": c.body,
+        "created_at": c.created_at,
     })
 }
 

@@ -162,6 +162,18 @@ impl Bus {
             .map_err(unavailable)
     }
 
+    /// Forgets a durable consumer: its next incarnation starts from the
+    /// beginning of the stream (every message is delivered again).
+    pub async fn delete_consumer(&self, name: &str) -> Result<(), BusError> {
+        let stream = self.ensure_stream().await?;
+        let durable = format!("{}_{name}", self.stream_name());
+        stream
+            .delete_consumer(&durable)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Deletes the stream (tests clean up after themselves with this).
     pub async fn delete_stream(&self) -> Result<(), BusError> {
         self.js

@@ -12,6 +12,7 @@
 pub mod error;
 pub mod event;
 pub mod mention;
+pub mod notification;
 pub mod project;
 pub mod ticket;
 pub mod user;
@@ -19,6 +20,7 @@ pub mod validate;
 
 pub use error::DomainError;
 pub use event::{Actor, Event, EventMeta, Payload};
+pub use notification::{notices, Notice, NotificationType};
 pub use project::{
     default_statuses, Member, NewMember, Project, ProjectCommand, ProjectEvent, ProjectPayload,
     ProjectView, Role, Status,

@@ -9,11 +9,13 @@
 pub mod fixtures;
 mod nats;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use ticketflow_api::{AppState, TokenKeys};
+use ticketflow_bus::Bus;
 use ticketflow_store::pg::PgStore;
 
 pub use nats::NatsServer;
@@ -95,12 +97,23 @@ impl Drop for TestDb {
     }
 }
 
-/// The API served on 127.0.0.1 on a free port, over its own database.
+/// The whole server on 127.0.0.1 on a free port: the API, the relay and the
+/// projection workers, over a database of its own and a NATS stream under a
+/// prefix of its own (NATS_URL, default the one scripts/services.sh starts).
 pub struct TestServer {
     pub base: String,
     pub http: reqwest::Client,
     pub store: PgStore,
+    pub bus: Bus,
+    /// The highest X-Position seen; GETs wait for it (read-your-writes), as a
+    /// client following the contract would.
+    last_position: Arc<AtomicI64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     pub db: TestDb,
+}
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4333".to_string())
 }
 
 /// A registered, logged-in user.
@@ -172,28 +185,63 @@ impl TestServer {
     pub async fn start() -> Self {
         let db = TestDb::create().await;
         let store = db.store().await;
+        let prefix = format!("tf_{}", uuid::Uuid::new_v4().simple());
+        let bus = Bus::connect(&nats_url(), &prefix)
+            .await
+            .expect("connect to NATS");
+        bus.ensure_stream().await.expect("create the test's stream");
+        let watch = store.watch();
+        let mut tasks = ticketflow_workers::spawn(&store, &bus, &watch, true, true);
         let shared = Arc::new(store.clone());
         let state = AppState {
             events: shared.clone(),
             accounts: shared.clone(),
             idempotency: shared,
             tokens: Arc::new(TokenKeys::new(JWT_SECRET.as_bytes())),
+            reads: store.pool().clone(),
+            watch,
+            read_models: ticketflow_workers::read_model_names(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             axum::serve(listener, ticketflow_api::router(state))
                 .await
                 .expect("serve");
-        });
+        }));
         Self {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
             store,
+            bus,
+            last_position: Arc::new(AtomicI64::new(0)),
+            tasks,
             db,
         }
+    }
+
+    /// Adds `X-Min-Position` (the newest write seen) to a GET that has none,
+    /// and sends it, remembering any `X-Position` in the reply.
+    async fn send(
+        &self,
+        method: &Method,
+        mut req: reqwest::RequestBuilder,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let explicit = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("x-min-position"));
+        let seen = self.last_position.load(Ordering::SeqCst);
+        if *method == Method::GET && !explicit && seen > 0 {
+            req = req.header("x-min-position", seen.to_string());
+        }
+        let reply = read_reply(req.send().await.expect("request")).await;
+        if let Some(position) = reply.header("x-position").and_then(|p| p.parse().ok()) {
+            self.last_position.fetch_max(position, Ordering::SeqCst);
+        }
+        reply
     }
 
     /// Sends a request; `body` is sent as JSON when present.
@@ -205,7 +253,9 @@ impl TestServer {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -215,7 +265,7 @@ impl TestServer {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        read_reply(req.send().await.expect("request")).await
+        self.send(&method, req, headers).await
     }
 
     /// Sends `body` byte for byte as `application/json`: for bodies a
@@ -230,7 +280,7 @@ impl TestServer {
     ) -> Reply {
         let mut req = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method.clone(), format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .body(body);
         if let Some(token) = token {
@@ -239,7 +289,7 @@ impl TestServer {
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        read_reply(req.send().await.expect("request")).await
+        self.send(&method, req, headers).await
     }
 
     /// `POST /api/auth/register` with `body`, unauthenticated.
@@ -389,5 +439,24 @@ impl TestServer {
             reply.body
         );
         reply
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        // Best effort: the stream is the test's own.
+        let bus = self.bus.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                let _ = rt.block_on(bus.delete_stream());
+            }
+        })
+        .join();
     }
 }

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use rand::RngCore;
+mod projections_cli;
+
 use ticketflow_api::{AppState, TokenKeys};
+use ticketflow_bus::Bus;
 use ticketflow_store::pg::PgStore;
 
 #[derive(Parser)]
@@ -30,6 +33,27 @@ enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Inspect or rebuild the read models.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Each projection's position, lag and rate.
+    Status,
+    /// Replay the log into fresh tables and swap them in atomically.
+    Rebuild {
+        /// The projection to rebuild (tickets, comments, notifications).
+        name: Option<String>,
+        /// Rebuild every projection.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Args)]
@@ -51,6 +75,9 @@ struct ServeArgs {
     /// NATS URL, e.g. nats://127.0.0.1:4222
     #[arg(long, env = "NATS_URL")]
     nats_url: Option<String>,
+    /// Prefix of the JetStream stream and subjects (several deployments may share a NATS).
+    #[arg(long, env = "NATS_PREFIX", default_value = "ticketflow")]
+    nats_prefix: String,
     /// HS256 secret for access tokens.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
@@ -89,6 +116,15 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Projections { command, database } => {
+            let store = connect(&database).await?;
+            match command {
+                ProjectionsCommand::Status => projections_cli::status(&store).await,
+                ProjectionsCommand::Rebuild { name, all } => {
+                    projections_cli::rebuild_cmd(&store, name, all).await
+                }
+            }
+        }
     }
 }
 
@@ -120,26 +156,52 @@ fn jwt_secret(args: &ServeArgs) -> anyhow::Result<Vec<u8>> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let secret = jwt_secret(&args)?;
-    let store = Arc::new(connect(&args.database).await?);
-    for role in args.roles.iter().filter(|r| **r != Role::Api) {
-        tracing::warn!(?role, "role not implemented yet in this build; skipping");
+    let store = connect(&args.database).await?;
+    let watch = store.watch();
+    let has = |role| args.roles.contains(&role);
+    if has(Role::Realtime) {
+        tracing::warn!("the realtime role is not implemented yet; skipping it");
     }
-    if !args.roles.contains(&Role::Api) {
-        bail!("no runnable role selected (only `api` exists so far)");
+    let mut tasks = Vec::new();
+    if has(Role::Relay) || has(Role::Projections) {
+        let Some(url) = args.nats_url.as_deref() else {
+            bail!("NATS_URL is required by the relay and projections roles");
+        };
+        let bus = Bus::connect(url, &args.nats_prefix)
+            .await
+            .context("connecting to NATS")?;
+        bus.ensure_stream()
+            .await
+            .context("creating the JetStream stream")?;
+        tasks = ticketflow_workers::spawn(
+            &store,
+            &bus,
+            &watch,
+            has(Role::Relay),
+            has(Role::Projections),
+        );
+        tracing::info!(stream = bus.stream_name(), "background roles started");
     }
-    if args.nats_url.is_none() {
-        tracing::info!("NATS_URL not set; the API runs without the event bus");
+    if !has(Role::Api) {
+        tracing::info!("no api role: running background roles only");
+        shutdown_signal().await;
+        tasks.iter().for_each(|t| t.abort());
+        return Ok(());
     }
+    let store = Arc::new(store);
     let state = AppState {
         events: store.clone(),
         accounts: store.clone(),
+        reads: store.pool().clone(),
         idempotency: store,
         tokens: Arc::new(TokenKeys::new(&secret)),
+        watch,
+        read_models: ticketflow_workers::read_model_names(),
     };
     let listener = tokio::net::TcpListener::bind(args.bind_addr)
         .await
         .with_context(|| format!("binding {}", args.bind_addr))?;
-    tracing::info!(addr = %args.bind_addr, mode = "postgres", "ticketflow listening");
+    tracing::info!(addr = %args.bind_addr, mode = "postgres", roles = ?args.roles, "ticketflow listening");
     axum::serve(listener, ticketflow_api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

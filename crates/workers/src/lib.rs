@@ -15,3 +15,46 @@ use std::time::Duration;
 
 /// How often a standby tries to become the leader.
 pub const STANDBY_POLL: Duration = Duration::from_secs(1);
+
+use ticketflow_bus::Bus;
+use ticketflow_store::pg::{PgStore, Watch};
+use tokio::task::JoinHandle;
+
+/// Starts the relay and/or one worker per projection; they run until their
+/// handles are aborted (or the runtime ends).
+pub fn spawn(
+    store: &PgStore,
+    bus: &Bus,
+    watch: &Watch,
+    relay: bool,
+    projections: bool,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if relay {
+        let relay = relay::Relay {
+            store: store.clone(),
+            bus: bus.clone(),
+            watch: watch.clone(),
+        };
+        tasks.push(tokio::spawn(relay.run()));
+    }
+    if projections {
+        for projection in ticketflow_projections::all() {
+            let worker = projector::Projector {
+                store: store.clone(),
+                bus: bus.clone(),
+                projection,
+            };
+            tasks.push(tokio::spawn(worker.run()));
+        }
+    }
+    tasks
+}
+
+/// The names of the read models, in the order X-Min-Position checks them.
+pub fn read_model_names() -> Vec<&'static str> {
+    ticketflow_projections::all()
+        .iter()
+        .map(|p| p.name())
+        .collect()
+}

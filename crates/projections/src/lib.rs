@@ -1,0 +1,117 @@
+//! Read models built from the event log.
+//!
+//! A [`Projection`] turns events into rows of tables it owns. Each projection
+//! keeps its last applied global position in `projection_checkpoints`, written
+//! in the same transaction as its rows, so an event delivered twice (JetStream
+//! delivers at least once) is applied once, and a restart resumes exactly
+//! where the last commit left off.
+//!
+//! - [`checkpoint`]: applying a batch exactly once, and reading checkpoints;
+//! - [`TicketsProjection`], [`CommentsProjection`], [`NotificationsProjection`]:
+//!   the read models ([`all`] lists them);
+//! - [`rebuild`](rebuild::rebuild): replaying the whole log into fresh tables
+//!   and swapping them in atomically;
+//! - [`queries`]: what the read API asks of the tables.
+
+pub mod checkpoint;
+mod comments;
+mod notifications;
+pub mod queries;
+pub mod rebuild;
+mod tickets;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ticketflow_domain::{Ticket, TicketEvent, TicketPayload};
+use ticketflow_store::{StoreError, StoredEvent};
+use tokio_postgres::Transaction;
+use uuid::Uuid;
+
+pub use checkpoint::{apply_batch, checkpoint, checkpoints, Applied};
+pub use comments::CommentsProjection;
+pub use notifications::{notification_id, NotificationsProjection};
+pub use queries::{Comment, Notification};
+pub use rebuild::{rebuild, Progress, Rebuilt};
+pub use tickets::TicketsProjection;
+
+/// The names to use for a projection's tables: the live ones, or the fresh
+/// copies a rebuild fills before swapping them in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    /// Appended to every owned table name ("" for the live tables).
+    pub suffix: String,
+}
+
+impl Tables {
+    pub fn live() -> Self {
+        Self {
+            suffix: String::new(),
+        }
+    }
+
+    /// The copies a rebuild fills.
+    pub fn rebuild() -> Self {
+        Self {
+            suffix: "_rebuild".to_string(),
+        }
+    }
+
+    /// The name to use for the owned table `base`.
+    pub fn name(&self, base: &str) -> String {
+        format!("{base}{}", self.suffix)
+    }
+}
+
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name: checkpoint key, JetStream consumer name, CLI argument.
+    fn name(&self) -> &'static str;
+
+    /// The tables this projection owns; a rebuild recreates and swaps them together.
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Applies one event (of any type; ignore what does not concern you).
+    async fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        tables: &Tables,
+        event: &StoredEvent,
+    ) -> Result<(), StoreError>;
+}
+
+/// Every projection, in the order a worker should start them.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(TicketsProjection),
+        Arc::new(CommentsProjection),
+        Arc::new(NotificationsProjection),
+    ]
+}
+
+/// The projection called `name`, if any.
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}
+
+/// The typed event when `event` belongs to a ticket stream, `None` otherwise.
+fn ticket_event(event: &StoredEvent) -> Result<Option<TicketEvent>, StoreError> {
+    if event.stream_type != "ticket" {
+        return Ok(None);
+    }
+    event.decode::<TicketPayload>().map(Some)
+}
+
+/// The ticket state kept in `table` (a `ticket_id`, `state` table), or the
+/// empty state before the ticket's first event.
+async fn stored_ticket(
+    tx: &Transaction<'_>,
+    table: &str,
+    ticket_id: Uuid,
+) -> Result<Ticket, StoreError> {
+    let sql = format!("SELECT state FROM {table} WHERE ticket_id = $1");
+    match tx.query_opt(&sql, &[&ticket_id]).await? {
+        Some(row) => Ok(serde_json::from_value(row.try_get(0)?)?),
+        None => Ok(Ticket::default()),
+    }
+}

@@ -1,0 +1,272 @@
+//! Rebuilding a projection from the whole log, without readers ever seeing a
+//! half-built model and without stopping the live worker for long.
+//!
+//! 1. Fresh copies of the projection's tables (`<table>_rebuild`, `LIKE ...
+//!    INCLUDING ALL`) are filled by replaying the log in batches, one
+//!    transaction each, while the live tables keep serving and the live worker
+//!    keeps applying.
+//! 2. One transaction then takes the projection's checkpoint row `FOR UPDATE`
+//!    (the lock every live batch takes first, so the worker waits), applies the
+//!    events that arrived meanwhile to the copies, drops the live tables, puts
+//!    the copies in their place with the live tables' index and constraint
+//!    names, and sets the checkpoint to what the copies hold. Readers see the
+//!    old model until the commit and the new one after it.
+//!
+//! Only one rebuild of a projection runs at a time (a session advisory lock).
+
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+use ticketflow_store::{EventStore, StoreError};
+use tokio_postgres::{Client, Transaction};
+
+use crate::checkpoint::{apply_events, lock_checkpoint, set_checkpoint};
+use crate::{Projection, Tables};
+
+/// Events read and applied per transaction while replaying.
+pub const REBUILD_BATCH: i64 = 1000;
+
+/// Arbitrary constant naming rebuild locks (with the projection's name hash).
+const REBUILD_LOCK: i32 = 0x7462_6c64; // "tbld"
+
+/// How far a rebuild has come, reported after every batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Events replayed so far.
+    pub applied: u64,
+    /// Position of the last replayed event.
+    pub position: i64,
+    /// The log's head when last looked at.
+    pub head: i64,
+    /// Events per second since the start.
+    pub rate: f64,
+}
+
+/// What a finished rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rebuilt {
+    /// The checkpoint the rebuilt tables stand at.
+    pub position: i64,
+    /// Events replayed, the catch-up included.
+    pub applied: u64,
+    pub elapsed: Duration,
+}
+
+/// Rebuilds `projection` from the whole log and swaps the result in.
+///
+/// Holds one connection of `pool` throughout and reads the log through
+/// `events`, which needs connections of its own (so a pool of one would wait
+/// on itself). Fails at once if a rebuild of the same projection is running.
+pub async fn rebuild(
+    pool: &Pool,
+    events: &dyn EventStore,
+    projection: &dyn Projection,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Rebuilt, StoreError> {
+    let mut client = pool.get().await?;
+    let name = projection.name();
+    let locked: bool = client
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))",
+            &[&REBUILD_LOCK, &name],
+        )
+        .await?
+        .try_get(0)?;
+    if !locked {
+        return Err(StoreError::Unavailable(format!(
+            "a rebuild of {name} is already running"
+        )));
+    }
+    let result = Rebuild::new(events, projection, progress)
+        .run(&mut client)
+        .await;
+    // Released whatever happened: the connection goes back to the pool.
+    let unlocked = client
+        .execute(
+            "SELECT pg_advisory_unlock($1, hashtext($2))",
+            &[&REBUILD_LOCK, &name],
+        )
+        .await;
+    let rebuilt = result?;
+    unlocked?;
+    Ok(rebuilt)
+}
+
+struct Rebuild<'a> {
+    events: &'a dyn EventStore,
+    projection: &'a dyn Projection,
+    progress: &'a (dyn Fn(Progress) + Sync),
+    copies: Tables,
+    started: Instant,
+    position: i64,
+    applied: u64,
+}
+
+impl<'a> Rebuild<'a> {
+    fn new(
+        events: &'a dyn EventStore,
+        projection: &'a dyn Projection,
+        progress: &'a (dyn Fn(Progress) + Sync),
+    ) -> Self {
+        Self {
+            events,
+            projection,
+            progress,
+            copies: Tables::rebuild(),
+            started: Instant::now(),
+            position: 0,
+            applied: 0,
+        }
+    }
+
+    async fn run(mut self, client: &mut Client) -> Result<Rebuilt, StoreError> {
+        self.create_copies(client).await?;
+        self.replay(client).await?;
+        let tx = client.transaction().await?;
+        lock_checkpoint(&tx, self.projection.name()).await?;
+        // The live worker now waits: whatever it has not applied, the copies
+        // get here, and it resumes from the checkpoint set below.
+        while self.apply_next(&tx).await? > 0 {}
+        swap_tables(&tx, self.projection, &self.copies).await?;
+        set_checkpoint(&tx, self.projection.name(), self.position).await?;
+        tx.commit().await?;
+        Ok(Rebuilt {
+            position: self.position,
+            applied: self.applied,
+            elapsed: self.started.elapsed(),
+        })
+    }
+
+    /// Empty copies of the live tables, replacing any a failed rebuild left.
+    async fn create_copies(&self, client: &Client) -> Result<(), StoreError> {
+        for base in self.projection.tables() {
+            let copy = self.copies.name(base);
+            client
+                .batch_execute(&format!(
+                    "DROP TABLE IF EXISTS {copy};
+                     CREATE TABLE {copy} (LIKE {base} INCLUDING ALL);"
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Replays the log into the copies, a batch per transaction, to the head.
+    async fn replay(&mut self, client: &mut Client) -> Result<(), StoreError> {
+        loop {
+            let tx = client.transaction().await?;
+            let applied = self.apply_next(&tx).await?;
+            tx.commit().await?;
+            if applied == 0 {
+                return Ok(());
+            }
+            self.report().await?;
+        }
+    }
+
+    /// Applies the next batch of the log to the copies; returns its size.
+    async fn apply_next(&mut self, tx: &Transaction<'_>) -> Result<usize, StoreError> {
+        let batch = self.events.read_all(self.position, REBUILD_BATCH).await?;
+        let Some(last) = batch.last() else {
+            return Ok(0);
+        };
+        apply_events(tx, self.projection, &self.copies, &batch).await?;
+        self.position = last.position;
+        self.applied += batch.len() as u64;
+        Ok(batch.len())
+    }
+
+    async fn report(&self) -> Result<(), StoreError> {
+        let head = self.events.head_position().await?.max(self.position);
+        let seconds = self.started.elapsed().as_secs_f64();
+        (self.progress)(Progress {
+            applied: self.applied,
+            position: self.position,
+            head,
+            rate: if seconds > 0.0 {
+                self.applied as f64 / seconds
+            } else {
+                0.0
+            },
+        });
+        Ok(())
+    }
+}
+
+/// Replaces each live table by its copy, inside the caller's transaction.
+///
+/// `LIKE ... INCLUDING ALL` gives the copy's indexes (and the constraints
+/// they back) generated names; each is renamed to the name of the live index
+/// it mirrors, so the schema after a swap is the schema before it and the
+/// next rebuild finds the same names again.
+async fn swap_tables(
+    tx: &Transaction<'_>,
+    projection: &dyn Projection,
+    copies: &Tables,
+) -> Result<(), StoreError> {
+    // All at once, in the projection's order, rather than one by one as the
+    // drops below would: fewer chances to interleave with a reader.
+    let live = projection.tables().join(", ");
+    tx.batch_execute(&format!("LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE"))
+        .await?;
+    for base in projection.tables() {
+        let copy = copies.name(base);
+        let renames = index_renames(tx, base, &copy).await?;
+        tx.batch_execute(&format!(
+            "DROP TABLE {base}; ALTER TABLE {copy} RENAME TO {base};"
+        ))
+        .await?;
+        for (live_name, copy_name) in renames {
+            tx.batch_execute(&format!(
+                "ALTER INDEX \"{copy_name}\" RENAME TO \"{live_name}\""
+            ))
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Pairs each index of `live` with the index of `copy` built the same way:
+/// `(live name, copy name)`.
+async fn index_renames(
+    tx: &Transaction<'_>,
+    live: &str,
+    copy: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let live_indexes = indexes(tx, live).await?;
+    let copy_indexes = indexes(tx, copy).await?;
+    let same_shape = live_indexes.len() == copy_indexes.len()
+        && live_indexes
+            .iter()
+            .zip(&copy_indexes)
+            .all(|(l, c)| l.1 == c.1);
+    if !same_shape {
+        return Err(StoreError::Corrupt(format!(
+            "{copy} no longer has the indexes of {live}"
+        )));
+    }
+    Ok(live_indexes
+        .into_iter()
+        .zip(copy_indexes)
+        .map(|(l, c)| (l.0, c.0))
+        .collect())
+}
+
+/// A table's indexes as (name, shape), ordered by shape; the shape is the
+/// definition without the index and table names.
+async fn indexes(tx: &Transaction<'_>, table: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT c.relname::text,
+                    i.indisprimary::text || ' ' || i.indisunique::text || ' '
+                      || regexp_replace(pg_get_indexdef(i.indexrelid), '^.*? USING ', '') AS shape
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+             WHERE i.indrelid = $1::text::regclass
+             ORDER BY shape, c.relname",
+            &[&table],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}

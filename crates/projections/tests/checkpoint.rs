@@ -1,0 +1,241 @@
+//! Trap 3: at-least-once delivery. A batch is applied with its checkpoint in
+//! one transaction; a redelivered or overlapping batch changes nothing it has
+//! seen; a batch that skips events is refused so the caller can fill the gap.
+
+mod support;
+
+use support::*;
+use ticketflow_projections::{
+    all, apply_batch, checkpoint, Applied, NotificationsProjection, Projection,
+};
+use ticketflow_store::StoredEvent;
+
+/// A log with work for every projection: assignments, mentions, comments,
+/// status changes, a deletion.
+async fn busy_world() -> World {
+    let w = World::new().await;
+    let a = w.create(&alice(), "One", Some(&bob())).await;
+    w.comment(&carol(), a, "hi @alice").await;
+    w.status(&bob(), a, 2).await;
+    let b = w.create(&bob(), "Two", None).await;
+    w.assign(&alice(), b, Some(&carol())).await;
+    w.comment(&alice(), b, "note").await;
+    w.assign(&bob(), a, Some(&carol())).await;
+    w.delete(&alice(), b).await;
+    w
+}
+
+async fn dump_all(w: &World) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for p in all() {
+        out.extend(w.dump_projection(p.as_ref()).await);
+    }
+    out
+}
+
+async fn apply(w: &World, p: &dyn Projection, events: &[StoredEvent]) -> Applied {
+    let mut client = w.client().await;
+    apply_batch(&mut client, p, events).await.expect("apply")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_batch_changes_nothing() {
+    let w = busy_world().await;
+    let log = w.log().await;
+    let head = log.last().expect("events").position;
+    for p in all() {
+        let first = apply(&w, p.as_ref(), &log).await;
+        assert_eq!(
+            first,
+            Applied::Done {
+                applied: log.len(),
+                position: head
+            }
+        );
+    }
+    let before = dump_all(&w).await;
+    assert!(
+        before
+            .iter()
+            .all(|(_, rows)| rows != &serde_json::json!([])),
+        "every table has rows: {before:?}"
+    );
+    for p in all() {
+        let again = apply(&w, p.as_ref(), &log).await;
+        assert_eq!(
+            again,
+            Applied::Done {
+                applied: 0,
+                position: head
+            }
+        );
+        let tail = apply(&w, p.as_ref(), &log[log.len() - 3..]).await;
+        assert_eq!(
+            tail,
+            Applied::Done {
+                applied: 0,
+                position: head
+            }
+        );
+    }
+    assert_eq!(dump_all(&w).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlapping_batch_applies_only_its_new_events() {
+    let w = busy_world().await;
+    let log = w.log().await;
+    let split = log.len() / 2;
+    // Incrementally: the first half, then an overlapping batch reaching the end.
+    for p in all() {
+        apply(&w, p.as_ref(), &log[..split]).await;
+        let overlap = apply(&w, p.as_ref(), &log[split - 3..]).await;
+        assert_eq!(
+            overlap,
+            Applied::Done {
+                applied: log.len() - split,
+                position: log[log.len() - 1].position
+            }
+        );
+    }
+    let incremental = dump_all(&w).await;
+
+    // The same log applied in one batch gives the same rows.
+    for p in all() {
+        w.reset(p.as_ref()).await;
+        apply(&w, p.as_ref(), &log).await;
+    }
+    assert_eq!(dump_all(&w).await, incremental);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_skips_events_is_refused_untouched() {
+    let w = busy_world().await;
+    let log = w.log().await;
+    let p = NotificationsProjection;
+    assert_eq!(
+        apply(&w, &p, &log[..4]).await,
+        Applied::Done {
+            applied: 4,
+            position: log[3].position
+        }
+    );
+    let before = w.dump_projection(&p).await;
+
+    // Starts beyond the next position.
+    let gap = apply(&w, &p, &log[6..]).await;
+    assert_eq!(
+        gap,
+        Applied::Gap {
+            expected_from: log[4].position
+        }
+    );
+    // Continues, then skips one inside the batch.
+    let holed: Vec<StoredEvent> = log[4..]
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, e)| e.clone())
+        .collect();
+    assert_eq!(
+        apply(&w, &p, &holed).await,
+        Applied::Gap {
+            expected_from: log[4].position
+        }
+    );
+    // Out of order.
+    let mut shuffled = log[4..].to_vec();
+    shuffled.swap(0, 1);
+    assert_eq!(
+        apply(&w, &p, &shuffled).await,
+        Applied::Gap {
+            expected_from: log[4].position
+        }
+    );
+    assert_eq!(w.dump_projection(&p).await, before);
+    let client = w.client().await;
+    assert_eq!(
+        checkpoint(&client, p.name()).await.expect("checkpoint"),
+        log[3].position
+    );
+    drop(client);
+
+    // Filling from the store, as the gap says, completes it.
+    let filled = w.sync(&p).await;
+    assert_eq!(
+        filled,
+        Applied::Done {
+            applied: log.len() - 4,
+            position: log[log.len() - 1].position
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_projection_needs_position_one() {
+    let w = busy_world().await;
+    let log = w.log().await;
+    assert_eq!(
+        apply(&w, &NotificationsProjection, &log[1..]).await,
+        Applied::Gap { expected_from: 1 }
+    );
+    assert_eq!(
+        apply(&w, &NotificationsProjection, &[]).await,
+        Applied::Done {
+            applied: 0,
+            position: 0
+        }
+    );
+    let client = w.client().await;
+    assert_eq!(checkpoint(&client, "notifications").await.expect("cp"), 0);
+    assert_eq!(checkpoint(&client, "nobody").await.expect("cp"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_workers_of_one_projection_apply_each_event_once() {
+    let w = std::sync::Arc::new(busy_world().await);
+    let log = std::sync::Arc::new(w.log().await);
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let (w, log) = (w.clone(), log.clone());
+            tokio::spawn(async move {
+                // Each worker gets the whole log, in batches of different sizes.
+                let size = 2 + i;
+                let mut client = w.client().await;
+                for chunk in log.chunks(size) {
+                    let p = NotificationsProjection;
+                    apply_batch(&mut client, &p, chunk).await.expect("apply");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("worker");
+    }
+    // Batches may be refused as gaps when another worker lags; whatever is
+    // left, a final sync fills. Nothing may be applied twice.
+    w.sync(&NotificationsProjection).await;
+    let concurrent = w.dump_projection(&NotificationsProjection).await;
+    w.reset(&NotificationsProjection).await;
+    w.sync(&NotificationsProjection).await;
+    assert_eq!(
+        w.dump_projection(&NotificationsProjection).await,
+        concurrent,
+        "six racing workers built what one builds"
+    );
+    let client = w.client().await;
+    let seqs: Vec<(uuid::Uuid, i64, i64)> = client
+        .query(
+            "SELECT user_id, count(*), max(seq) FROM rm_notifications GROUP BY user_id",
+            &[],
+        )
+        .await
+        .expect("seqs")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert!(!seqs.is_empty());
+    for (user, count, max) in seqs {
+        assert_eq!(count, max, "user {user}: seqs 1..N without holes");
+    }
+}

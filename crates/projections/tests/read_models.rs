@@ -1,0 +1,202 @@
+//! The tickets and comments read models: their rows after real commands, and
+//! the queries the read API pages and filters with.
+
+mod support;
+
+use support::*;
+use ticketflow_domain::{Priority, TicketChanges};
+use ticketflow_projections::{queries, CommentsProjection, TicketsProjection};
+use ticketflow_store::EventStore;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticket_rows_hold_the_aggregates_state() {
+    let w = World::new().await;
+    let a = w.create(&alice(), "First", None).await;
+    let b = w.create(&bob(), "Second", Some(&carol())).await;
+    w.update(
+        &alice(),
+        a,
+        TicketChanges {
+            title: Some("First, renamed".into()),
+            description: Some("ask @bob".into()),
+            priority: Some(Priority::Urgent),
+            labels: Some(vec!["x".into(), "y".into()]),
+            status_id: Some(2),
+            assignee_id: Some(Some(bob().id)),
+        },
+    )
+    .await;
+    w.comment(&carol(), a, "a comment bumps the version").await;
+    w.assign(&alice(), b, None).await;
+    w.sync(&TicketsProjection).await;
+
+    let client = w.client().await;
+    for id in [a, b] {
+        let loaded = w.store.load_ticket(id).await.expect("load").state;
+        let read = queries::ticket(&client, id).await.expect("query");
+        assert_eq!(read, Some(loaded), "ticket {id}");
+    }
+    let row = client
+        .query_one(
+            "SELECT number, status_id, assignee_id, deleted, last_position
+             FROM rm_tickets WHERE ticket_id = $1",
+            &[&a],
+        )
+        .await
+        .expect("row");
+    assert_eq!(row.get::<_, i64>(0), 1);
+    assert_eq!(row.get::<_, Option<i64>>(1), Some(2));
+    assert_eq!(row.get::<_, Option<Uuid>>(2), Some(bob().id));
+    assert!(!row.get::<_, bool>(3));
+    let last = w.store.load_ticket(a).await.expect("load").last_position;
+    assert_eq!(row.get::<_, i64>(4), last);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_ticket_keeps_its_row_but_leaves_the_reads() {
+    let w = World::new().await;
+    let a = w.create(&alice(), "Doomed", Some(&bob())).await;
+    let b = w.create(&alice(), "Kept", None).await;
+    w.delete(&bob(), a).await;
+    w.sync(&TicketsProjection).await;
+
+    let client = w.client().await;
+    assert_eq!(queries::ticket(&client, a).await.expect("query"), None);
+    let listed = queries::tickets(&client, w.project_id, None, None, 0, 50)
+        .await
+        .expect("list");
+    assert_eq!(listed.iter().map(|t| t.id).collect::<Vec<_>>(), vec![b]);
+    let row = client
+        .query_one(
+            "SELECT deleted, (state->>'deleted')::boolean, (state->>'version')::bigint
+             FROM rm_tickets WHERE ticket_id = $1",
+            &[&a],
+        )
+        .await
+        .expect("row");
+    assert!(row.get::<_, bool>(0));
+    assert!(row.get::<_, bool>(1));
+    assert_eq!(row.get::<_, i64>(2), 2);
+    assert_eq!(
+        queries::ticket(&client, Uuid::now_v7()).await.expect("q"),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_page_by_number_and_filter_by_status_and_assignee() {
+    let w = World::new().await;
+    let mut ids = Vec::new();
+    for n in 1..=7 {
+        let assignee = match n % 3 {
+            0 => Some(bob()),
+            1 => Some(carol()),
+            _ => None,
+        };
+        ids.push(
+            w.create(&alice(), &format!("T{n}"), assignee.as_ref())
+                .await,
+        );
+    }
+    // T2, T4 and T6 in progress; T6 then deleted.
+    for i in [1, 3, 5] {
+        w.status(&alice(), ids[i], 2).await;
+    }
+    w.delete(&alice(), ids[5]).await;
+    w.sync(&TicketsProjection).await;
+    let client = w.client().await;
+    let numbers = |tickets: Vec<ticketflow_domain::Ticket>| -> Vec<u64> {
+        tickets.iter().map(|t| t.number).collect()
+    };
+
+    let page = |after, limit| queries::tickets(&client, w.project_id, None, None, after, limit);
+    assert_eq!(numbers(page(0, 3).await.expect("p1")), vec![1, 2, 3]);
+    assert_eq!(numbers(page(3, 3).await.expect("p2")), vec![4, 5, 7]);
+    assert_eq!(numbers(page(7, 3).await.expect("p3")), Vec::<u64>::new());
+
+    let in_progress = queries::tickets(&client, w.project_id, Some(2), None, 0, 50)
+        .await
+        .expect("status");
+    assert_eq!(numbers(in_progress), vec![2, 4]);
+    let open_after_1 = queries::tickets(&client, w.project_id, Some(1), None, 1, 50)
+        .await
+        .expect("status");
+    assert_eq!(numbers(open_after_1), vec![3, 5, 7]);
+    let bobs = queries::tickets(&client, w.project_id, None, Some(bob().id), 0, 50)
+        .await
+        .expect("assignee");
+    assert_eq!(numbers(bobs), vec![3]);
+    let carols_open = queries::tickets(&client, w.project_id, Some(1), Some(carol().id), 0, 50)
+        .await
+        .expect("both");
+    assert_eq!(numbers(carols_open), vec![1, 7]);
+    let elsewhere = queries::tickets(&client, Uuid::now_v7(), None, None, 0, 50)
+        .await
+        .expect("other project");
+    assert!(elsewhere.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_are_listed_in_order_and_paged_by_version() {
+    let w = World::new().await;
+    let a = w.create(&alice(), "Talked about", None).await;
+    let other = w.create(&alice(), "Other", None).await;
+    let c1 = w.comment(&bob(), a, "first").await;
+    w.status(&alice(), a, 2).await;
+    let c2 = w.comment(&carol(), a, "second @alice").await;
+    let c3 = w.comment(&alice(), a, "third").await;
+    w.comment(&alice(), other, "elsewhere").await;
+    w.sync(&CommentsProjection).await;
+
+    let client = w.client().await;
+    let all = queries::comments(&client, a, 0, 50).await.expect("all");
+    assert_eq!(
+        all.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![c1, c2, c3]
+    );
+    assert_eq!(
+        all.iter().map(|c| c.version).collect::<Vec<_>>(),
+        vec![2, 4, 5]
+    );
+    let second = &all[1];
+    assert_eq!(second.ticket_id, a);
+    assert_eq!(second.author, carol());
+    assert_eq!(second.body, "second @alice");
+    let stored = w.store.stream_events(a, 3, 1).await.expect("event");
+    assert_eq!(second.created_at, stored[0].occurred_at);
+
+    let first_page = queries::comments(&client, a, 0, 2).await.expect("p1");
+    assert_eq!(first_page.len(), 2);
+    let rest = queries::comments(&client, a, first_page[1].version, 2)
+        .await
+        .expect("p2");
+    assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), vec![c3]);
+    assert!(queries::comments(&client, a, 5, 2)
+        .await
+        .expect("p3")
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_ignore_what_is_not_theirs() {
+    let w = World::new().await;
+    // Only project events so far: nothing to show, but the checkpoint moves.
+    w.sync_all().await;
+    for table in ["rm_tickets", "rm_comments", "rm_notifications"] {
+        assert_eq!(w.dump(table).await, serde_json::json!([]), "{table}");
+    }
+    let head = w.store.head_position().await.expect("head");
+    let client = w.client().await;
+    let checkpoints = ticketflow_projections::checkpoints(&client)
+        .await
+        .expect("checkpoints");
+    assert_eq!(
+        checkpoints,
+        vec![
+            ("comments".to_string(), head),
+            ("notifications".to_string(), head),
+            ("tickets".to_string(), head),
+        ]
+    );
+}

@@ -1,0 +1,287 @@
+//! Shared fixtures: a database of one's own with project PROJ (alice the
+//! admin, bob and carol members), commands run through the domain and the
+//! real event store, and helpers to feed projections and look at their tables.
+#![allow(dead_code)]
+
+use chrono::{SubsecRound, Utc};
+use serde_json::Value;
+use ticketflow_domain::{
+    Actor, EventMeta, NewMember, NewTicket, Priority, Project, ProjectCommand, Ticket,
+    TicketChanges, TicketCommand,
+};
+use ticketflow_projections::{apply_batch, checkpoint, Applied, Projection};
+use ticketflow_store::pg::PgStore;
+use ticketflow_store::{Append, EventStore, Metadata, StoredEvent};
+use ticketflow_testkit::TestDb;
+use uuid::Uuid;
+
+fn user(n: u128, username: &str) -> Actor {
+    Actor {
+        id: Uuid::from_u128(n),
+        username: username.into(),
+    }
+}
+
+pub fn alice() -> Actor {
+    user(1, "alice")
+}
+
+pub fn bob() -> Actor {
+    user(2, "bob")
+}
+
+pub fn carol() -> Actor {
+    user(3, "carol")
+}
+
+fn meta(actor: &Actor) -> EventMeta {
+    EventMeta {
+        actor: actor.clone(),
+        // PostgreSQL keeps microseconds.
+        occurred_at: Utc::now().trunc_subsecs(6),
+    }
+}
+
+/// A migrated database holding project PROJ.
+pub struct World {
+    pub store: PgStore,
+    pub project_id: Uuid,
+    pub db: TestDb,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        let db = TestDb::create().await;
+        let store = db.store().await;
+        let project_id = Uuid::now_v7();
+        let world = Self {
+            store,
+            project_id,
+            db,
+        };
+        world
+            .project(ProjectCommand::Create {
+                meta: meta(&alice()),
+                project_id,
+                key: "PROJ".into(),
+                name: "Project".into(),
+                display_name: "Alice".into(),
+            })
+            .await;
+        for member in [bob(), carol()] {
+            world
+                .project(ProjectCommand::AddMember {
+                    meta: meta(&alice()),
+                    user: NewMember {
+                        user_id: member.id,
+                        username: member.username.clone(),
+                        display_name: member.username.clone(),
+                    },
+                })
+                .await;
+        }
+        world
+    }
+
+    async fn project(&self, command: ProjectCommand) {
+        let before = self
+            .store
+            .load_project(self.project_id)
+            .await
+            .expect("load project");
+        let events = before.state.decide(command).expect("project command");
+        self.store
+            .append_project(Append {
+                stream_id: self.project_id,
+                project_id: self.project_id,
+                before,
+                events,
+                metadata: Metadata::default(),
+            })
+            .await
+            .expect("append project");
+    }
+
+    async fn project_state(&self) -> Project {
+        self.store
+            .load_project(self.project_id)
+            .await
+            .expect("load project")
+            .state
+    }
+
+    /// Runs a ticket command against the stored ticket and appends its events.
+    async fn ticket_command(&self, ticket_id: Uuid, command: TicketCommand) -> Ticket {
+        let before = self.store.load_ticket(ticket_id).await.expect("load");
+        let events = before.state.decide(command).expect("ticket command");
+        self.store
+            .append_ticket(Append {
+                stream_id: ticket_id,
+                project_id: self.project_id,
+                before,
+                events,
+                metadata: Metadata::default(),
+            })
+            .await
+            .expect("append ticket")
+            .state
+    }
+
+    /// Creates a ticket titled `title`; returns its id.
+    pub async fn create(&self, actor: &Actor, title: &str, assignee: Option<&Actor>) -> Uuid {
+        self.create_with(
+            actor,
+            NewTicket {
+                ticket_id: Uuid::now_v7(),
+                title: title.into(),
+                description: String::new(),
+                priority: Priority::Medium,
+                assignee_id: assignee.map(|a| a.id),
+                labels: vec![],
+                status_id: None,
+            },
+        )
+        .await
+    }
+
+    pub async fn create_with(&self, actor: &Actor, ticket: NewTicket) -> Uuid {
+        let id = ticket.ticket_id;
+        let project = self.project_state().await.view();
+        self.ticket_command(
+            id,
+            TicketCommand::Create {
+                meta: meta(actor),
+                project,
+                ticket,
+            },
+        )
+        .await;
+        id
+    }
+
+    pub async fn update(&self, actor: &Actor, ticket_id: Uuid, changes: TicketChanges) -> Ticket {
+        let project = self.project_state().await.view();
+        self.ticket_command(
+            ticket_id,
+            TicketCommand::Update {
+                meta: meta(actor),
+                project,
+                changes,
+            },
+        )
+        .await
+    }
+
+    pub async fn status(&self, actor: &Actor, ticket_id: Uuid, status_id: i64) -> Ticket {
+        let changes = TicketChanges {
+            status_id: Some(status_id),
+            ..TicketChanges::default()
+        };
+        self.update(actor, ticket_id, changes).await
+    }
+
+    pub async fn assign(&self, actor: &Actor, ticket_id: Uuid, to: Option<&Actor>) -> Ticket {
+        let changes = TicketChanges {
+            assignee_id: Some(to.map(|a| a.id)),
+            ..TicketChanges::default()
+        };
+        self.update(actor, ticket_id, changes).await
+    }
+
+    /// Adds a comment; returns its id.
+    pub async fn comment(&self, actor: &Actor, ticket_id: Uuid, body: &str) -> Uuid {
+        let comment_id = Uuid::now_v7();
+        let project = self.project_state().await.view();
+        self.ticket_command(
+            ticket_id,
+            TicketCommand::Comment {
+                meta: meta(actor),
+                project,
+                comment_id,
+                body: body.into(),
+            },
+        )
+        .await;
+        comment_id
+    }
+
+    pub async fn delete(&self, actor: &Actor, ticket_id: Uuid) {
+        let project = self.project_state().await.view();
+        self.ticket_command(
+            ticket_id,
+            TicketCommand::Delete {
+                meta: meta(actor),
+                project,
+            },
+        )
+        .await;
+    }
+
+    pub async fn client(&self) -> deadpool_postgres::Object {
+        self.store.pool().get().await.expect("connection")
+    }
+
+    /// The whole log.
+    pub async fn log(&self) -> Vec<StoredEvent> {
+        self.store.read_all(0, 1_000_000).await.expect("read log")
+    }
+
+    /// Feeds `projection` every event after its checkpoint, as a live worker
+    /// filling from the store would.
+    pub async fn sync(&self, projection: &dyn Projection) -> Applied {
+        let mut client = self.client().await;
+        let at = checkpoint(&client, projection.name())
+            .await
+            .expect("checkpoint");
+        let events = self.store.read_all(at, 1_000_000).await.expect("read");
+        apply_batch(&mut client, projection, &events)
+            .await
+            .expect("apply")
+    }
+
+    pub async fn sync_all(&self) {
+        for projection in ticketflow_projections::all() {
+            self.sync(projection.as_ref()).await;
+        }
+    }
+
+    /// Every row of `table` as JSON, in a fixed order.
+    pub async fn dump(&self, table: &str) -> Value {
+        let client = self.client().await;
+        let sql = format!(
+            "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]'::jsonb)
+             FROM {table} t"
+        );
+        client
+            .query_one(&sql, &[])
+            .await
+            .expect("dump")
+            .get::<_, Value>(0)
+    }
+
+    /// The rows of every table of `projection`, by table.
+    pub async fn dump_projection(&self, projection: &dyn Projection) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for table in projection.tables() {
+            out.push((table.to_string(), self.dump(table).await));
+        }
+        out
+    }
+
+    /// Empties `projection`'s tables and forgets its checkpoint.
+    pub async fn reset(&self, projection: &dyn Projection) {
+        let client = self.client().await;
+        let tables = projection.tables().join(", ");
+        client
+            .batch_execute(&format!("TRUNCATE {tables}"))
+            .await
+            .expect("truncate");
+        client
+            .execute(
+                "DELETE FROM projection_checkpoints WHERE name = $1",
+                &[&projection.name()],
+            )
+            .await
+            .expect("forget checkpoint");
+    }
+}

@@ -1,0 +1,86 @@
+//! `ticketflow projections status|rebuild`: operators' view of the read models.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use ticketflow_projections::rebuild::{rebuild, Progress};
+use ticketflow_store::pg::PgStore;
+use ticketflow_store::EventStore;
+
+/// Each projection's (and the relay's) position, lag behind the log, and
+/// rate over one second.
+pub async fn status(store: &PgStore) -> anyhow::Result<()> {
+    let before = store.checkpoints().await.context("reading checkpoints")?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = store.checkpoints().await.context("reading checkpoints")?;
+    let head = store
+        .head_position()
+        .await
+        .context("reading the log head")?;
+    println!(
+        "{:<16} {:>12} {:>10} {:>12}",
+        "NAME", "POSITION", "LAG", "RATE"
+    );
+    println!("{:<16} {:>12}", "log head", head);
+    let mut names: Vec<&str> = vec!["relay"];
+    names.extend(ticketflow_workers::read_model_names());
+    for name in names {
+        let at =
+            |list: &[(String, i64)]| list.iter().find(|(n, _)| n == name).map_or(0, |(_, p)| *p);
+        let (was, is) = (at(&before), at(&after));
+        println!(
+            "{:<16} {:>12} {:>10} {:>10}/s",
+            name,
+            is,
+            head - is,
+            is - was
+        );
+    }
+    Ok(())
+}
+
+/// Rebuilds one projection, or all, reporting progress on stderr.
+pub async fn rebuild_cmd(store: &PgStore, name: Option<String>, all: bool) -> anyhow::Result<()> {
+    let projections = match (name, all) {
+        (_, true) => ticketflow_projections::all(),
+        (Some(name), false) => match ticketflow_projections::by_name(&name) {
+            Some(p) => vec![p],
+            None => bail!(
+                "no projection named {name} (known: {:?})",
+                ticketflow_workers::read_model_names()
+            ),
+        },
+        (None, false) => bail!("name a projection, or pass --all"),
+    };
+    for projection in projections {
+        let name = projection.name();
+        let report = |p: Progress| print_progress(name, p);
+        let done = rebuild(store.pool(), store, projection.as_ref(), &report)
+            .await
+            .with_context(|| format!("rebuilding {name}"))?;
+        eprintln!(
+            "\n{name}: rebuilt at position {} ({} events in {:.1}s)",
+            done.position,
+            done.applied,
+            done.elapsed.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn print_progress(name: &str, p: Progress) {
+    let left = (p.head - p.position).max(0) as f64;
+    let eta = if p.rate > 0.0 { left / p.rate } else { 0.0 };
+    let line = format!(
+        "{name}: {}/{} ({:.0} events/s, ETA {:.0}s)",
+        p.position, p.head, p.rate, eta
+    );
+    let mut err = std::io::stderr();
+    // On a terminal the line redraws itself; in a log, one line per report.
+    if err.is_terminal() {
+        let _ = write!(err, "\r{line}   ");
+    } else {
+        let _ = writeln!(err, "{line}");
+    }
+}
