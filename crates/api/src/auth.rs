@@ -23,6 +23,8 @@ use crate::{password, AppState};
 pub struct AuthUser {
     pub id: Uuid,
     pub username: String,
+    /// When the access token expires (Unix seconds): sockets close then.
+    pub expires_at: i64,
 }
 
 impl AuthUser {
@@ -64,6 +66,7 @@ impl AppState {
         Ok(AuthUser {
             id: claims.sub,
             username: claims.username,
+            expires_at: claims.exp,
         })
     }
 }

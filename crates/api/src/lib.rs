@@ -34,7 +34,9 @@ use ticketflow_store::pg::Watch;
 use ticketflow_store::{Accounts, EventStore, IdempotencyStore};
 use tower_http::trace::TraceLayer;
 
+pub use auth::{bearer, AuthUser};
 pub use error::ApiError;
+pub use extract::path_id;
 pub use tokens::TokenKeys;
 
 /// What every handler shares.

@@ -174,6 +174,34 @@ impl Bus {
         Ok(())
     }
 
+    /// The core subject of a realtime channel: `<prefix>.channel.<kind>.<id>`,
+    /// kind `tickets` (id: project) or `notifications` (id: user).
+    pub fn channel_subject(&self, kind: &str, id: &str) -> String {
+        format!("{}.channel.{kind}.{id}", self.prefix)
+    }
+
+    /// Every channel subject, for a gateway's one subscription.
+    pub fn all_channels(&self) -> String {
+        format!("{}.channel.>", self.prefix)
+    }
+
+    /// Publishes a rendered channel message on core NATS (not stored: the
+    /// read models are the history; a gateway that misses one sees the gap
+    /// in `seq` and reads it back from there).
+    pub async fn publish_channel(
+        &self,
+        subject: String,
+        seq: i64,
+        json: String,
+    ) -> Result<(), BusError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Ticketflow-Seq", seq.to_string().as_str());
+        self.client
+            .publish_with_headers(subject, headers, json.into())
+            .await
+            .map_err(unavailable)
+    }
+
     /// Deletes the stream (tests clean up after themselves with this).
     pub async fn delete_stream(&self) -> Result<(), BusError> {
         self.js

@@ -7,17 +7,21 @@
 //! where the last commit left off.
 //!
 //! - [`checkpoint`]: applying a batch exactly once, and reading checkpoints;
-//! - [`TicketsProjection`], [`CommentsProjection`], [`NotificationsProjection`]:
-//!   the read models ([`all`] lists them);
+//! - [`TicketsProjection`], [`CommentsProjection`], [`NotificationsProjection`],
+//!   [`TicketChannelProjection`]: the read models ([`all`] lists them);
+//! - [`messages`]: the WebSocket channel messages the projections store,
+//!   rendered once, so a live message and its replay are the same bytes;
 //! - [`rebuild`](rebuild::rebuild): replaying the whole log into fresh tables
 //!   and swapping them in atomically;
 //! - [`queries`]: what the read API asks of the tables.
 
 pub mod checkpoint;
 mod comments;
+pub mod messages;
 mod notifications;
 pub mod queries;
 pub mod rebuild;
+mod ticket_channel;
 mod tickets;
 
 use std::sync::Arc;
@@ -25,14 +29,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ticketflow_domain::{Ticket, TicketEvent, TicketPayload};
 use ticketflow_store::{StoreError, StoredEvent};
-use tokio_postgres::Transaction;
+use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
 
 pub use checkpoint::{apply_batch, checkpoint, checkpoints, Applied};
 pub use comments::CommentsProjection;
+pub use messages::{Channel, ChannelMessage};
 pub use notifications::{notification_id, NotificationsProjection};
 pub use queries::{Comment, Notification};
 pub use rebuild::{rebuild, Progress, Rebuilt};
+pub use ticket_channel::TicketChannelProjection;
 pub use tickets::TicketsProjection;
 
 /// The names to use for a projection's tables: the live ones, or the fresh
@@ -78,6 +84,21 @@ pub trait Projection: Send + Sync + 'static {
         tables: &Tables,
         event: &StoredEvent,
     ) -> Result<(), StoreError>;
+
+    /// The channel messages the events with position in `(after, upto]`
+    /// produced, read from the live tables: what the projection worker
+    /// publishes right after committing those events. Ordered by position,
+    /// so each channel's messages come in seq order. Most projections
+    /// produce none.
+    async fn messages(
+        &self,
+        client: &Client,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<ChannelMessage>, StoreError> {
+        let _ = (client, after, upto);
+        Ok(Vec::new())
+    }
 }
 
 /// Every projection, in the order a worker should start them.
@@ -86,6 +107,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(TicketsProjection),
         Arc::new(CommentsProjection),
         Arc::new(NotificationsProjection),
+        Arc::new(TicketChannelProjection),
     ]
 }
 
@@ -114,4 +136,26 @@ async fn stored_ticket(
         Some(row) => Ok(serde_json::from_value(row.try_get(0)?)?),
         None => Ok(Ticket::default()),
     }
+}
+
+/// Stores `state` in `table` (a `ticket_id`, `state` table).
+async fn save_ticket(tx: &Transaction<'_>, table: &str, state: &Ticket) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO {table} (ticket_id, state) VALUES ($1, $2)
+         ON CONFLICT (ticket_id) DO UPDATE SET state = EXCLUDED.state"
+    );
+    tx.execute(&sql, &[&state.id, &serde_json::to_value(state)?])
+        .await?;
+    Ok(())
+}
+
+/// Drops the ticket's state from `table`.
+async fn forget_ticket(
+    tx: &Transaction<'_>,
+    table: &str,
+    ticket_id: Uuid,
+) -> Result<(), StoreError> {
+    let sql = format!("DELETE FROM {table} WHERE ticket_id = $1");
+    tx.execute(&sql, &[&ticket_id]).await?;
+    Ok(())
 }

@@ -12,12 +12,13 @@
 
 use async_trait::async_trait;
 use cqrs_es::Aggregate;
-use ticketflow_domain::{notices, Notice, Ticket, TicketPayload};
+use ticketflow_domain::{notices, Notice, TicketPayload};
 use ticketflow_store::{StoreError, StoredEvent};
-use tokio_postgres::Transaction;
+use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
 
-use crate::{stored_ticket, ticket_event, Projection, Tables};
+use crate::messages::ChannelMessage;
+use crate::{forget_ticket, save_ticket, stored_ticket, ticket_event, Projection, Tables};
 
 /// Namespace of notification ids (UUID v5).
 const NOTIFICATION_NAMESPACE: Uuid = Uuid::from_u128(0x6e6f_7469_6669_6361_7469_6f6e_7300_0001);
@@ -68,35 +69,26 @@ impl Projection for NotificationsProjection {
         state.apply(decoded);
         if deleted {
             // No event follows a deletion: the state is no longer needed.
-            forget_state(tx, &states, event.stream_id).await?;
+            forget_ticket(tx, &states, event.stream_id).await?;
         } else {
-            save_state(tx, &states, &state).await?;
+            save_ticket(tx, &states, &state).await?;
         }
         for notice in &notices {
             insert(tx, tables, event, &state.key, notice).await?;
         }
         Ok(())
     }
-}
 
-async fn save_state(tx: &Transaction<'_>, table: &str, state: &Ticket) -> Result<(), StoreError> {
-    let sql = format!(
-        "INSERT INTO {table} (ticket_id, state) VALUES ($1, $2)
-         ON CONFLICT (ticket_id) DO UPDATE SET state = EXCLUDED.state"
-    );
-    tx.execute(&sql, &[&state.id, &serde_json::to_value(state)?])
-        .await?;
-    Ok(())
-}
-
-async fn forget_state(
-    tx: &Transaction<'_>,
-    table: &str,
-    ticket_id: Uuid,
-) -> Result<(), StoreError> {
-    let sql = format!("DELETE FROM {table} WHERE ticket_id = $1");
-    tx.execute(&sql, &[&ticket_id]).await?;
-    Ok(())
+    /// Each notification's `notification_message`, unread (see
+    /// [`crate::messages::notification_message`]).
+    async fn messages(
+        &self,
+        client: &Client,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<ChannelMessage>, StoreError> {
+        crate::queries::notification_messages_between(client, after, upto).await
+    }
 }
 
 /// Stores one notification under the user's next seq. The head row is

@@ -9,6 +9,8 @@ use ticketflow_store::StoreError;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
+use crate::messages::{notification_message, Channel, ChannelMessage};
+
 /// A comment as listed. `version` is the ticket version the comment took:
 /// the paging cursor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +166,94 @@ pub async fn notifications_after(
     );
     let rows = client.query(&sql, &[&user_id, &after_seq, &limit]).await?;
     rows.iter().map(notification).collect()
+}
+
+/// The columns of a notification as its channel message shows it: the
+/// columns of [`NOTIFICATION_COLUMNS`] with the read flag always false (a
+/// message is never marked read), then the user.
+const MESSAGE_COLUMNS: &str = "n.notification_id, n.seq, n.notification_type, n.title, \
+     n.message, n.ticket_id, n.ticket_key, n.project_id, n.occurred_at, false, n.user_id";
+
+/// The user's notification-channel messages with seq > `after_seq`, oldest
+/// first, as `(seq, JSON text)`: what a reconnecting socket replays. The
+/// same bytes as the live messages ([`crate::Projection::messages`]), read
+/// flags notwithstanding.
+pub async fn notification_messages(
+    client: &Client,
+    user_id: Uuid,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM rm_notifications n
+         WHERE n.user_id = $1 AND n.seq > $2 ORDER BY n.seq LIMIT $3"
+    );
+    let rows = client.query(&sql, &[&user_id, &after_seq, &limit]).await?;
+    rows.iter()
+        .map(|r| {
+            let n = notification(r)?;
+            Ok((n.seq, notification_message(&n)?))
+        })
+        .collect()
+}
+
+/// The notification-channel messages of the events with position in
+/// `(after, upto]`, by position (so each user's in seq order).
+pub(crate) async fn notification_messages_between(
+    client: &Client,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<ChannelMessage>, StoreError> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM rm_notifications n
+         WHERE n.position > $1 AND n.position <= $2 ORDER BY n.position, n.user_id, n.seq"
+    );
+    let rows = client.query(&sql, &[&after, &upto]).await?;
+    rows.iter()
+        .map(|r| {
+            let n = notification(r)?;
+            Ok(ChannelMessage {
+                channel: Channel::Notifications {
+                    user_id: r.try_get(10)?,
+                },
+                seq: n.seq,
+                json: notification_message(&n)?,
+            })
+        })
+        .collect()
+}
+
+/// The project's ticket-channel messages with seq > `after_seq`, oldest
+/// first, as `(seq, JSON text)`: the stored text, the same bytes the live
+/// message carried.
+pub async fn ticket_messages(
+    client: &Client,
+    project_id: Uuid,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT seq, message FROM rm_ticket_messages
+             WHERE project_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&project_id, &after_seq, &limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// The seq of the project's newest stored ticket-channel message (the
+/// channel's head as replay can serve it), 0 when it has none.
+pub async fn ticket_channel_head(client: &Client, project_id: Uuid) -> Result<i64, StoreError> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(max(seq), 0) FROM rm_ticket_messages WHERE project_id = $1",
+            &[&project_id],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
 }
 
 fn notification(r: &Row) -> Result<Notification, StoreError> {

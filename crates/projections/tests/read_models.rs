@@ -183,7 +183,12 @@ async fn projections_ignore_what_is_not_theirs() {
     let w = World::new().await;
     // Only project events so far: nothing to show, but the checkpoint moves.
     w.sync_all().await;
-    for table in ["rm_tickets", "rm_comments", "rm_notifications"] {
+    for table in [
+        "rm_tickets",
+        "rm_comments",
+        "rm_notifications",
+        "rm_ticket_messages",
+    ] {
         assert_eq!(w.dump(table).await, serde_json::json!([]), "{table}");
     }
     let head = w.store.head_position().await.expect("head");
@@ -196,6 +201,7 @@ async fn projections_ignore_what_is_not_theirs() {
         vec![
             ("comments".to_string(), head),
             ("notifications".to_string(), head),
+            ("ticket_channel".to_string(), head),
             ("tickets".to_string(), head),
         ]
     );

@@ -16,6 +16,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
+use ticketflow_realtime::hub::Hub;
+use ticketflow_realtime::Gateway;
 use ticketflow_store::pg::PgStore;
 
 pub use nats::NatsServer;
@@ -183,8 +185,14 @@ async fn read_reply(resp: reqwest::Response) -> Reply {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with_queue_limit(1024).await
+    }
+
+    /// Like [`TestServer::start`], with `WS_QUEUE_LIMIT` set to `queue_limit`.
+    pub async fn start_with_queue_limit(queue_limit: usize) -> Self {
         let db = TestDb::create().await;
-        let store = db.store().await;
+        // Five leaders (relay, projections) hold a connection each.
+        let store = db.store_with_pool(20).await;
         let prefix = format!("tf_{}", uuid::Uuid::new_v4().simple());
         let bus = Bus::connect(&nats_url(), &prefix)
             .await
@@ -202,14 +210,23 @@ impl TestServer {
             watch,
             read_models: ticketflow_workers::read_model_names(),
         };
+        let hub = Hub::new(queue_limit);
+        tasks.push(tokio::spawn(ticketflow_realtime::listener::run(
+            hub.clone(),
+            bus.clone(),
+        )));
+        let gateway = Gateway {
+            api: state.clone(),
+            hub,
+            replay_limit: 100_000,
+        };
+        let app = ticketflow_api::router(state).merge(ticketflow_realtime::router(gateway));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         tasks.push(tokio::spawn(async move {
-            axum::serve(listener, ticketflow_api::router(state))
-                .await
-                .expect("serve");
+            axum::serve(listener, app).await.expect("serve");
         }));
         Self {
             base: format!("http://{addr}"),
@@ -220,6 +237,11 @@ impl TestServer {
             tasks,
             db,
         }
+    }
+
+    /// The `ws://` URL of `path` on this server.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.replacen("http://", "ws://", 1))
     }
 
     /// Adds `X-Min-Position` (the newest write seen) to a GET that has none,

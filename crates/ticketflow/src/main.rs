@@ -14,6 +14,8 @@ mod projections_cli;
 
 use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
+use ticketflow_realtime::hub::Hub;
+use ticketflow_realtime::Gateway;
 use ticketflow_store::pg::PgStore;
 
 #[derive(Parser)]
@@ -84,6 +86,12 @@ struct ServeArgs {
     /// Allow running without JWT_SECRET (a random one per process).
     #[arg(long)]
     dev: bool,
+    /// Messages queued per socket before it is closed as a slow consumer (4008).
+    #[arg(long, env = "WS_QUEUE_LIMIT", default_value_t = 1024)]
+    ws_queue_limit: usize,
+    /// Most messages one replay sends before answering resync_required.
+    #[arg(long, env = "REPLAY_LIMIT", default_value_t = 100_000)]
+    replay_limit: i64,
     /// Roles to run: any of api, relay, projections, realtime.
     #[arg(
         long,
@@ -159,13 +167,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = connect(&args.database).await?;
     let watch = store.watch();
     let has = |role| args.roles.contains(&role);
-    if has(Role::Realtime) {
-        tracing::warn!("the realtime role is not implemented yet; skipping it");
-    }
-    let mut tasks = Vec::new();
-    if has(Role::Relay) || has(Role::Projections) {
+    let bus = if has(Role::Relay) || has(Role::Projections) || has(Role::Realtime) {
         let Some(url) = args.nats_url.as_deref() else {
-            bail!("NATS_URL is required by the relay and projections roles");
+            bail!("NATS_URL is required by the relay, projections and realtime roles");
         };
         let bus = Bus::connect(url, &args.nats_prefix)
             .await
@@ -173,17 +177,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bus.ensure_stream()
             .await
             .context("creating the JetStream stream")?;
-        tasks = ticketflow_workers::spawn(
+        tracing::info!(stream = bus.stream_name(), "bus connected");
+        Some(bus)
+    } else {
+        None
+    };
+    let mut tasks = match &bus {
+        Some(bus) => ticketflow_workers::spawn(
             &store,
-            &bus,
+            bus,
             &watch,
             has(Role::Relay),
             has(Role::Projections),
-        );
-        tracing::info!(stream = bus.stream_name(), "background roles started");
-    }
-    if !has(Role::Api) {
-        tracing::info!("no api role: running background roles only");
+        ),
+        None => Vec::new(),
+    };
+    if !has(Role::Api) && !has(Role::Realtime) {
+        tracing::info!("no api or realtime role: running background roles only");
         shutdown_signal().await;
         tasks.iter().for_each(|t| t.abort());
         return Ok(());
@@ -198,14 +208,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         watch,
         read_models: ticketflow_workers::read_model_names(),
     };
+    let mut app = axum::Router::new();
+    if has(Role::Api) {
+        app = app.merge(ticketflow_api::router(state.clone()));
+    }
+    if let (true, Some(bus)) = (has(Role::Realtime), bus) {
+        let hub = Hub::new(args.ws_queue_limit);
+        tasks.push(tokio::spawn(ticketflow_realtime::listener::run(
+            hub.clone(),
+            bus,
+        )));
+        let gateway = Gateway {
+            api: state,
+            hub,
+            replay_limit: args.replay_limit,
+        };
+        app = app.merge(ticketflow_realtime::router(gateway));
+    }
     let listener = tokio::net::TcpListener::bind(args.bind_addr)
         .await
         .with_context(|| format!("binding {}", args.bind_addr))?;
     tracing::info!(addr = %args.bind_addr, mode = "postgres", roles = ?args.roles, "ticketflow listening");
-    axum::serve(listener, ticketflow_api::router(state))
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")
+        .await;
+    tasks.iter().for_each(|t| t.abort());
+    served.context("serving HTTP")
 }
 
 async fn shutdown_signal() {

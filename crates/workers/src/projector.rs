@@ -13,7 +13,8 @@ use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::consumer::Consumer;
 use futures::StreamExt;
 use ticketflow_bus::Bus;
-use ticketflow_projections::checkpoint::{apply_batch, Applied};
+use ticketflow_projections::checkpoint::{apply_batch, checkpoint, Applied};
+use ticketflow_projections::Channel;
 use ticketflow_projections::Projection;
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{EventStore, StoreError, StoredEvent};
@@ -101,7 +102,9 @@ impl Projector {
                 Err(e) => tracing::error!(error = %e, "skipping a malformed message"),
             }
         }
-        let position = self.apply(&events).await?;
+        let mut client = self.store.pool().get().await.map_err(StoreError::from)?;
+        let before = checkpoint(&client, self.projection.name()).await?;
+        let position = self.apply(&mut client, &events).await?;
         // Only after the commit: an unacked message comes back, and is skipped.
         for message in &messages {
             message.ack().await.map_err(nats)?;
@@ -109,14 +112,44 @@ impl Projector {
         self.store
             .announce_checkpoint(self.projection.name(), position)
             .await?;
+        self.publish_messages(&client, before, position).await
+    }
+
+    /// Announces the channel messages this batch stored. Best effort: a
+    /// gateway that misses one notices the jump in seq and reads it back.
+    async fn publish_messages(
+        &self,
+        client: &tokio_postgres::Client,
+        after: i64,
+        upto: i64,
+    ) -> Result<(), ProjectorError> {
+        if upto <= after {
+            return Ok(());
+        }
+        for message in self.projection.messages(client, after, upto).await? {
+            let subject = match message.channel {
+                Channel::Tickets { project_id } => {
+                    self.bus.channel_subject("tickets", &project_id.to_string())
+                }
+                Channel::Notifications { user_id } => self
+                    .bus
+                    .channel_subject("notifications", &user_id.to_string()),
+            };
+            self.bus
+                .publish_channel(subject, message.seq, message.json)
+                .await?;
+        }
         Ok(())
     }
 
     /// Applies a batch, first filling any gap before it from the event store.
-    async fn apply(&self, events: &[StoredEvent]) -> Result<i64, ProjectorError> {
-        let mut client = self.store.pool().get().await.map_err(StoreError::from)?;
+    async fn apply(
+        &self,
+        client: &mut tokio_postgres::Client,
+        events: &[StoredEvent],
+    ) -> Result<i64, ProjectorError> {
         loop {
-            match apply_batch(&mut client, self.projection.as_ref(), events).await? {
+            match apply_batch(client, self.projection.as_ref(), events).await? {
                 Applied::Done { position, .. } => return Ok(position),
                 Applied::Gap { expected_from } => {
                     let upto = events.first().map_or(expected_from, |e| e.position);
@@ -138,7 +171,7 @@ impl Projector {
                         ))
                         .into());
                     }
-                    apply_batch(&mut client, self.projection.as_ref(), &missing).await?;
+                    apply_batch(client, self.projection.as_ref(), &missing).await?;
                 }
             }
         }

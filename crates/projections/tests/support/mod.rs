@@ -9,7 +9,7 @@ use ticketflow_domain::{
     Actor, EventMeta, NewMember, NewTicket, Priority, Project, ProjectCommand, Ticket,
     TicketChanges, TicketCommand,
 };
-use ticketflow_projections::{apply_batch, checkpoint, Applied, Projection};
+use ticketflow_projections::{apply_batch, checkpoint, Applied, ChannelMessage, Projection};
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{Append, EventStore, Metadata, StoredEvent};
 use ticketflow_testkit::TestDb;
@@ -237,6 +237,23 @@ impl World {
         apply_batch(&mut client, projection, &events)
             .await
             .expect("apply")
+    }
+
+    /// Like [`World::sync`], then returns what a live worker publishes
+    /// after that batch: the messages of the positions it applied.
+    pub async fn sync_messages(&self, projection: &dyn Projection) -> Vec<ChannelMessage> {
+        let client = self.client().await;
+        let before = checkpoint(&client, projection.name())
+            .await
+            .expect("checkpoint");
+        self.sync(projection).await;
+        let after = checkpoint(&client, projection.name())
+            .await
+            .expect("checkpoint");
+        projection
+            .messages(&client, before, after)
+            .await
+            .expect("messages")
     }
 
     pub async fn sync_all(&self) {

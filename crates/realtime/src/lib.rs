@@ -1,0 +1,148 @@
+//! The realtime gateway: `/ws/notifications/` and `/ws/projects/{pid}/tickets/`.
+//!
+//! Messages are rendered and stored by the projections (so every gateway
+//! instance, and every replay, sends the same bytes with the same `seq`) and
+//! announced on core NATS; each process subscribes once ([`listener`]) and
+//! fans out in memory ([`hub`]); each socket replays what it missed from the
+//! store and then follows live ([`session`]).
+
+pub mod hub;
+pub mod listener;
+mod session;
+
+use std::sync::Arc;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use ticketflow_api::{bearer, path_id, ApiError, AppState, AuthUser};
+
+use crate::hub::{ChannelKey, Hub};
+use crate::session::{refuse, Session};
+
+/// The largest client message: 64 KiB (65,536 bytes is allowed).
+const MAX_MESSAGE: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct Gateway {
+    /// Authentication, membership and the read models' connections.
+    pub api: AppState,
+    /// This process's sockets, by channel.
+    pub hub: Arc<Hub>,
+    /// The most messages one replay sends before asking for a resync.
+    pub replay_limit: i64,
+}
+
+pub fn router(gateway: Gateway) -> Router {
+    Router::new()
+        .route("/ws/notifications/", get(notifications))
+        .route("/ws/notifications", get(notifications))
+        .route("/ws/projects/{pid}/tickets/", get(tickets))
+        .route("/ws/projects/{pid}/tickets", get(tickets))
+        .with_state(gateway)
+}
+
+#[derive(Deserialize)]
+pub struct Handshake {
+    token: Option<String>,
+    since: Option<String>,
+}
+
+/// The caller, by header token (which wins) or `?token=`.
+fn authenticate(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    q: &Handshake,
+) -> Result<AuthUser, ApiError> {
+    let token = bearer(headers)
+        .or(q.token.as_deref())
+        .ok_or_else(|| ApiError::unauthenticated("missing token"))?;
+    gateway.api.authenticate(token)
+}
+
+fn parse_since(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    raw.map(|s| {
+        s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                "since must be a seq",
+            )
+            .with("field", "since")
+        })
+    })
+    .transpose()
+}
+
+fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>, session: Session) -> Response {
+    match ws {
+        Ok(ws) => ws
+            .max_message_size(MAX_MESSAGE)
+            .max_frame_size(MAX_MESSAGE)
+            .on_upgrade(move |socket| session.run(socket)),
+        Err(rejection) => refuse(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not_a_websocket",
+            rejection.body_text(),
+        )),
+    }
+}
+
+async fn notifications(
+    State(gateway): State<Gateway>,
+    Query(q): Query<Handshake>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let user = match authenticate(&gateway, &headers, &q) {
+        Ok(user) => user,
+        Err(e) => return refuse(e),
+    };
+    let since = match parse_since(q.since.as_deref()) {
+        Ok(since) => since,
+        Err(e) => return refuse(e),
+    };
+    let key = ChannelKey::Notifications(user.id);
+    upgrade(
+        ws,
+        Session {
+            gateway,
+            user,
+            key,
+            since,
+        },
+    )
+}
+
+async fn tickets(
+    State(gateway): State<Gateway>,
+    Path(pid): Path<String>,
+    Query(q): Query<Handshake>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let checked = async {
+        let user = authenticate(&gateway, &headers, &q)?;
+        let project_id = path_id(&pid, "project")?;
+        gateway.api.member_project(project_id, &user).await?;
+        let since = parse_since(q.since.as_deref())?;
+        Ok::<_, ApiError>((user, project_id, since))
+    };
+    match checked.await {
+        Ok((user, project_id, since)) => upgrade(
+            ws,
+            Session {
+                gateway,
+                user,
+                key: ChannelKey::Tickets(project_id),
+                since,
+            },
+        ),
+        Err(e) => refuse(e),
+    }
+}

@@ -1,0 +1,67 @@
+//! The process's one view of the bus: rendered channel messages published by
+//! the projection workers, and member removals from the event stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use ticketflow_bus::Bus;
+use uuid::Uuid;
+
+use crate::hub::{ChannelKey, Hub, Live};
+
+/// Feeds the hub until the task is dropped, resubscribing after failures.
+pub async fn run(hub: Arc<Hub>, bus: Bus) {
+    loop {
+        if let Err(e) = listen(&hub, &bus).await {
+            tracing::warn!(error = %e, "realtime subscription lost; resubscribing");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn listen(hub: &Hub, bus: &Bus) -> Result<(), async_nats::Error> {
+    let mut channels = bus.client.subscribe(bus.all_channels()).await?;
+    let removals = format!("{}.events.*.*.MemberRemoved", bus.prefix());
+    let mut removals = bus.client.subscribe(removals).await?;
+    let channel_prefix = format!("{}.channel.", bus.prefix());
+    loop {
+        tokio::select! {
+            message = channels.next() => {
+                let Some(message) = message else { return Ok(()) };
+                if let Some((key, live)) = parse_channel(&channel_prefix, &message) {
+                    hub.dispatch(&key, live);
+                }
+            }
+            message = removals.next() => {
+                let Some(message) = message else { return Ok(()) };
+                if let Ok(event) = ticketflow_bus::decode(&message.payload) {
+                    let user = event.data["user_id"].as_str().and_then(|u| Uuid::parse_str(u).ok());
+                    if let Some(user_id) = user {
+                        hub.remove_member(event.project_id, user_id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn parse_channel(prefix: &str, message: &async_nats::Message) -> Option<(ChannelKey, Live)> {
+    let rest = message.subject.as_str().strip_prefix(prefix)?;
+    let (kind, id) = rest.split_once('.')?;
+    let id = Uuid::parse_str(id).ok()?;
+    let key = match kind {
+        "tickets" => ChannelKey::Tickets(id),
+        "notifications" => ChannelKey::Notifications(id),
+        _ => return None,
+    };
+    let seq = message
+        .headers
+        .as_ref()?
+        .get("Ticketflow-Seq")?
+        .as_str()
+        .parse()
+        .ok()?;
+    let json: Arc<str> = std::str::from_utf8(&message.payload).ok()?.into();
+    Some((key, Live { seq, json }))
+}

@@ -1,0 +1,262 @@
+//! One socket's life: handshake checks, `connection_established`, replay
+//! from the read models, then live messages across a seamless switch.
+//!
+//! The seam: the socket joins the hub *before* it reads the channel's head,
+//! so nothing committed after that read can be missed; live messages at or
+//! below the last seq sent are dropped, and a jump in seq (a message this
+//! process never saw) is filled from the store. Hence: none missing, none
+//! twice, whatever the timing.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use ticketflow_api::{ApiError, AuthUser};
+use ticketflow_projections::queries;
+use tokio::time::{interval_at, sleep_until, Instant};
+
+use crate::hub::{ChannelKey, Control, Live, REMOVED_MEMBER, SLOW_CONSUMER};
+use crate::Gateway;
+
+/// Server Ping frames, so intermediaries keep the connection open.
+const PING_EVERY: Duration = Duration::from_secs(25);
+/// A peer that sends nothing (not even a Pong) this long is gone.
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// Stored messages read per query while replaying.
+const REPLAY_PAGE: i64 = 1000;
+
+/// How long a closing socket waits for the peer's Close reply.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+const BAD_DATA: u16 = 1003;
+const TOO_BIG: u16 = 1009;
+const TOKEN_EXPIRED: u16 = 4401;
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// Why a session ended early: the socket is gone or must be closed.
+enum End {
+    Gone,
+    Close(u16, &'static str),
+}
+
+pub struct Session {
+    pub gateway: Gateway,
+    pub user: AuthUser,
+    pub key: ChannelKey,
+    pub since: Option<i64>,
+}
+
+impl Session {
+    pub async fn run(self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let outcome = self.serve(&mut sink, &mut stream).await;
+        if let Err(End::Close(code, reason)) = outcome {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            if sink.send(Message::Close(Some(frame))).await.is_ok() {
+                // Finish the closing handshake: closing the TCP connection
+                // with unread input would reset it and lose our Close frame.
+                let drain = async {
+                    while let Some(Ok(message)) = stream.next().await {
+                        if matches!(message, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+            }
+        }
+    }
+
+    async fn serve(&self, sink: &mut Sink, stream: &mut SplitStream<WebSocket>) -> Result<(), End> {
+        let mut subscription = self.gateway.hub.subscribe(self.key.clone(), self.user.id);
+        let head = self.head().await?;
+        send(sink, &self.established(head)).await?;
+        let mut last = head;
+        if let Some(since) = self.since {
+            last = self.replay_since(sink, since, head).await?;
+        }
+        let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut idle_deadline = Instant::now() + IDLE_LIMIT;
+        let expiry = token_expiry(self.user.expires_at);
+        tokio::pin!(expiry);
+        loop {
+            tokio::select! {
+                live = subscription.rx.recv() => {
+                    // The hub drops a socket's queue when it closes it.
+                    let Some(live) = live else { return Err(closed_by_hub(&subscription.control)) };
+                    last = self.deliver(sink, last, live).await?;
+                }
+                _ = subscription.control.notify.notified() => {
+                    return Err(closed_by_hub(&subscription.control));
+                }
+                frame = stream.next() => {
+                    idle_deadline = Instant::now() + IDLE_LIMIT;
+                    self.on_frame(sink, frame).await?;
+                }
+                _ = ping.tick() => {
+                    sink.send(Message::Ping(Default::default())).await.map_err(|_| End::Gone)?;
+                }
+                _ = sleep_until(idle_deadline) => return Err(End::Close(1000, "idle")),
+                _ = &mut expiry => return Err(End::Close(TOKEN_EXPIRED, "token expired")),
+            }
+        }
+    }
+
+    fn established(&self, head: i64) -> Value {
+        match &self.key {
+            ChannelKey::Tickets(project_id) => json!({
+                "type": "connection_established", "channel": "tickets",
+                "user_id": self.user.id, "project_id": project_id, "seq": head,
+            }),
+            ChannelKey::Notifications(_) => json!({
+                "type": "connection_established", "channel": "notifications",
+                "user_id": self.user.id, "seq": head,
+            }),
+        }
+    }
+
+    async fn head(&self) -> Result<i64, End> {
+        let client = self
+            .gateway
+            .api
+            .read_client()
+            .await
+            .map_err(|_| End::Close(1011, "store unavailable"))?;
+        let head = match &self.key {
+            ChannelKey::Tickets(p) => queries::ticket_channel_head(&client, *p).await,
+            ChannelKey::Notifications(u) => queries::notification_head(&client, *u).await,
+        };
+        head.map_err(|_| End::Close(1011, "store unavailable"))
+    }
+
+    /// Replays (since, head] then says so; or asks for a resync when that
+    /// history cannot be sent. Returns the last seq the client has.
+    async fn replay_since(&self, sink: &mut Sink, since: i64, head: i64) -> Result<i64, End> {
+        if since > head || head - since > self.gateway.replay_limit {
+            send(sink, &json!({ "type": "resync_required", "seq": head })).await?;
+            return Ok(head);
+        }
+        let last = self.replay(sink, since, head).await?;
+        send(sink, &json!({ "type": "replay_complete", "seq": last })).await?;
+        Ok(last)
+    }
+
+    /// Sends the stored messages with seq in (after, upto]; returns the last sent.
+    async fn replay(&self, sink: &mut Sink, mut after: i64, upto: i64) -> Result<i64, End> {
+        let client = self
+            .gateway
+            .api
+            .read_client()
+            .await
+            .map_err(|_| End::Close(1011, "store unavailable"))?;
+        while after < upto {
+            let want = REPLAY_PAGE.min(upto - after);
+            let page = match &self.key {
+                ChannelKey::Tickets(p) => queries::ticket_messages(&client, *p, after, want).await,
+                ChannelKey::Notifications(u) => {
+                    queries::notification_messages(&client, *u, after, want).await
+                }
+            }
+            .map_err(|_| End::Close(1011, "store unavailable"))?;
+            if page.is_empty() {
+                break;
+            }
+            for (seq, json) in page {
+                sink.send(Message::Text(json.into()))
+                    .await
+                    .map_err(|_| End::Gone)?;
+                after = seq;
+            }
+        }
+        Ok(after)
+    }
+
+    /// Sends a live message in seq order, filling a gap from the store first.
+    async fn deliver(&self, sink: &mut Sink, last: i64, live: Live) -> Result<i64, End> {
+        if live.seq <= last {
+            return Ok(last);
+        }
+        let last = if live.seq > last + 1 {
+            self.replay(sink, last, live.seq - 1).await?
+        } else {
+            last
+        };
+        if live.seq != last + 1 {
+            return Ok(last);
+        }
+        sink.send(Message::Text(live.json.as_ref().into()))
+            .await
+            .map_err(|_| End::Gone)?;
+        Ok(live.seq)
+    }
+
+    async fn on_frame(
+        &self,
+        sink: &mut Sink,
+        frame: Option<Result<Message, axum::Error>>,
+    ) -> Result<(), End> {
+        let message = match frame {
+            None | Some(Ok(Message::Close(_))) => return Err(End::Gone),
+            Some(Err(e)) => {
+                // The only read error a live peer can cause is a frame over the limit.
+                tracing::debug!(error = %e, "websocket read failed");
+                return Err(End::Close(TOO_BIG, "message too big"));
+            }
+            Some(Ok(message)) => message,
+        };
+        match message {
+            Message::Text(text) => send(sink, &reply_to(text.as_str())).await,
+            Message::Binary(_) => Err(End::Close(BAD_DATA, "binary frames are not supported")),
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
+            Message::Close(_) => Err(End::Gone),
+        }
+    }
+}
+
+/// Why the hub let go of a socket.
+fn closed_by_hub(control: &Control) -> End {
+    match control.code.load(std::sync::atomic::Ordering::SeqCst) {
+        SLOW_CONSUMER => End::Close(SLOW_CONSUMER, "slow consumer"),
+        REMOVED_MEMBER => End::Close(REMOVED_MEMBER, "removed from project"),
+        _ => End::Gone,
+    }
+}
+
+/// The answer to a client's text message on a tickets/notifications channel.
+fn reply_to(text: &str) -> Value {
+    let Ok(message) = serde_json::from_str::<Value>(text) else {
+        return bad_message("message is not valid JSON");
+    };
+    match message["type"].as_str() {
+        Some("ping") => json!({ "type": "pong", "timestamp": message["timestamp"] }),
+        Some(other) => bad_message(&format!("unknown message type {other:?} on this channel")),
+        None => bad_message("message has no type"),
+    }
+}
+
+fn bad_message(message: &str) -> Value {
+    json!({ "type": "error", "code": "bad_message", "message": message })
+}
+
+async fn send(sink: &mut Sink, value: &Value) -> Result<(), End> {
+    sink.send(Message::Text(value.to_string().into()))
+        .await
+        .map_err(|_| End::Gone)
+}
+
+/// Resolves when the access token expires.
+async fn token_expiry(expires_at: i64) {
+    let left = expires_at - chrono::Utc::now().timestamp();
+    tokio::time::sleep(Duration::from_secs(left.max(0) as u64)).await;
+}
+
+/// Refusals before the upgrade use the API's error body.
+pub fn refuse(e: ApiError) -> axum::response::Response {
+    axum::response::IntoResponse::into_response(e)
+}

@@ -1,0 +1,66 @@
+//! The hub's fan-out rules, on its public API.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use ticketflow_realtime::hub::{ChannelKey, Hub, Live, REMOVED_MEMBER, SLOW_CONSUMER};
+use uuid::Uuid;
+
+fn live(seq: i64) -> Live {
+    Live {
+        seq,
+        json: Arc::from(format!(r#"{{"seq":{seq}}}"#)),
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_closes_that_socket_with_4008_and_spares_the_others() {
+    let hub = Hub::new(3);
+    let key = ChannelKey::Tickets(Uuid::new_v4());
+    let slow = hub.subscribe(key.clone(), Uuid::new_v4());
+    let mut fast = hub.subscribe(key.clone(), Uuid::new_v4());
+    for seq in 1..=10 {
+        hub.dispatch(&key, live(seq));
+        let got = fast.rx.recv().await.expect("fast socket stays subscribed");
+        assert_eq!(got.seq, seq);
+    }
+    assert_eq!(slow.control.code.load(Ordering::SeqCst), SLOW_CONSUMER);
+    assert_eq!(hub.sockets(), 1, "the slow socket left the hub");
+}
+
+#[tokio::test]
+async fn one_serialisation_is_shared_by_every_socket() {
+    let hub = Hub::new(8);
+    let key = ChannelKey::Notifications(Uuid::new_v4());
+    let mut a = hub.subscribe(key.clone(), Uuid::new_v4());
+    let mut b = hub.subscribe(key.clone(), Uuid::new_v4());
+    hub.dispatch(&key, live(1));
+    let (x, y) = (a.rx.recv().await.expect("a"), b.rx.recv().await.expect("b"));
+    assert!(Arc::ptr_eq(&x.json, &y.json));
+}
+
+#[tokio::test]
+async fn removing_a_member_closes_only_their_project_sockets() {
+    let hub = Hub::new(8);
+    let (project, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let (bob, alice) = (Uuid::new_v4(), Uuid::new_v4());
+    let bobs = hub.subscribe(ChannelKey::Tickets(project), bob);
+    let bobs_elsewhere = hub.subscribe(ChannelKey::Tickets(other), bob);
+    let alices = hub.subscribe(ChannelKey::Tickets(project), alice);
+    hub.remove_member(project, bob);
+    assert_eq!(bobs.control.code.load(Ordering::SeqCst), REMOVED_MEMBER);
+    assert_eq!(bobs_elsewhere.control.code.load(Ordering::SeqCst), 0);
+    assert_eq!(alices.control.code.load(Ordering::SeqCst), 0);
+    drop(bobs);
+    assert_eq!(hub.sockets(), 2);
+}
+
+#[tokio::test]
+async fn a_dropped_subscription_leaves_the_hub() {
+    let hub = Hub::new(8);
+    let key = ChannelKey::Tickets(Uuid::new_v4());
+    let subscription = hub.subscribe(key.clone(), Uuid::new_v4());
+    assert_eq!(hub.sockets(), 1);
+    drop(subscription);
+    assert_eq!(hub.sockets(), 0);
+}
