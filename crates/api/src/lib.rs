@@ -57,6 +57,9 @@ pub struct AppState {
     pub watch: Watch,
     /// The read models X-Min-Position waits for.
     pub read_models: Vec<&'static str>,
+    /// Where read marks are announced to the reader's sockets (absent when
+    /// this process runs without NATS).
+    pub bus: Option<ticketflow_bus::Bus>,
 }
 
 /// The current time at the store's precision (microseconds), so a command's

@@ -56,11 +56,11 @@ pub async fn read(
 ) -> Result<StatusCode, ApiError> {
     let id = path_id(&id, "notification")?;
     let client = state.read_client().await?;
-    if queries::mark_read(&client, user.id, id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("notification"))
+    if !queries::mark_read(&client, user.id, id).await? {
+        return Err(ApiError::not_found("notification"));
     }
+    announce_read(&state, &client, &user, json!([id])).await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn read_all(
@@ -69,5 +69,29 @@ pub async fn read_all(
 ) -> Result<StatusCode, ApiError> {
     let client = state.read_client().await?;
     queries::mark_all_read(&client, user.id).await?;
+    announce_read(&state, &client, &user, json!("all")).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Tells every notification socket of the reader (on any instance) so each
+/// tab's badge stays right. Best effort: the REST answer already stands.
+async fn announce_read(
+    state: &AppState,
+    client: &tokio_postgres::Client,
+    user: &AuthUser,
+    ids: Value,
+) {
+    let Some(bus) = &state.bus else { return };
+    let unread = match queries::unread_count(client, user.id).await {
+        Ok(unread) => unread,
+        Err(e) => return tracing::warn!(error = %e, "cannot count unread notifications"),
+    };
+    let message = json!({ "type": "notifications_read", "ids": ids, "unread_count": unread });
+    let subject = bus.channel_subject("notifications_read", &user.id.to_string());
+    if let Err(e) = bus
+        .publish_channel(subject, None, message.to_string())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot announce notifications_read");
+    }
 }

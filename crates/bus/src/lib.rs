@@ -188,14 +188,18 @@ impl Bus {
     /// Publishes a rendered channel message on core NATS (not stored: the
     /// read models are the history; a gateway that misses one sees the gap
     /// in `seq` and reads it back from there).
+    /// `seq` is `None` for signals that are not part of the channel's
+    /// history (`notifications_read`).
     pub async fn publish_channel(
         &self,
         subject: String,
-        seq: i64,
+        seq: Option<i64>,
         json: String,
     ) -> Result<(), BusError> {
         let mut headers = HeaderMap::new();
-        headers.insert("Ticketflow-Seq", seq.to_string().as_str());
+        if let Some(seq) = seq {
+            headers.insert("Ticketflow-Seq", seq.to_string().as_str());
+        }
         self.client
             .publish_with_headers(subject, headers, json.into())
             .await

@@ -23,7 +23,9 @@ pub enum ChannelKey {
 /// A stored channel message on its way to sockets.
 #[derive(Debug, Clone)]
 pub struct Live {
-    pub seq: i64,
+    /// The channel seq; `None` for a signal outside the history (it is
+    /// delivered as it comes and never replayed).
+    pub seq: Option<i64>,
     pub json: Arc<str>,
 }
 

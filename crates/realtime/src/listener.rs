@@ -52,16 +52,19 @@ fn parse_channel(prefix: &str, message: &async_nats::Message) -> Option<(Channel
     let id = Uuid::parse_str(id).ok()?;
     let key = match kind {
         "tickets" => ChannelKey::Tickets(id),
-        "notifications" => ChannelKey::Notifications(id),
+        "notifications" | "notifications_read" => ChannelKey::Notifications(id),
         _ => return None,
     };
-    let seq = message
+    let header = message
         .headers
-        .as_ref()?
-        .get("Ticketflow-Seq")?
-        .as_str()
-        .parse()
-        .ok()?;
+        .as_ref()
+        .and_then(|h| h.get("Ticketflow-Seq"));
+    let seq = match header {
+        Some(seq) => Some(seq.as_str().parse().ok()?),
+        // Only a read signal travels without a place in the history.
+        None if kind == "notifications_read" => None,
+        None => return None,
+    };
     let json: Arc<str> = std::str::from_utf8(&message.payload).ok()?.into();
     Some((key, Live { seq, json }))
 }

@@ -179,21 +179,24 @@ impl Session {
 
     /// Sends a live message in seq order, filling a gap from the store first.
     async fn deliver(&self, sink: &mut Sink, last: i64, live: Live) -> Result<i64, End> {
-        if live.seq <= last {
+        let Some(seq) = live.seq else {
+            // A signal outside the history: as it comes.
+            send_text(sink, &live.json).await?;
+            return Ok(last);
+        };
+        if seq <= last {
             return Ok(last);
         }
-        let last = if live.seq > last + 1 {
-            self.replay(sink, last, live.seq - 1).await?
+        let last = if seq > last + 1 {
+            self.replay(sink, last, seq - 1).await?
         } else {
             last
         };
-        if live.seq != last + 1 {
+        if seq != last + 1 {
             return Ok(last);
         }
-        sink.send(Message::Text(live.json.as_ref().into()))
-            .await
-            .map_err(|_| End::Gone)?;
-        Ok(live.seq)
+        send_text(sink, &live.json).await?;
+        Ok(seq)
     }
 
     async fn on_frame(
@@ -242,6 +245,12 @@ fn reply_to(text: &str) -> Value {
 
 fn bad_message(message: &str) -> Value {
     json!({ "type": "error", "code": "bad_message", "message": message })
+}
+
+async fn send_text(sink: &mut Sink, json: &str) -> Result<(), End> {
+    sink.send(Message::Text(json.into()))
+        .await
+        .map_err(|_| End::Gone)
 }
 
 async fn send(sink: &mut Sink, value: &Value) -> Result<(), End> {

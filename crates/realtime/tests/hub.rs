@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 fn live(seq: i64) -> Live {
     Live {
-        seq,
+        seq: Some(seq),
         json: Arc::from(format!(r#"{{"seq":{seq}}}"#)),
     }
 }
@@ -22,7 +22,7 @@ async fn a_full_queue_closes_that_socket_with_4008_and_spares_the_others() {
     for seq in 1..=10 {
         hub.dispatch(&key, live(seq));
         let got = fast.rx.recv().await.expect("fast socket stays subscribed");
-        assert_eq!(got.seq, seq);
+        assert_eq!(got.seq, Some(seq));
     }
     assert_eq!(slow.control.code.load(Ordering::SeqCst), SLOW_CONSUMER);
     assert_eq!(hub.sockets(), 1, "the slow socket left the hub");

@@ -209,6 +209,7 @@ impl TestServer {
             reads: store.pool().clone(),
             watch,
             read_models: ticketflow_workers::read_model_names(),
+            bus: Some(bus.clone()),
         };
         let hub = Hub::new(queue_limit);
         tasks.push(tokio::spawn(ticketflow_realtime::listener::run(

@@ -207,6 +207,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokens: Arc::new(TokenKeys::new(&secret)),
         watch,
         read_models: ticketflow_workers::read_model_names(),
+        bus: bus.clone(),
     };
     let mut app = axum::Router::new();
     if has(Role::Api) {

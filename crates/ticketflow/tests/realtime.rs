@@ -389,3 +389,72 @@ async fn a_removed_member_is_closed_with_4403() {
     assert_eq!(close_code(&mut socket).await, 4403);
     assert_eq!(refused(&tickets_url(&s, &bob.token, None)).await, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reading_notifications_updates_every_tab_without_a_seq() {
+    let s = setup().await;
+    let bob = s.member("bob").await;
+    let url = s
+        .server
+        .ws_url(&format!("/ws/notifications/?token={}", bob.token));
+    let (mut tab1, mut tab2) = (connect(&url).await, connect(&url).await);
+    next_json(&mut tab1).await;
+    next_json(&mut tab2).await;
+    let ticket = s.ticket("one").await;
+    let path = format!("/api/tickets/{ticket}");
+    s.server
+        .patch(&path, &s.alice.token, json!({ "assignee_id": bob.id }))
+        .await;
+    s.server
+        .post(
+            &format!("{path}/comments"),
+            &s.alice.token,
+            json!({ "body": "hi" }),
+        )
+        .await;
+    let first = next_json(&mut tab1).await;
+    next_json(&mut tab1).await;
+    next_json(&mut tab2).await;
+    next_json(&mut tab2).await;
+    let id = first["data"]["id"].as_str().expect("id");
+    s.server
+        .post(
+            &format!("/api/notifications/{id}/read"),
+            &bob.token,
+            json!({}),
+        )
+        .await;
+    let expected = json!({ "type": "notifications_read", "ids": [id], "unread_count": 1 });
+    assert_eq!(next_json(&mut tab1).await, expected);
+    assert_eq!(next_json(&mut tab2).await, expected);
+    s.server
+        .post("/api/notifications/read-all", &bob.token, json!({}))
+        .await;
+    let all = json!({ "type": "notifications_read", "ids": "all", "unread_count": 0 });
+    assert_eq!(next_json(&mut tab1).await, all);
+    // Not part of the history: a replay from 0 has the two notifications only.
+    let mut replay = connect(&format!("{url}&since=0")).await;
+    next_json(&mut replay).await;
+    assert_eq!(next_json(&mut replay).await["seq"], 1);
+    assert_eq!(next_json(&mut replay).await["seq"], 2);
+    assert_eq!(
+        next_json(&mut replay).await,
+        json!({ "type": "replay_complete", "seq": 2 })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_socket_is_closed_with_4401_when_its_token_expires() {
+    let s = setup().await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({ "sub": s.alice.id, "username": "alice", "iat": now, "exp": now + 2 });
+    let key = jsonwebtoken::EncodingKey::from_secret(ticketflow_testkit::JWT_SECRET.as_bytes());
+    let token =
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("token");
+    let mut socket = connect(&tickets_url(&s, &token, None)).await;
+    assert_eq!(
+        next_json(&mut socket).await["type"],
+        "connection_established"
+    );
+    assert_eq!(close_code(&mut socket).await, 4401);
+}

@@ -136,7 +136,7 @@ impl Projector {
                     .channel_subject("notifications", &user_id.to_string()),
             };
             self.bus
-                .publish_channel(subject, message.seq, message.json)
+                .publish_channel(subject, Some(message.seq), message.json)
                 .await?;
         }
         Ok(())
