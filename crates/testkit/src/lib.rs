@@ -118,6 +118,59 @@ fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4333".to_string())
 }
 
+/// An API and gateway instance: what a `--roles api,realtime` process runs.
+pub struct Front {
+    pub base: String,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Front {
+    async fn start(store: &PgStore, bus: &Bus, queue_limit: usize) -> Self {
+        let shared = Arc::new(store.clone());
+        let state = AppState {
+            events: shared.clone(),
+            accounts: shared.clone(),
+            idempotency: shared,
+            tokens: Arc::new(TokenKeys::new(JWT_SECRET.as_bytes())),
+            reads: store.pool().clone(),
+            watch: store.watch(),
+            read_models: ticketflow_workers::read_model_names(),
+            bus: Some(bus.clone()),
+        };
+        let hub = Hub::new(queue_limit);
+        let listening = ticketflow_realtime::listener::run(hub.clone(), bus.clone());
+        let mut tasks = vec![tokio::spawn(listening)];
+        let gateway = Gateway {
+            api: state.clone(),
+            hub,
+            replay_limit: 100_000,
+        };
+        let app = ticketflow_api::router(state).merge(ticketflow_realtime::router(gateway));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        tasks.push(tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            tasks,
+        }
+    }
+
+    /// The `ws://` URL of `path` on this instance.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.replacen("http://", "ws://", 1))
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|t| t.abort());
+    }
+}
+
 /// A registered, logged-in user.
 #[derive(Debug, Clone)]
 pub struct TestUser {
@@ -200,37 +253,10 @@ impl TestServer {
         bus.ensure_stream().await.expect("create the test's stream");
         let watch = store.watch();
         let mut tasks = ticketflow_workers::spawn(&store, &bus, &watch, true, true);
-        let shared = Arc::new(store.clone());
-        let state = AppState {
-            events: shared.clone(),
-            accounts: shared.clone(),
-            idempotency: shared,
-            tokens: Arc::new(TokenKeys::new(JWT_SECRET.as_bytes())),
-            reads: store.pool().clone(),
-            watch,
-            read_models: ticketflow_workers::read_model_names(),
-            bus: Some(bus.clone()),
-        };
-        let hub = Hub::new(queue_limit);
-        tasks.push(tokio::spawn(ticketflow_realtime::listener::run(
-            hub.clone(),
-            bus.clone(),
-        )));
-        let gateway = Gateway {
-            api: state.clone(),
-            hub,
-            replay_limit: 100_000,
-        };
-        let app = ticketflow_api::router(state).merge(ticketflow_realtime::router(gateway));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        tasks.push(tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
-        }));
+        let mut front = Front::start(&store, &bus, queue_limit).await;
+        tasks.append(&mut front.tasks);
         Self {
-            base: format!("http://{addr}"),
+            base: front.base.clone(),
             http: reqwest::Client::new(),
             store,
             bus,
@@ -238,6 +264,12 @@ impl TestServer {
             tasks,
             db,
         }
+    }
+
+    /// Another API and gateway instance over the same database and bus, as a
+    /// second server process (or a restarted one) would be.
+    pub async fn another_instance(&self) -> Front {
+        Front::start(&self.store, &self.bus, 1024).await
     }
 
     /// The `ws://` URL of `path` on this server.

@@ -458,3 +458,47 @@ async fn a_socket_is_closed_with_4401_when_its_token_expires() {
     );
     assert_eq!(close_code(&mut socket).await, 4401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_switching_gateway_instances_resumes_seamlessly() {
+    let s = setup().await;
+    let other = s.server.another_instance().await;
+    let path = format!(
+        "/ws/projects/{}/tickets/?token={}",
+        s.project_id, s.alice.token
+    );
+    let mut on_a = connect(&s.server.ws_url(&path)).await;
+    next_json(&mut on_a).await;
+    let ticket = s.ticket("hop").await;
+    let first = next_json(&mut on_a).await;
+    drop(on_a);
+    let edit = format!("/api/tickets/{ticket}");
+    for i in 0..5 {
+        s.server
+            .patch(&edit, &s.alice.token, json!({ "title": format!("t{i}") }))
+            .await;
+    }
+    let mut on_b = connect(&other.ws_url(&format!("{path}&since={}", first["seq"]))).await;
+    next_json(&mut on_b).await;
+    let mut seqs = Vec::new();
+    loop {
+        let message = next_json(&mut on_b).await;
+        if message["type"] == "replay_complete" {
+            break;
+        }
+        seqs.push(message["seq"].as_i64().expect("seq"));
+    }
+    // Whatever the replay did not cover arrives live on the other instance.
+    while seqs.len() < 5 {
+        seqs.push(next_json(&mut on_b).await["seq"].as_i64().expect("seq"));
+    }
+    assert_eq!(seqs, vec![2, 3, 4, 5, 6]);
+    s.server
+        .patch(&edit, &s.alice.token, json!({ "title": "live on b" }))
+        .await;
+    let live = next_json(&mut on_b).await;
+    assert_eq!(
+        (live["seq"].clone(), live["data"]["title"].clone()),
+        (json!(7), json!("live on b"))
+    );
+}
