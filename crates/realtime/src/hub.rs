@@ -40,7 +40,7 @@ pub struct Control {
 }
 
 impl Control {
-    fn close(&self, code: u16) {
+    pub(crate) fn close(&self, code: u16) {
         self.code.store(code, Ordering::SeqCst);
         self.notify.notify_one();
     }

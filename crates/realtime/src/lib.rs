@@ -1,4 +1,5 @@
-//! The realtime gateway: `/ws/notifications/` and `/ws/projects/{pid}/tickets/`.
+//! The realtime gateway: `/ws/notifications/`, `/ws/projects/{pid}/tickets/`
+//! and `/ws/projects/{pid}/presence/` ([`presence`]).
 //!
 //! Messages are rendered and stored by the projections (so every gateway
 //! instance, and every replay, sends the same bytes with the same `seq`) and
@@ -8,6 +9,7 @@
 
 pub mod hub;
 pub mod listener;
+pub mod presence;
 mod session;
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use serde::Deserialize;
 use ticketflow_api::{bearer, path_id, ApiError, AppState, AuthUser};
 
 use crate::hub::{ChannelKey, Hub};
+use crate::presence::{Presence, PresenceSession};
 use crate::session::{refuse, Session};
 
 /// The largest client message: 64 KiB (65,536 bytes is allowed).
@@ -36,6 +39,8 @@ pub struct Gateway {
     pub hub: Arc<Hub>,
     /// The most messages one replay sends before asking for a resync.
     pub replay_limit: i64,
+    /// Who is online, across instances.
+    pub presence: Arc<Presence>,
 }
 
 pub fn router(gateway: Gateway) -> Router {
@@ -44,6 +49,8 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/ws/notifications", get(notifications))
         .route("/ws/projects/{pid}/tickets/", get(tickets))
         .route("/ws/projects/{pid}/tickets", get(tickets))
+        .route("/ws/projects/{pid}/presence/", get(presence))
+        .route("/ws/projects/{pid}/presence", get(presence))
         .with_state(gateway)
 }
 
@@ -80,11 +87,19 @@ fn parse_since(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
 }
 
 fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>, session: Session) -> Response {
+    upgrade_with(ws, move |socket| session.run(socket))
+}
+
+fn upgrade_with<F, Fut>(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>, run: F) -> Response
+where
+    F: FnOnce(axum::extract::ws::WebSocket) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     match ws {
         Ok(ws) => ws
             .max_message_size(MAX_MESSAGE)
             .max_frame_size(MAX_MESSAGE)
-            .on_upgrade(move |socket| session.run(socket)),
+            .on_upgrade(run),
         Err(rejection) => refuse(ApiError::new(
             StatusCode::BAD_REQUEST,
             "not_a_websocket",
@@ -143,6 +158,33 @@ async fn tickets(
                 since,
             },
         ),
+        Err(e) => refuse(e),
+    }
+}
+
+/// Presence: the tickets channel's handshake checks; `since` is ignored.
+async fn presence(
+    State(gateway): State<Gateway>,
+    Path(pid): Path<String>,
+    Query(q): Query<Handshake>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let checked = async {
+        let user = authenticate(&gateway, &headers, &q)?;
+        let project_id = path_id(&pid, "project")?;
+        gateway.api.member_project(project_id, &user).await?;
+        Ok::<_, ApiError>((user, project_id))
+    };
+    match checked.await {
+        Ok((user, project_id)) => {
+            let session = PresenceSession {
+                gateway,
+                user,
+                project_id,
+            };
+            upgrade_with(ws, move |socket| session.run(socket))
+        }
         Err(e) => refuse(e),
     }
 }

@@ -7,6 +7,7 @@
 //! process never saw) is filled from the store. Hence: none missing, none
 //! twice, whatever the timing.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -15,7 +16,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use ticketflow_api::{ApiError, AuthUser};
 use ticketflow_projections::queries;
-use tokio::time::{interval_at, sleep_until, Instant};
+use tokio::time::{interval_at, sleep, sleep_until, Instant, Interval, Sleep};
 
 use crate::hub::{ChannelKey, Control, Live, REMOVED_MEMBER, SLOW_CONSUMER};
 use crate::Gateway;
@@ -29,15 +30,20 @@ const REPLAY_PAGE: i64 = 1000;
 
 /// How long a closing socket waits for the peer's Close reply.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long one frame may wait for a peer to read (see [`write`]).
+const SEND_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a Close frame may wait for a stalled peer to catch up.
+const CLOSE_SEND: Duration = Duration::from_secs(30);
 
 const BAD_DATA: u16 = 1003;
 const TOO_BIG: u16 = 1009;
 const TOKEN_EXPIRED: u16 = 4401;
 
-type Sink = SplitSink<WebSocket, Message>;
+pub(crate) type Sink = SplitSink<WebSocket, Message>;
+pub(crate) type Stream = SplitStream<WebSocket>;
 
 /// Why a session ended early: the socket is gone or must be closed.
-enum End {
+pub(crate) enum End {
     Gone,
     Close(u16, &'static str),
 }
@@ -53,27 +59,10 @@ impl Session {
     pub async fn run(self, socket: WebSocket) {
         let (mut sink, mut stream) = socket.split();
         let outcome = self.serve(&mut sink, &mut stream).await;
-        if let Err(End::Close(code, reason)) = outcome {
-            let frame = CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            };
-            if sink.send(Message::Close(Some(frame))).await.is_ok() {
-                // Finish the closing handshake: closing the TCP connection
-                // with unread input would reset it and lose our Close frame.
-                let drain = async {
-                    while let Some(Ok(message)) = stream.next().await {
-                        if matches!(message, Message::Close(_)) {
-                            break;
-                        }
-                    }
-                };
-                let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
-            }
-        }
+        finish(&mut sink, &mut stream, outcome).await;
     }
 
-    async fn serve(&self, sink: &mut Sink, stream: &mut SplitStream<WebSocket>) -> Result<(), End> {
+    async fn serve(&self, sink: &mut Sink, stream: &mut Stream) -> Result<(), End> {
         let mut subscription = self.gateway.hub.subscribe(self.key.clone(), self.user.id);
         let head = self.head().await?;
         send(sink, &self.established(head)).await?;
@@ -81,10 +70,7 @@ impl Session {
         if let Some(since) = self.since {
             last = self.replay_since(sink, since, head).await?;
         }
-        let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-        let mut idle_deadline = Instant::now() + IDLE_LIMIT;
-        let expiry = token_expiry(self.user.expires_at);
-        tokio::pin!(expiry);
+        let mut keepalive = Keepalive::new(self.user.expires_at);
         loop {
             tokio::select! {
                 live = subscription.rx.recv() => {
@@ -96,14 +82,15 @@ impl Session {
                     return Err(closed_by_hub(&subscription.control));
                 }
                 frame = stream.next() => {
-                    idle_deadline = Instant::now() + IDLE_LIMIT;
-                    self.on_frame(sink, frame).await?;
+                    keepalive.heard();
+                    if let Some(text) = text_of(frame)? {
+                        send(sink, &reply_to(text.as_str())).await?;
+                    }
                 }
-                _ = ping.tick() => {
-                    sink.send(Message::Ping(Default::default())).await.map_err(|_| End::Gone)?;
+                due = keepalive.due() => {
+                    due?;
+                    write(sink, Message::Ping(Default::default())).await?;
                 }
-                _ = sleep_until(idle_deadline) => return Err(End::Close(1000, "idle")),
-                _ = &mut expiry => return Err(End::Close(TOKEN_EXPIRED, "token expired")),
             }
         }
     }
@@ -168,9 +155,7 @@ impl Session {
                 break;
             }
             for (seq, json) in page {
-                sink.send(Message::Text(json.into()))
-                    .await
-                    .map_err(|_| End::Gone)?;
+                send_text(sink, &json).await?;
                 after = seq;
             }
         }
@@ -198,32 +183,88 @@ impl Session {
         send_text(sink, &live.json).await?;
         Ok(seq)
     }
+}
 
-    async fn on_frame(
-        &self,
-        sink: &mut Sink,
-        frame: Option<Result<Message, axum::Error>>,
-    ) -> Result<(), End> {
-        let message = match frame {
-            None | Some(Ok(Message::Close(_))) => return Err(End::Gone),
-            Some(Err(e)) => {
-                // The only read error a live peer can cause is a frame over the limit.
-                tracing::debug!(error = %e, "websocket read failed");
-                return Err(End::Close(TOO_BIG, "message too big"));
-            }
-            Some(Ok(message)) => message,
+/// Closes the socket as `outcome` says, finishing the closing handshake.
+pub(crate) async fn finish(sink: &mut Sink, stream: &mut Stream, outcome: Result<(), End>) {
+    if let Err(End::Close(code, reason)) = outcome {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
         };
-        match message {
-            Message::Text(text) => send(sink, &reply_to(text.as_str())).await,
-            Message::Binary(_) => Err(End::Close(BAD_DATA, "binary frames are not supported")),
-            Message::Ping(_) | Message::Pong(_) => Ok(()),
-            Message::Close(_) => Err(End::Gone),
+        let close = sink.send(Message::Close(Some(frame)));
+        // A stalled peer may take a while to read its backlog and our Close.
+        if let Ok(Ok(())) = tokio::time::timeout(CLOSE_SEND, close).await {
+            // Finish the closing handshake: closing the TCP connection
+            // with unread input would reset it and lose our Close frame.
+            let drain = async {
+                while let Some(Ok(message)) = stream.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+        }
+    }
+}
+
+/// A client's frame: its text, `None` for control frames, or why the
+/// socket ends (closed, binary, over the size limit).
+pub(crate) fn text_of(
+    frame: Option<Result<Message, axum::Error>>,
+) -> Result<Option<Utf8Bytes>, End> {
+    let message = match frame {
+        None => return Err(End::Gone),
+        Some(Err(e)) => {
+            // The only read error a live peer can cause is a frame over the limit.
+            tracing::debug!(error = %e, "websocket read failed");
+            return Err(End::Close(TOO_BIG, "message too big"));
+        }
+        Some(Ok(message)) => message,
+    };
+    match message {
+        Message::Text(text) => Ok(Some(text)),
+        Message::Binary(_) => Err(End::Close(BAD_DATA, "binary frames are not supported")),
+        Message::Ping(_) | Message::Pong(_) => Ok(None),
+        Message::Close(_) => Err(End::Gone),
+    }
+}
+
+/// Server pings, the idle limit and token expiry of one socket.
+pub(crate) struct Keepalive {
+    ping: Interval,
+    idle_deadline: Instant,
+    expiry: Pin<Box<Sleep>>,
+}
+
+impl Keepalive {
+    pub(crate) fn new(expires_at: i64) -> Self {
+        let left = expires_at - chrono::Utc::now().timestamp();
+        Self {
+            ping: interval_at(Instant::now() + PING_EVERY, PING_EVERY),
+            idle_deadline: Instant::now() + IDLE_LIMIT,
+            expiry: Box::pin(sleep(Duration::from_secs(left.max(0) as u64))),
+        }
+    }
+
+    /// The peer sent something.
+    pub(crate) fn heard(&mut self) {
+        self.idle_deadline = Instant::now() + IDLE_LIMIT;
+    }
+
+    /// Resolves when a Ping frame is due (`Ok`) or the socket must close.
+    pub(crate) async fn due(&mut self) -> Result<(), End> {
+        tokio::select! {
+            _ = self.ping.tick() => Ok(()),
+            _ = sleep_until(self.idle_deadline) => Err(End::Close(1000, "idle")),
+            _ = &mut self.expiry => Err(End::Close(TOKEN_EXPIRED, "token expired")),
         }
     }
 }
 
 /// Why the hub let go of a socket.
-fn closed_by_hub(control: &Control) -> End {
+pub(crate) fn closed_by_hub(control: &Control) -> End {
     match control.code.load(std::sync::atomic::Ordering::SeqCst) {
         SLOW_CONSUMER => End::Close(SLOW_CONSUMER, "slow consumer"),
         REMOVED_MEMBER => End::Close(REMOVED_MEMBER, "removed from project"),
@@ -231,38 +272,51 @@ fn closed_by_hub(control: &Control) -> End {
     }
 }
 
-/// The answer to a client's text message on a tickets/notifications channel.
-fn reply_to(text: &str) -> Value {
+/// A client's text message with its type, or the `bad_message` answer.
+pub(crate) fn parse_client(text: &str) -> Result<(String, Value), Value> {
     let Ok(message) = serde_json::from_str::<Value>(text) else {
-        return bad_message("message is not valid JSON");
+        return Err(bad_message("message is not valid JSON"));
     };
     match message["type"].as_str() {
-        Some("ping") => json!({ "type": "pong", "timestamp": message["timestamp"] }),
-        Some(other) => bad_message(&format!("unknown message type {other:?} on this channel")),
-        None => bad_message("message has no type"),
+        Some(kind) => Ok((kind.to_string(), message)),
+        None => Err(bad_message("message has no type")),
     }
 }
 
-fn bad_message(message: &str) -> Value {
+pub(crate) fn pong(ping: &Value) -> Value {
+    json!({ "type": "pong", "timestamp": ping["timestamp"] })
+}
+
+/// The answer to a client's text message on a tickets/notifications channel.
+fn reply_to(text: &str) -> Value {
+    match parse_client(text) {
+        Ok((kind, message)) if kind == "ping" => pong(&message),
+        Ok((other, _)) => bad_message(&format!("unknown message type {other:?} on this channel")),
+        Err(bad) => bad,
+    }
+}
+
+pub(crate) fn bad_message(message: &str) -> Value {
     json!({ "type": "error", "code": "bad_message", "message": message })
 }
 
-async fn send_text(sink: &mut Sink, json: &str) -> Result<(), End> {
-    sink.send(Message::Text(json.into()))
-        .await
-        .map_err(|_| End::Gone)
+pub(crate) async fn send_text(sink: &mut Sink, json: &str) -> Result<(), End> {
+    write(sink, Message::Text(json.into())).await
 }
 
-async fn send(sink: &mut Sink, value: &Value) -> Result<(), End> {
-    sink.send(Message::Text(value.to_string().into()))
-        .await
-        .map_err(|_| End::Gone)
+pub(crate) async fn send(sink: &mut Sink, value: &Value) -> Result<(), End> {
+    write(sink, Message::Text(value.to_string().into())).await
 }
 
-/// Resolves when the access token expires.
-async fn token_expiry(expires_at: i64) {
-    let left = expires_at - chrono::Utc::now().timestamp();
-    tokio::time::sleep(Duration::from_secs(left.max(0) as u64)).await;
+/// Writes a frame. A peer that has not taken it within [`SEND_DEADLINE`]
+/// has stopped reading (its TCP buffers are full): a slow consumer, closed
+/// with 4008 rather than left to stall this session.
+pub(crate) async fn write(sink: &mut Sink, message: Message) -> Result<(), End> {
+    match tokio::time::timeout(SEND_DEADLINE, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::Gone),
+        Err(_) => Err(End::Close(SLOW_CONSUMER, "slow consumer")),
+    }
 }
 
 /// Refusals before the upgrade use the API's error body.

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
 use ticketflow_realtime::hub::Hub;
+use ticketflow_realtime::presence::Presence;
 use ticketflow_realtime::Gateway;
 use ticketflow_store::pg::PgStore;
 
@@ -139,11 +140,15 @@ impl Front {
         };
         let hub = Hub::new(queue_limit);
         let listening = ticketflow_realtime::listener::run(hub.clone(), bus.clone());
-        let mut tasks = vec![tokio::spawn(listening)];
+        let (presence, presence_task) = Presence::start(bus.clone(), queue_limit)
+            .await
+            .expect("subscribe to presence");
+        let mut tasks = vec![tokio::spawn(listening), tokio::spawn(presence_task)];
         let gateway = Gateway {
             api: state.clone(),
             hub,
             replay_limit: 100_000,
+            presence,
         };
         let app = ticketflow_api::router(state).merge(ticketflow_realtime::router(gateway));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

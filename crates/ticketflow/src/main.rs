@@ -15,6 +15,7 @@ mod projections_cli;
 use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
 use ticketflow_realtime::hub::Hub;
+use ticketflow_realtime::presence::Presence;
 use ticketflow_realtime::Gateway;
 use ticketflow_store::pg::PgStore;
 
@@ -217,12 +218,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let hub = Hub::new(args.ws_queue_limit);
         tasks.push(tokio::spawn(ticketflow_realtime::listener::run(
             hub.clone(),
-            bus,
+            bus.clone(),
         )));
+        let (presence, presence_task) = Presence::start(bus, args.ws_queue_limit)
+            .await
+            .map_err(|e| anyhow::anyhow!("subscribing to presence: {e}"))?;
+        tasks.push(tokio::spawn(presence_task));
         let gateway = Gateway {
             api: state,
             hub,
             replay_limit: args.replay_limit,
+            presence,
         };
         app = app.merge(ticketflow_realtime::router(gateway));
     }

@@ -1,0 +1,80 @@
+//! A client that stops reading is closed with 4008 ("slow consumer"), while
+//! a client on the same channel that keeps reading gets every message.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use ticketflow_testkit::{TestServer, TestUser};
+use tokio_tungstenite::connect_async;
+use tokio_tungstenite::tungstenite::Message;
+
+const COMMENTS: usize = 400;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_socket_is_closed_with_4008_and_a_reading_one_misses_nothing() {
+    let server = TestServer::start_with_queue_limit(8).await;
+    let alice: TestUser = server.user("alice").await;
+    let project = server.project(&alice, "SLOW").await;
+    let pid = project["id"].as_str().expect("id").to_string();
+    let ticket = server
+        .ticket(&alice, &pid, json!({ "title": "big comments" }))
+        .await;
+    let tid = ticket.body["id"].as_str().expect("id").to_string();
+    server
+        .get(&format!("/api/tickets/{tid}"), &alice.token)
+        .await;
+    let url = server.ws_url(&format!(
+        "/ws/projects/{pid}/tickets/?token={}",
+        alice.token
+    ));
+    let (mut slow, _) = connect_async(&url).await.expect("slow socket");
+    let (fast, _) = connect_async(&url).await.expect("fast socket");
+
+    // The fast client reads continuously and counts what it gets.
+    let reader = tokio::spawn(async move {
+        let mut fast = fast;
+        let mut seqs = Vec::new();
+        while seqs.len() < COMMENTS {
+            let frame = tokio::time::timeout(Duration::from_secs(30), fast.next()).await;
+            let Ok(Some(Ok(Message::Text(text)))) = frame else {
+                continue;
+            };
+            let message: Value = serde_json::from_str(text.as_str()).expect("json");
+            if message["type"] == "comment_added" {
+                seqs.push(message["seq"].as_i64().expect("seq"));
+            }
+        }
+        seqs
+    });
+    // 10,000-character bodies fill the stalled socket's buffers quickly.
+    let body = "x".repeat(10_000);
+    for _ in 0..COMMENTS {
+        let reply = server
+            .post(
+                &format!("/api/tickets/{tid}/comments"),
+                &alice.token,
+                json!({ "body": body }),
+            )
+            .await;
+        assert_eq!(reply.status.as_u16(), 201);
+    }
+    let seqs = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("fast client kept up")
+        .expect("reader");
+    assert_eq!(seqs, (2..=COMMENTS as i64 + 1).collect::<Vec<_>>());
+
+    // Now the stalled client reads: its backlog, then the 4008 close.
+    let code = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), slow.next())
+            .await
+            .expect("the slow socket is closed in time");
+        match frame {
+            Some(Ok(Message::Close(Some(close)))) => break u16::from(close.code),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(code, 4008);
+}
