@@ -12,6 +12,8 @@ pub mod listener;
 pub mod presence;
 mod session;
 
+pub use session::Timing;
+
 use std::sync::Arc;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -41,6 +43,8 @@ pub struct Gateway {
     pub replay_limit: i64,
     /// Who is online, across instances.
     pub presence: Arc<Presence>,
+    /// Server pings and the idle limit.
+    pub timing: Timing,
 }
 
 pub fn router(gateway: Gateway) -> Router {

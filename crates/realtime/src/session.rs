@@ -22,9 +22,9 @@ use crate::hub::{ChannelKey, Control, Live, REMOVED_MEMBER, SLOW_CONSUMER};
 use crate::Gateway;
 
 /// Server Ping frames, so intermediaries keep the connection open.
-const PING_EVERY: Duration = Duration::from_secs(25);
+pub const PING_EVERY: Duration = Duration::from_secs(25);
 /// A peer that sends nothing (not even a Pong) this long is gone.
-const IDLE_LIMIT: Duration = Duration::from_secs(60);
+pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// Stored messages read per query while replaying.
 const REPLAY_PAGE: i64 = 1000;
 
@@ -70,7 +70,7 @@ impl Session {
         if let Some(since) = self.since {
             last = self.replay_since(sink, since, head).await?;
         }
-        let mut keepalive = Keepalive::new(self.user.expires_at);
+        let mut keepalive = Keepalive::new(&self.gateway.timing, self.user.expires_at);
         loop {
             tokio::select! {
                 live = subscription.rx.recv() => {
@@ -231,26 +231,44 @@ pub(crate) fn text_of(
     }
 }
 
+/// How often the server pings, and how long a silent peer may stay.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub ping_every: Duration,
+    pub idle_limit: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            ping_every: PING_EVERY,
+            idle_limit: IDLE_LIMIT,
+        }
+    }
+}
+
 /// Server pings, the idle limit and token expiry of one socket.
 pub(crate) struct Keepalive {
     ping: Interval,
+    idle_limit: Duration,
     idle_deadline: Instant,
     expiry: Pin<Box<Sleep>>,
 }
 
 impl Keepalive {
-    pub(crate) fn new(expires_at: i64) -> Self {
+    pub(crate) fn new(timing: &Timing, expires_at: i64) -> Self {
         let left = expires_at - chrono::Utc::now().timestamp();
         Self {
-            ping: interval_at(Instant::now() + PING_EVERY, PING_EVERY),
-            idle_deadline: Instant::now() + IDLE_LIMIT,
+            ping: interval_at(Instant::now() + timing.ping_every, timing.ping_every),
+            idle_limit: timing.idle_limit,
+            idle_deadline: Instant::now() + timing.idle_limit,
             expiry: Box::pin(sleep(Duration::from_secs(left.max(0) as u64))),
         }
     }
 
     /// The peer sent something.
     pub(crate) fn heard(&mut self) {
-        self.idle_deadline = Instant::now() + IDLE_LIMIT;
+        self.idle_deadline = Instant::now() + self.idle_limit;
     }
 
     /// Resolves when a Ping frame is due (`Ok`) or the socket must close.

@@ -18,7 +18,7 @@ use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
 use ticketflow_realtime::hub::Hub;
 use ticketflow_realtime::presence::Presence;
-use ticketflow_realtime::Gateway;
+use ticketflow_realtime::{Gateway, Timing};
 use ticketflow_store::pg::PgStore;
 
 pub use nats::NatsServer;
@@ -126,7 +126,7 @@ pub struct Front {
 }
 
 impl Front {
-    async fn start(store: &PgStore, bus: &Bus, queue_limit: usize) -> Self {
+    async fn start(store: &PgStore, bus: &Bus, queue_limit: usize, timing: Timing) -> Self {
         let shared = Arc::new(store.clone());
         let state = AppState {
             events: shared.clone(),
@@ -149,6 +149,7 @@ impl Front {
             hub,
             replay_limit: 100_000,
             presence,
+            timing,
         };
         let app = ticketflow_api::router(state).merge(ticketflow_realtime::router(gateway));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -248,6 +249,15 @@ impl TestServer {
 
     /// Like [`TestServer::start`], with `WS_QUEUE_LIMIT` set to `queue_limit`.
     pub async fn start_with_queue_limit(queue_limit: usize) -> Self {
+        Self::start_with(queue_limit, Timing::default()).await
+    }
+
+    /// A server with short keepalive timings, to watch pings and idle drops.
+    pub async fn start_with_timing(timing: Timing) -> Self {
+        Self::start_with(1024, timing).await
+    }
+
+    async fn start_with(queue_limit: usize, timing: Timing) -> Self {
         let db = TestDb::create().await;
         // Five leaders (relay, projections) hold a connection each.
         let store = db.store_with_pool(20).await;
@@ -258,7 +268,7 @@ impl TestServer {
         bus.ensure_stream().await.expect("create the test's stream");
         let watch = store.watch();
         let mut tasks = ticketflow_workers::spawn(&store, &bus, &watch, true, true);
-        let mut front = Front::start(&store, &bus, queue_limit).await;
+        let mut front = Front::start(&store, &bus, queue_limit, timing).await;
         tasks.append(&mut front.tasks);
         Self {
             base: front.base.clone(),
@@ -274,7 +284,7 @@ impl TestServer {
     /// Another API and gateway instance over the same database and bus, as a
     /// second server process (or a restarted one) would be.
     pub async fn another_instance(&self) -> Front {
-        Front::start(&self.store, &self.bus, 1024).await
+        Front::start(&self.store, &self.bus, 1024, Timing::default()).await
     }
 
     /// The `ws://` URL of `path` on this server.

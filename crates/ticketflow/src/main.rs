@@ -16,7 +16,7 @@ use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
 use ticketflow_realtime::hub::Hub;
 use ticketflow_realtime::presence::Presence;
-use ticketflow_realtime::Gateway;
+use ticketflow_realtime::{Gateway, Timing};
 use ticketflow_store::pg::PgStore;
 
 #[derive(Parser)]
@@ -229,6 +229,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             hub,
             replay_limit: args.replay_limit,
             presence,
+            timing: Timing::default(),
         };
         app = app.merge(ticketflow_realtime::router(gateway));
     }

@@ -502,3 +502,38 @@ async fn a_client_switching_gateway_instances_resumes_seamlessly() {
         (json!(7), json!("live on b"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_server_pings_and_drops_a_silent_peer() {
+    let timing = ticketflow_realtime::Timing {
+        ping_every: Duration::from_millis(200),
+        idle_limit: Duration::from_secs(1),
+    };
+    let server = ticketflow_testkit::TestServer::start_with_timing(timing).await;
+    let alice = server.user("alice").await;
+    let url = server.ws_url(&format!("/ws/notifications/?token={}", alice.token));
+    let mut socket = connect(&url).await;
+    assert_eq!(
+        next_json(&mut socket).await["type"],
+        "connection_established"
+    );
+    // Reading answers Pings (tungstenite replies Pong), so the peer is alive.
+    let mut pings = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < deadline {
+        let frame = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("a frame");
+        match frame.expect("open").expect("frame") {
+            Message::Ping(_) => pings += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        pings >= 5,
+        "a Ping about every 200 ms, got {pings} in 3 s (longer than the idle limit)"
+    );
+    // Silence is the scenario here: not reading means not answering Pings.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(close_code(&mut socket).await, 1000);
+}
