@@ -25,6 +25,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use ticketflow_api::{bearer, path_id, ApiError, AppState, AuthUser};
+use uuid::Uuid;
 
 use crate::hub::{ChannelKey, Hub};
 use crate::presence::{Presence, PresenceSession};
@@ -146,24 +147,39 @@ async fn tickets(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let checked = async {
-        let user = authenticate(&gateway, &headers, &q)?;
-        let project_id = path_id(&pid, "project")?;
-        gateway.api.member_project(project_id, &user).await?;
+        let (user, project_id) = project_member(&gateway, &headers, &q, &pid).await?;
         let since = parse_since(q.since.as_deref())?;
         Ok::<_, ApiError>((user, project_id, since))
     };
     match checked.await {
-        Ok((user, project_id, since)) => upgrade(
-            ws,
-            Session {
-                gateway,
-                user,
-                key: ChannelKey::Tickets(project_id),
-                since,
-            },
-        ),
+        Ok((user, project_id, since)) => {
+            let key = ChannelKey::Tickets(project_id);
+            upgrade(
+                ws,
+                Session {
+                    gateway,
+                    user,
+                    key,
+                    since,
+                },
+            )
+        }
         Err(e) => refuse(e),
     }
+}
+
+/// The project channels' checks, in the contract's order: token (401),
+/// project exists (404), membership (403).
+async fn project_member(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    q: &Handshake,
+    pid: &str,
+) -> Result<(AuthUser, Uuid), ApiError> {
+    let user = authenticate(gateway, headers, q)?;
+    let project_id = path_id(pid, "project")?;
+    gateway.api.member_project(project_id, &user).await?;
+    Ok((user, project_id))
 }
 
 /// Presence: the tickets channel's handshake checks; `since` is ignored.
@@ -174,13 +190,7 @@ async fn presence(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let checked = async {
-        let user = authenticate(&gateway, &headers, &q)?;
-        let project_id = path_id(&pid, "project")?;
-        gateway.api.member_project(project_id, &user).await?;
-        Ok::<_, ApiError>((user, project_id))
-    };
-    match checked.await {
+    match project_member(&gateway, &headers, &q, &pid).await {
         Ok((user, project_id)) => {
             let session = PresenceSession {
                 gateway,

@@ -8,54 +8,10 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::Message;
 
+use common::ws::{close_code, connect, next_json, refused, WAIT};
 use common::{setup, Setup};
-
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn connect(url: &str) -> Socket {
-    connect_async(url).await.expect("websocket handshake").0
-}
-
-async fn refused(url: &str) -> u16 {
-    match connect_async(url).await {
-        Err(WsError::Http(response)) => response.status().as_u16(),
-        other => panic!("expected an HTTP refusal, got {:?}", other.map(|_| ())),
-    }
-}
-
-/// The next JSON text message (Ping/Pong frames skipped), within [`WAIT`].
-async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        let frame = tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("no message in time");
-        match frame.expect("socket open").expect("frame") {
-            Message::Text(text) => return serde_json::from_str(text.as_str()).expect("json"),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("unexpected frame {other:?}"),
-        }
-    }
-}
-
-/// The close code the server ends with.
-async fn close_code(socket: &mut Socket) -> u16 {
-    loop {
-        let frame = tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("no close in time");
-        match frame {
-            Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
-            Some(Ok(Message::Close(None))) | None => return 1005,
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => panic!("socket error before close: {e}"),
-        }
-    }
-}
 
 fn tickets_url(s: &Setup, token: &str, since: Option<i64>) -> String {
     let mut url = s.server.ws_url(&format!(

@@ -4,6 +4,8 @@
 // Each test file compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use serde_json::{json, Value};
 use ticketflow_testkit::{Reply, TestServer, TestUser};
 
