@@ -116,16 +116,28 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
     all().into_iter().find(|p| p.name() == name)
 }
 
-/// The typed event when `event` belongs to a ticket stream, `None` otherwise.
-fn ticket_event(event: &StoredEvent) -> Result<Option<TicketEvent>, StoreError> {
+/// A ticket event this projection has not applied yet, with the ticket's
+/// state before it (kept in `table`, a `ticket_id`, `state` table). `None`
+/// for other events, and for one the state already contains: its version
+/// says which events it has seen, a guard besides the checkpoint.
+async fn unseen_ticket_event(
+    tx: &Transaction<'_>,
+    table: &str,
+    event: &StoredEvent,
+) -> Result<Option<(Ticket, TicketEvent)>, StoreError> {
     if event.stream_type != "ticket" {
         return Ok(None);
     }
-    event.decode::<TicketPayload>().map(Some)
+    let decoded = event.decode::<TicketPayload>()?;
+    let state = stored_ticket(tx, table, event.stream_id).await?;
+    if state.version as i64 >= event.version {
+        return Ok(None);
+    }
+    Ok(Some((state, decoded)))
 }
 
-/// The ticket state kept in `table` (a `ticket_id`, `state` table), or the
-/// empty state before the ticket's first event.
+/// The ticket state kept in `table`, or the empty state before the
+/// ticket's first event.
 async fn stored_ticket(
     tx: &Transaction<'_>,
     table: &str,
@@ -135,6 +147,16 @@ async fn stored_ticket(
     match tx.query_opt(&sql, &[&ticket_id]).await? {
         Some(row) => Ok(serde_json::from_value(row.try_get(0)?)?),
         None => Ok(Ticket::default()),
+    }
+}
+
+/// Keeps `state` in `table`, or drops it once the ticket is deleted: no
+/// event follows a deletion.
+async fn keep_ticket(tx: &Transaction<'_>, table: &str, state: &Ticket) -> Result<(), StoreError> {
+    if state.deleted {
+        forget_ticket(tx, table, state.id).await
+    } else {
+        save_ticket(tx, table, state).await
     }
 }
 

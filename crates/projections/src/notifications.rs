@@ -12,13 +12,13 @@
 
 use async_trait::async_trait;
 use cqrs_es::Aggregate;
-use ticketflow_domain::{notices, Notice, TicketPayload};
+use ticketflow_domain::{notices, Notice};
 use ticketflow_store::{StoreError, StoredEvent};
 use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
 
 use crate::messages::ChannelMessage;
-use crate::{forget_ticket, save_ticket, stored_ticket, ticket_event, Projection, Tables};
+use crate::{keep_ticket, unseen_ticket_event, Projection, Tables};
 
 /// Namespace of notification ids (UUID v5).
 const NOTIFICATION_NAMESPACE: Uuid = Uuid::from_u128(0x6e6f_7469_6669_6361_7469_6f6e_7300_0001);
@@ -59,20 +59,13 @@ impl Projection for NotificationsProjection {
         tables: &Tables,
         event: &StoredEvent,
     ) -> Result<(), StoreError> {
-        let Some(decoded) = ticket_event(event)? else {
+        let states = tables.name("rm_notify_tickets");
+        let Some((mut state, decoded)) = unseen_ticket_event(tx, &states, event).await? else {
             return Ok(());
         };
-        let states = tables.name("rm_notify_tickets");
-        let mut state = stored_ticket(tx, &states, event.stream_id).await?;
-        let deleted = matches!(decoded.payload, TicketPayload::TicketDeleted {});
         let notices = notices(&state, &decoded);
         state.apply(decoded);
-        if deleted {
-            // No event follows a deletion: the state is no longer needed.
-            forget_ticket(tx, &states, event.stream_id).await?;
-        } else {
-            save_ticket(tx, &states, &state).await?;
-        }
+        keep_ticket(tx, &states, &state).await?;
         for notice in &notices {
             insert(tx, tables, event, &state.key, notice).await?;
         }

@@ -11,12 +11,11 @@
 
 use async_trait::async_trait;
 use cqrs_es::Aggregate;
-use ticketflow_domain::TicketPayload;
 use ticketflow_store::{StoreError, StoredEvent};
 use tokio_postgres::{Client, Transaction};
 
 use crate::messages::{ticket_message, Channel, ChannelMessage};
-use crate::{forget_ticket, save_ticket, stored_ticket, ticket_event, Projection, Tables};
+use crate::{keep_ticket, unseen_ticket_event, Projection, Tables};
 
 /// Projection "ticket_channel", owning the stored messages and its ticket
 /// states.
@@ -39,25 +38,14 @@ impl Projection for TicketChannelProjection {
         tables: &Tables,
         event: &StoredEvent,
     ) -> Result<(), StoreError> {
-        let Some(decoded) = ticket_event(event)? else {
+        let states = tables.name("rm_channel_tickets");
+        let Some((mut state, decoded)) = unseen_ticket_event(tx, &states, event).await? else {
             return Ok(());
         };
-        let states = tables.name("rm_channel_tickets");
-        let mut state = stored_ticket(tx, &states, event.stream_id).await?;
-        // The state's version is the stream version it has seen: an older
-        // event is already in it (and its message stored).
-        if state.version as i64 >= event.version {
-            return Ok(());
-        }
         let payload = decoded.payload.clone();
         state.apply(decoded);
         let message = ticket_message(event, &payload, &state)?;
-        if matches!(payload, TicketPayload::TicketDeleted {}) {
-            // No event follows a deletion: the state is no longer needed.
-            forget_ticket(tx, &states, event.stream_id).await?;
-        } else {
-            save_ticket(tx, &states, &state).await?;
-        }
+        keep_ticket(tx, &states, &state).await?;
         let sql = format!(
             "INSERT INTO {} (project_id, seq, position, message) VALUES ($1, $2, $3, $4)
              ON CONFLICT (project_id, seq) DO NOTHING",

@@ -10,7 +10,7 @@ use ticketflow_domain::Ticket;
 use ticketflow_store::{StoreError, StoredEvent};
 use tokio_postgres::Transaction;
 
-use crate::{stored_ticket, ticket_event, Projection, Tables};
+use crate::{unseen_ticket_event, Projection, Tables};
 
 /// Projection "tickets", owning `rm_tickets`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,16 +32,10 @@ impl Projection for TicketsProjection {
         tables: &Tables,
         event: &StoredEvent,
     ) -> Result<(), StoreError> {
-        let Some(decoded) = ticket_event(event)? else {
+        let table = tables.name("rm_tickets");
+        let Some((mut state, decoded)) = unseen_ticket_event(tx, &table, event).await? else {
             return Ok(());
         };
-        let table = tables.name("rm_tickets");
-        let mut state = stored_ticket(tx, &table, event.stream_id).await?;
-        // The state's version is the stream version it has seen: an older
-        // event is already in it, whatever the checkpoint says.
-        if state.version as i64 >= event.version {
-            return Ok(());
-        }
         state.apply(decoded);
         upsert(tx, &table, &state, event.position).await
     }
