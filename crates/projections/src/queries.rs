@@ -152,22 +152,6 @@ pub async fn notifications(
     Ok((unread, items))
 }
 
-/// The user's notifications with seq > `after_seq`, oldest first: what a
-/// reconnecting socket replays.
-pub async fn notifications_after(
-    client: &Client,
-    user_id: Uuid,
-    after_seq: i64,
-    limit: i64,
-) -> Result<Vec<Notification>, StoreError> {
-    let sql = format!(
-        "SELECT {NOTIFICATION_COLUMNS} FROM {NOTIFICATION_JOINS}
-         WHERE n.user_id = $1 AND n.seq > $2 ORDER BY n.seq LIMIT $3"
-    );
-    let rows = client.query(&sql, &[&user_id, &after_seq, &limit]).await?;
-    rows.iter().map(notification).collect()
-}
-
 /// The columns of a notification as its channel message shows it: the
 /// columns of [`NOTIFICATION_COLUMNS`] with the read flag always false (a
 /// message is never marked read), then the user.

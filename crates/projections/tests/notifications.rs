@@ -231,10 +231,11 @@ async fn lists_page_newest_first() {
     assert_eq!((unread, seqs(&past_the_end)), (4, vec![]));
 
     let client = w.client().await;
-    let replay = queries::notifications_after(&client, bob, 1, 2)
+    let replay = queries::notification_messages(&client, bob, 1, 2)
         .await
         .expect("after");
-    assert_eq!(seqs(&replay), vec![2, 3]);
+    let replayed: Vec<i64> = replay.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(replayed, vec![2, 3]);
 
     let (unread, nobody) = page(&w, Uuid::now_v7(), false, None, 3).await;
     assert_eq!((unread, nobody.len()), (0, 0));
