@@ -16,6 +16,9 @@ pub use session::Timing;
 
 use std::sync::Arc;
 
+use ticketflow_bus::Bus;
+use tokio::task::JoinHandle;
+
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
@@ -46,6 +49,39 @@ pub struct Gateway {
     pub presence: Arc<Presence>,
     /// Server pings and the idle limit.
     pub timing: Timing,
+}
+
+/// Settings of a gateway instance.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Messages queued per socket before it is closed with 4008.
+    pub queue_limit: usize,
+    /// The most messages one replay sends before asking for a resync.
+    pub replay_limit: i64,
+    pub timing: Timing,
+}
+
+impl Gateway {
+    /// Starts a gateway instance: its bus listener and presence tasks (they
+    /// run until their handles are aborted) and the state its routes share.
+    pub async fn start(
+        api: AppState,
+        bus: Bus,
+        settings: Settings,
+    ) -> Result<(Self, Vec<JoinHandle<()>>), async_nats::Error> {
+        let hub = Hub::new(settings.queue_limit);
+        let listening = tokio::spawn(listener::run(hub.clone(), bus.clone()));
+        let (presence, presence_task) = Presence::start(bus, settings.queue_limit).await?;
+        let tasks = vec![listening, tokio::spawn(presence_task)];
+        let gateway = Self {
+            api,
+            hub,
+            replay_limit: settings.replay_limit,
+            presence,
+            timing: settings.timing,
+        };
+        Ok((gateway, tasks))
+    }
 }
 
 pub fn router(gateway: Gateway) -> Router {

@@ -16,9 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
-use ticketflow_realtime::hub::Hub;
-use ticketflow_realtime::presence::Presence;
-use ticketflow_realtime::{Gateway, Timing};
+use ticketflow_realtime::{Gateway, Settings, Timing};
 use ticketflow_store::pg::PgStore;
 
 pub use nats::NatsServer;
@@ -138,19 +136,14 @@ impl Front {
             read_models: ticketflow_workers::read_model_names(),
             bus: Some(bus.clone()),
         };
-        let hub = Hub::new(queue_limit);
-        let listening = ticketflow_realtime::listener::run(hub.clone(), bus.clone());
-        let (presence, presence_task) = Presence::start(bus.clone(), queue_limit)
-            .await
-            .expect("subscribe to presence");
-        let mut tasks = vec![tokio::spawn(listening), tokio::spawn(presence_task)];
-        let gateway = Gateway {
-            api: state.clone(),
-            hub,
+        let settings = Settings {
+            queue_limit,
             replay_limit: 100_000,
-            presence,
             timing,
         };
+        let (gateway, mut tasks) = Gateway::start(state.clone(), bus.clone(), settings)
+            .await
+            .expect("start the gateway");
         let app = ticketflow_api::router(state).merge(ticketflow_realtime::router(gateway));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -14,9 +14,7 @@ mod projections_cli;
 
 use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
-use ticketflow_realtime::hub::Hub;
-use ticketflow_realtime::presence::Presence;
-use ticketflow_realtime::{Gateway, Timing};
+use ticketflow_realtime::{Gateway, Settings, Timing};
 use ticketflow_store::pg::PgStore;
 
 #[derive(Parser)]
@@ -215,22 +213,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         app = app.merge(ticketflow_api::router(state.clone()));
     }
     if let (true, Some(bus)) = (has(Role::Realtime), bus) {
-        let hub = Hub::new(args.ws_queue_limit);
-        tasks.push(tokio::spawn(ticketflow_realtime::listener::run(
-            hub.clone(),
-            bus.clone(),
-        )));
-        let (presence, presence_task) = Presence::start(bus, args.ws_queue_limit)
-            .await
-            .map_err(|e| anyhow::anyhow!("subscribing to presence: {e}"))?;
-        tasks.push(tokio::spawn(presence_task));
-        let gateway = Gateway {
-            api: state,
-            hub,
+        let settings = Settings {
+            queue_limit: args.ws_queue_limit,
             replay_limit: args.replay_limit,
-            presence,
             timing: Timing::default(),
         };
+        let (gateway, gateway_tasks) = Gateway::start(state, bus, settings)
+            .await
+            .map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
+        tasks.extend(gateway_tasks);
         app = app.merge(ticketflow_realtime::router(gateway));
     }
     let listener = tokio::net::TcpListener::bind(args.bind_addr)
