@@ -25,3 +25,9 @@ step "services (PostgreSQL, nats-server)"
 
 step "cargo test --workspace --all-targets $*"
 cargo test --workspace --all-targets "$@"
+
+step "ticketflow-bench --quick (keeps the benchmark tool working; asserts nothing about speed)"
+cargo build -p ticketflow -p ticketflow-bench
+results=$(mktemp -d)
+"$CARGO_TARGET_DIR/debug/ticketflow-bench" --quick --server-bin "$CARGO_TARGET_DIR/debug/ticketflow" --out "$results" >/dev/null
+rm -rf "$results"

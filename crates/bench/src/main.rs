@@ -1,0 +1,188 @@
+//! `ticketflow-bench`: runs every benchmark scenario against the release
+//! server binary on the local PostgreSQL and NATS, and writes the results
+//! (Markdown and JSON) to `bench/results/`.
+//!
+//! `--quick` shrinks every scenario to a few seconds: CI runs it to keep the
+//! tool working, and it says nothing about speed.
+
+mod api;
+mod latency;
+mod machine;
+mod report;
+mod scenario;
+mod server;
+mod socket;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use scenario::{baseline, commands, fanout, rebuild, replay};
+use server::Services;
+
+#[derive(Parser)]
+#[command(
+    name = "ticketflow-bench",
+    about = "Benchmarks ticketflow against its targets"
+)]
+struct Cli {
+    /// Scenarios of a few seconds, to check the tool works (no speed targets).
+    #[arg(long)]
+    quick: bool,
+    /// Run only these scenarios (repeatable); default all.
+    #[arg(long, value_enum)]
+    only: Vec<Scenario>,
+    /// The server binary to benchmark; default: `ticketflow` beside this one.
+    #[arg(long, env = "TICKETFLOW_BIN")]
+    server_bin: Option<PathBuf>,
+    /// Where the results go.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// A PostgreSQL URL through which databases are created and dropped.
+    #[arg(
+        long,
+        env = "TEST_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    admin_database_url: String,
+    /// A NATS server with JetStream (2.10 or later).
+    #[arg(long, env = "NATS_URL")]
+    nats_url: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Baseline,
+    Commands,
+    Fanout,
+    Light,
+    Replay,
+    Rebuild,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let services = services(&cli)?;
+    let mut report = report::Report {
+        started_at: chrono::Utc::now(),
+        quick: cli.quick,
+        machine: machine::describe(&cli.admin_database_url, &cli.nats_url).await?,
+        baseline: None,
+        commands: None,
+        fanout: None,
+        light: None,
+        replay: None,
+        rebuild: None,
+    };
+    let wanted = |s: Scenario| cli.only.is_empty() || cli.only.contains(&s);
+    let sizes = Sizes::new(cli.quick);
+    if wanted(Scenario::Baseline) {
+        step("baseline: pgbench single-row inserts");
+        report.baseline = Some(baseline::run(&services, 64, sizes.baseline).await?);
+    }
+    if wanted(Scenario::Commands) {
+        step("commands: concurrent clients creating and patching tickets");
+        report.commands = Some(commands::run(&services, sizes.commands.clone()).await?);
+    }
+    if wanted(Scenario::Fanout) {
+        step("fan-out and idle memory: many subscribers per project under paced changes");
+        report.fanout = Some(fanout::run(&services, "fanout", sizes.fanout.clone()).await?);
+    }
+    if wanted(Scenario::Light) {
+        step("light load: delivery latency");
+        report.light = Some(fanout::run(&services, "light", sizes.light.clone()).await?);
+    }
+    if wanted(Scenario::Replay) {
+        step("replay: reconnect after missing messages");
+        report.replay = Some(replay::run(&services, sizes.replay.clone()).await?);
+    }
+    if wanted(Scenario::Rebuild) {
+        step("rebuild: every read model from a large history");
+        report.rebuild = Some(rebuild::run(&services, sizes.rebuild.clone()).await?);
+    }
+    let written = report.write(&cli.out)?;
+    println!("{}", report.markdown());
+    eprintln!("results written to {}", written.display());
+    Ok(())
+}
+
+fn step(what: &str) {
+    eprintln!("==> {what}");
+}
+
+fn services(cli: &Cli) -> anyhow::Result<Services> {
+    let server_bin = match &cli.server_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("locating this executable")?
+            .with_file_name("ticketflow"),
+    };
+    anyhow::ensure!(
+        server_bin.exists(),
+        "no server binary at {} (build it, or pass --server-bin)",
+        server_bin.display()
+    );
+    let run_id = format!("tfbench_{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+    let log_dir = std::env::temp_dir().join(&run_id);
+    std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
+    eprintln!("server logs go to {}", log_dir.display());
+    Ok(Services {
+        server_bin,
+        admin_url: cli.admin_database_url.clone(),
+        nats_url: cli.nats_url.clone(),
+        run_id,
+        log_dir,
+    })
+}
+
+/// The sizes, or a few seconds' worth of each.
+struct Sizes {
+    baseline: Duration,
+    commands: commands::Spec,
+    fanout: fanout::Spec,
+    light: fanout::Spec,
+    replay: replay::Spec,
+    rebuild: rebuild::Spec,
+}
+
+impl Sizes {
+    fn new(quick: bool) -> Self {
+        let scale = |full: u64, quick_value: u64| if quick { quick_value } else { full };
+        let seconds = |full, quick_value| Duration::from_secs(scale(full, quick_value));
+        Self {
+            baseline: seconds(30, 2),
+            commands: commands::Spec {
+                clients: 64,
+                projects: 8,
+                patches_per_ticket: 3,
+                warmup: seconds(3, 0),
+                duration: seconds(30, 3),
+            },
+            fanout: fanout::Spec {
+                projects: scale(100, 10) as usize,
+                subscribers_per_project: scale(100, 10) as usize,
+                users: 10,
+                tickets_per_project: 5,
+                rate: scale(500, 50) as f64,
+                duration: seconds(60, 3),
+            },
+            light: fanout::Spec {
+                projects: 1,
+                subscribers_per_project: 10,
+                users: 2,
+                tickets_per_project: 5,
+                rate: 100.0,
+                duration: seconds(30, 2),
+            },
+            replay: replay::Spec {
+                missed: scale(10_000, 300) as usize,
+                writers: 16,
+            },
+            rebuild: rebuild::Spec {
+                events: scale(1_000_000, 10_000),
+            },
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The scenarios of issue 5, each on a fresh server (or database) of its own.
+
+pub mod baseline;
+pub mod commands;
+pub mod fanout;
+pub mod rebuild;
+pub mod replay;
