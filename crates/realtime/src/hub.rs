@@ -2,7 +2,7 @@
 //! of that process.
 //!
 //! A message is serialised once (by the projection that stored it) and shared
-//! by all its sockets as an `Arc<str>`. Each socket has a bounded queue; a
+//! by all its sockets as one reference-counted `Utf8Bytes`. Each socket has a bounded queue; a
 //! socket whose queue is full is dropped from the hub and told to close with
 //! 4008, so one stalled client never holds memory or delays the others.
 
@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
@@ -26,7 +27,7 @@ pub struct Live {
     /// The channel seq; `None` for a signal outside the history (it is
     /// delivered as it comes and never replayed).
     pub seq: Option<i64>,
-    pub json: Arc<str>,
+    pub json: Utf8Bytes,
 }
 
 pub const SLOW_CONSUMER: u16 = 4008;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
 use ticketflow_bus::Bus;
 use uuid::Uuid;
@@ -65,6 +66,7 @@ fn parse_channel(prefix: &str, message: &async_nats::Message) -> Option<(Channel
         None if kind == "notifications_read" => None,
         None => return None,
     };
-    let json: Arc<str> = std::str::from_utf8(&message.payload).ok()?.into();
+    // Shares the payload's buffer: no copy per message, none per socket.
+    let json = Utf8Bytes::try_from(message.payload.clone()).ok()?;
     Some((key, Live { seq, json }))
 }

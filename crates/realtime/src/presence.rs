@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -85,7 +85,7 @@ struct WireUser {
 /// One local socket.
 struct Conn {
     id: u64,
-    tx: mpsc::Sender<Arc<str>>,
+    tx: mpsc::Sender<Utf8Bytes>,
     control: Arc<Control>,
 }
 
@@ -578,7 +578,7 @@ impl State {
         let Some(users) = self.local.get(&project_id) else {
             return;
         };
-        let json: Arc<str> = message.to_string().into();
+        let json = Utf8Bytes::from(message.to_string());
         for (user_id, local) in users {
             if Some(*user_id) == except {
                 continue;
@@ -606,7 +606,7 @@ fn typing_message(user_id: Uuid, username: &str, ticket_id: Uuid) -> Value {
 
 struct Joined {
     membership: Membership,
-    rx: mpsc::Receiver<Arc<str>>,
+    rx: mpsc::Receiver<Utf8Bytes>,
     control: Arc<Control>,
     presence_state: Value,
 }
@@ -758,7 +758,7 @@ impl PresenceSession {
                 _ = control.notify.notified() => return Err(closed_by_hub(&control)),
                 message = rx.recv() => {
                     let Some(message) = message else { return Err(closed_by_hub(&control)) };
-                    send_text(sink, &message).await?;
+                    send_text(sink, message).await?;
                 }
                 frame = stream.next() => {
                     keepalive.heard();

@@ -155,7 +155,7 @@ impl Session {
                 break;
             }
             for (seq, json) in page {
-                send_text(sink, &json).await?;
+                send_text(sink, json.into()).await?;
                 after = seq;
             }
         }
@@ -166,7 +166,7 @@ impl Session {
     async fn deliver(&self, sink: &mut Sink, last: i64, live: Live) -> Result<i64, End> {
         let Some(seq) = live.seq else {
             // A signal outside the history: as it comes.
-            send_text(sink, &live.json).await?;
+            send_text(sink, live.json).await?;
             return Ok(last);
         };
         if seq <= last {
@@ -180,7 +180,7 @@ impl Session {
         if seq != last + 1 {
             return Ok(last);
         }
-        send_text(sink, &live.json).await?;
+        send_text(sink, live.json).await?;
         Ok(seq)
     }
 }
@@ -318,8 +318,8 @@ pub(crate) fn bad_message(message: &str) -> Value {
     json!({ "type": "error", "code": "bad_message", "message": message })
 }
 
-pub(crate) async fn send_text(sink: &mut Sink, json: &str) -> Result<(), End> {
-    write(sink, Message::Text(json.into())).await
+pub(crate) async fn send_text(sink: &mut Sink, json: Utf8Bytes) -> Result<(), End> {
+    write(sink, Message::Text(json)).await
 }
 
 pub(crate) async fn send(sink: &mut Sink, value: &Value) -> Result<(), End> {
