@@ -40,7 +40,7 @@ const MAX_MESSAGE: usize = 64 * 1024;
 /// Initial read buffer of a socket. Clients send little (pings, presence),
 /// and tungstenite's 128 KiB default, zero-filled on first read, would make
 /// 10,000 idle sockets cost 1.3 GB; a bigger message grows the buffer.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
 
 #[derive(Clone)]
 pub struct Gateway {

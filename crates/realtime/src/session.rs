@@ -64,11 +64,14 @@ impl Session {
 
     async fn serve(&self, sink: &mut Sink, stream: &mut Stream) -> Result<(), End> {
         let mut subscription = self.gateway.hub.subscribe(self.key.clone(), self.user.id);
-        let head = self.head().await?;
+        // Boxed, like every path through the store: a socket's future lives
+        // as long as it does, and inlining their state would make each idle
+        // socket carry it.
+        let head = Box::pin(self.head()).await?;
         send(sink, &self.established(head)).await?;
         let mut last = head;
         if let Some(since) = self.since {
-            last = self.replay_since(sink, since, head).await?;
+            last = Box::pin(self.replay_since(sink, since, head)).await?;
         }
         let mut keepalive = Keepalive::new(&self.gateway.timing, self.user.expires_at);
         loop {
@@ -173,7 +176,7 @@ impl Session {
             return Ok(last);
         }
         let last = if seq > last + 1 {
-            self.replay(sink, last, seq - 1).await?
+            Box::pin(self.replay(sink, last, seq - 1)).await?
         } else {
             last
         };
