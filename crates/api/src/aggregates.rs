@@ -5,8 +5,9 @@
 //! ticket version and the project version its events were decided against,
 //! and the store refuses it if either has moved on (another instance wrote),
 //! after which the command loads both afresh and decides again. A refusal
-//! (404, 403, a stale If-Match, a domain error) is only given on states just
-//! loaded from the store, so a stale entry never turns a request away.
+//! (404, 403, a stale If-Match, a domain error) or a command that changes
+//! nothing (so appends nothing for the store to check) is only answered on
+//! states just loaded from the store, so a stale entry never decides those.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -132,6 +132,12 @@ impl AppState {
                 }
                 Err(refusal) => return Err(refusal),
             };
+            // Nothing to append means no store check either: like a refusal,
+            // only answered on fresh states.
+            if events.is_empty() && !fresh {
+                fresh = true;
+                continue;
+            }
             if events.is_empty() {
                 return Ok(Outcome {
                     state: ticket.state,
