@@ -3,43 +3,27 @@
 //! with If-Match, in which case the conflict is theirs to resolve).
 //!
 //! Within one process, writers of one stream first take turns (see
-//! [`stream_turn`]), so the compare-and-set only arbitrates between processes.
+//! [`crate::aggregates::Aggregates::turn`]), so the compare-and-set only
+//! arbitrates between processes. Ticket commands start from the cached
+//! aggregates and fall back to the store (see [`crate::aggregates`]).
 
-use std::sync::LazyLock;
+use std::sync::Arc;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use ticketflow_domain::project::{Project, ProjectCommand, ProjectView};
 use ticketflow_domain::ticket::{Ticket, TicketCommand};
 use ticketflow_domain::{DomainError, EventMeta};
-use ticketflow_store::{Append, Loaded, Metadata, StoreError};
-use tokio::sync::{Mutex, MutexGuard};
+use ticketflow_store::{Append, Committed, Loaded, Metadata, StoreError};
 use uuid::Uuid;
 
+use crate::aggregates::Stripe;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::AppState;
 
 /// Bound on decide-again rounds; each lost round means another writer won.
 const MAX_ATTEMPTS: usize = 50;
-
-/// Stripes of [`stream_turn`]: enough that unrelated streams rarely share one.
-const TURN_STRIPES: usize = 1024;
-
-static STREAM_TURNS: LazyLock<Vec<Mutex<()>>> =
-    LazyLock::new(|| (0..TURN_STRIPES).map(|_| Mutex::new(())).collect());
-
-/// The turn a writer of `stream_id` holds from loading to appending. Without
-/// it, N concurrent writers of one ticket all load, decide, and all but one
-/// lose the compare-and-set, round after round: the work grows as N², and
-/// past [`MAX_ATTEMPTS`] lost rounds a writer is turned away, which loses its
-/// update. Striped, so memory stays bounded; two streams sharing a stripe
-/// merely take turns. A command holds one turn at a time, so turns cannot
-/// deadlock.
-async fn stream_turn(stream_id: Uuid) -> MutexGuard<'static, ()> {
-    let stripe = (stream_id.as_u128() % TURN_STRIPES as u128) as usize;
-    STREAM_TURNS[stripe].lock().await
-}
 
 /// The state a command produced and the position of its last event (or of
 /// the stream's last event, when the command changed nothing).
@@ -74,6 +58,19 @@ pub enum TicketTarget {
     Existing(Uuid),
 }
 
+impl TicketTarget {
+    fn stream_id(self) -> Uuid {
+        match self {
+            Self::New { ticket_id, .. } => ticket_id,
+            Self::Existing(id) => id,
+        }
+    }
+
+    fn is_new(self) -> bool {
+        matches!(self, Self::New { .. })
+    }
+}
+
 impl AppState {
     /// Loads a project the caller belongs to: 404 if it does not exist, 403
     /// if the caller is not a member.
@@ -83,12 +80,7 @@ impl AppState {
         user: &AuthUser,
     ) -> Result<Loaded<Project>, ApiError> {
         let project = self.events.load_project(project_id).await?;
-        if !project.state.exists() {
-            return Err(ApiError::not_found("project"));
-        }
-        if project.state.member(user.id).is_none() {
-            return Err(ApiError::forbidden("not a member of this project"));
-        }
+        check_member(&project.state, user)?;
         Ok(project)
     }
 
@@ -108,20 +100,6 @@ impl AppState {
             .map_err(|e| ApiError::from(ticketflow_store::StoreError::Unavailable(e.to_string())))
     }
 
-    /// Loads a live ticket and its project for a member.
-    pub async fn member_ticket(
-        &self,
-        ticket_id: Uuid,
-        user: &AuthUser,
-    ) -> Result<(Loaded<Ticket>, Loaded<Project>), ApiError> {
-        let ticket = self.events.load_ticket(ticket_id).await?;
-        if !ticket.state.exists() {
-            return Err(ApiError::not_found("ticket"));
-        }
-        let project = self.member_project(ticket.state.project_id, user).await?;
-        Ok((ticket, project))
-    }
-
     pub async fn run_ticket_command(
         &self,
         target: TicketTarget,
@@ -130,55 +108,138 @@ impl AppState {
         command: impl Fn(EventMeta, ProjectView) -> TicketCommand,
     ) -> Result<Outcome<Ticket>, ApiError> {
         // A new ticket is a stream nobody else writes: no turn to wait for.
-        let _turn = match target {
+        let mut turn = match target {
             TicketTarget::New { .. } => None,
-            TicketTarget::Existing(id) => Some(stream_turn(id).await),
+            TicketTarget::Existing(id) => Some(self.aggregates.turn(id).await),
         };
+        // Cached states first; once they have misled us, the store's.
+        let mut fresh = false;
         for _ in 0..MAX_ATTEMPTS {
-            let (ticket, project, stream_id) = match target {
-                TicketTarget::New {
-                    project_id,
-                    ticket_id,
-                } => (
-                    Loaded::default(),
-                    self.member_project(project_id, user).await?,
-                    ticket_id,
-                ),
-                TicketTarget::Existing(id) => {
-                    let (ticket, project) = self.member_ticket(id, user).await?;
-                    (ticket, project, id)
-                }
+            let (ticket, project) = self
+                .command_states(target, turn.as_deref_mut(), fresh)
+                .await?;
+            let events = match refuse_unless_allowed(target, &ticket, &project, user, if_match) {
+                Ok(()) => decide(&ticket.state, command(meta(user), project.state.view()))
+                    .await
+                    .map_err(ApiError::from),
+                Err(refusal) => Err(refusal),
             };
-            if let Some(expected) = if_match.filter(|v| *v != ticket.version) {
-                tracing::debug!(expected, current = ticket.version, "stale If-Match");
-                return Err(ApiError::version_conflict(ticket.version));
+            let events = match events {
+                Ok(events) => events,
+                Err(_) if !fresh => {
+                    fresh = true;
+                    continue;
+                }
+                Err(refusal) => return Err(refusal),
+            };
+            // Nothing to append means no store check either: like a refusal,
+            // only answered on fresh states.
+            if events.is_empty() && !fresh {
+                fresh = true;
+                continue;
             }
-            let events = decide(&ticket.state, command(meta(user), project.state.view())).await?;
             if events.is_empty() {
                 return Ok(Outcome {
                     state: ticket.state,
                     position: ticket.last_position,
                 });
             }
-            let append = Append {
-                stream_id,
-                project_id: project.state.id,
-                before: ticket,
-                events,
-                metadata: Metadata::default(),
-            };
-            match self.events.append_ticket(append).await {
-                Ok(c) => {
-                    return Ok(Outcome {
-                        position: c.last_position(),
-                        state: c.state,
-                    })
+            let stream_id = target.stream_id();
+            match self
+                .append_ticket(stream_id, ticket, &project, events)
+                .await
+            {
+                Ok(committed) => return Ok(self.remember(turn.as_deref_mut(), committed)),
+                Err(StoreError::VersionConflict { current }) if if_match.is_some() => {
+                    forget(turn.as_deref_mut(), stream_id);
+                    return Err(ApiError::version_conflict(current));
                 }
-                Err(StoreError::VersionConflict { .. }) if if_match.is_none() => continue,
-                Err(e) => return Err(e.into()),
+                Err(StoreError::VersionConflict { .. } | StoreError::ProjectMoved { .. }) => {
+                    fresh = true;
+                }
+                Err(e) => {
+                    // The outcome may be unknown (the commit may have landed).
+                    forget(turn.as_deref_mut(), stream_id);
+                    return Err(e.into());
+                }
             }
         }
         Err(contended())
+    }
+
+    /// The ticket (empty when new) and its project a command decides on.
+    async fn command_states(
+        &self,
+        target: TicketTarget,
+        stripe: Option<&mut Stripe>,
+        fresh: bool,
+    ) -> Result<(Loaded<Ticket>, Arc<Loaded<Project>>), ApiError> {
+        let ticket = match (target, stripe) {
+            (TicketTarget::Existing(id), Some(stripe)) => {
+                stripe.ticket(self.events.as_ref(), id, fresh).await?
+            }
+            (TicketTarget::Existing(id), None) => self.events.load_ticket(id).await?,
+            (TicketTarget::New { .. }, _) => Loaded::default(),
+        };
+        let project_id = match target {
+            TicketTarget::New { project_id, .. } => project_id,
+            TicketTarget::Existing(_) => ticket.state.project_id,
+        };
+        if !target.is_new() && !ticket.state.exists() {
+            return Ok((ticket, Arc::default()));
+        }
+        let project = self
+            .aggregates
+            .project(self.events.as_ref(), project_id, fresh)
+            .await?;
+        Ok((ticket, project))
+    }
+
+    async fn append_ticket(
+        &self,
+        stream_id: Uuid,
+        before: Loaded<Ticket>,
+        project: &Loaded<Project>,
+        events: Vec<ticketflow_domain::ticket::TicketEvent>,
+    ) -> Result<Committed<Ticket>, StoreError> {
+        let append = Append {
+            stream_id,
+            project_id: project.state.id,
+            before,
+            events,
+            metadata: Metadata::default(),
+        };
+        let outcome = self
+            .events
+            .append_ticket_if_project_at(append, project.version)
+            .await;
+        if let Err(StoreError::ProjectMoved { .. }) = outcome {
+            self.aggregates.forget_project(project.state.id);
+        }
+        outcome
+    }
+
+    /// Keeps the ticket a command produced for the next command.
+    fn remember(
+        &self,
+        stripe: Option<&mut Stripe>,
+        committed: Committed<Ticket>,
+    ) -> Outcome<Ticket> {
+        let position = committed.last_position();
+        let loaded = Loaded {
+            version: committed.state.version,
+            last_position: position,
+            state: committed.state.clone(),
+            replayed: 0,
+        };
+        match stripe {
+            Some(stripe) => stripe.put(loaded),
+            None => self.aggregates.offer_ticket(loaded),
+        }
+        Outcome {
+            state: committed.state,
+            position,
+        }
     }
 
     pub async fn run_project_command(
@@ -187,7 +248,7 @@ impl AppState {
         user: &AuthUser,
         command: impl Fn(EventMeta) -> ProjectCommand,
     ) -> Result<Outcome<Project>, ApiError> {
-        let _turn = stream_turn(project_id).await;
+        let _turn = self.aggregates.turn(project_id).await;
         for _ in 0..MAX_ATTEMPTS {
             let project = self.events.load_project(project_id).await?;
             let events = decide(&project.state, command(meta(user))).await?;
@@ -200,16 +261,59 @@ impl AppState {
             };
             match self.events.append_project(append).await {
                 Ok(c) => {
+                    let position = c.last_position();
+                    self.aggregates.put_project(Arc::new(Loaded {
+                        version: c.state.version,
+                        last_position: position,
+                        state: c.state.clone(),
+                        replayed: 0,
+                    }));
                     return Ok(Outcome {
-                        position: c.last_position(),
+                        position,
                         state: c.state,
-                    })
+                    });
                 }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(contended())
+    }
+}
+
+/// The checks made before deciding, in the order a client sees them: the
+/// ticket exists, the project exists, the caller is a member, If-Match holds.
+fn refuse_unless_allowed(
+    target: TicketTarget,
+    ticket: &Loaded<Ticket>,
+    project: &Loaded<Project>,
+    user: &AuthUser,
+    if_match: Option<u64>,
+) -> Result<(), ApiError> {
+    if !target.is_new() && !ticket.state.exists() {
+        return Err(ApiError::not_found("ticket"));
+    }
+    check_member(&project.state, user)?;
+    if let Some(expected) = if_match.filter(|v| *v != ticket.version) {
+        tracing::debug!(expected, current = ticket.version, "stale If-Match");
+        return Err(ApiError::version_conflict(ticket.version));
+    }
+    Ok(())
+}
+
+fn check_member(project: &Project, user: &AuthUser) -> Result<(), ApiError> {
+    if !project.exists() {
+        return Err(ApiError::not_found("project"));
+    }
+    if project.member(user.id).is_none() {
+        return Err(ApiError::forbidden("not a member of this project"));
+    }
+    Ok(())
+}
+
+fn forget(stripe: Option<&mut Stripe>, stream_id: Uuid) {
+    if let Some(stripe) = stripe {
+        stripe.forget(stream_id);
     }
 }
 

@@ -103,6 +103,11 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::VersionConflict { current } => Self::version_conflict(current),
+            StoreError::ProjectMoved { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "contended",
+                "the project changed while this request ran; retry",
+            ),
             StoreError::Taken("username") => {
                 Self::new(StatusCode::CONFLICT, "username_taken", "username is taken")
             }

@@ -5,6 +5,7 @@
 //! through [`AppState::run_ticket_command`] / [`AppState::run_project_command`],
 //! which load the aggregate, let the domain decide, and append.
 
+mod aggregates;
 mod auth;
 mod command;
 mod consistency;
@@ -34,6 +35,7 @@ use ticketflow_store::pg::Watch;
 use ticketflow_store::{Accounts, EventStore, IdempotencyStore};
 use tower_http::trace::TraceLayer;
 
+pub use aggregates::Aggregates;
 pub use auth::{bearer, AuthUser};
 pub use error::ApiError;
 pub use extract::path_id;
@@ -57,6 +59,9 @@ pub struct AppState {
     pub watch: Watch,
     /// The read models X-Min-Position waits for.
     pub read_models: Vec<&'static str>,
+    /// Aggregates as last seen, so commands rarely load, and the per-stream
+    /// turns of writers.
+    pub aggregates: Arc<aggregates::Aggregates>,
     /// Where read marks are announced to the reader's sockets (absent when
     /// this process runs without NATS).
     pub bus: Option<ticketflow_bus::Bus>,

@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, Context};
 use async_nats::HeaderMap;
@@ -32,6 +33,15 @@ pub enum BusError {
 
 fn unavailable(e: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(e.to_string())
+}
+
+/// The end of the event stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tail {
+    /// The stream sequence of the last message.
+    pub sequence: u64,
+    /// The global position of the event it carries.
+    pub position: i64,
 }
 
 /// A connection to NATS and the names under one prefix.
@@ -109,36 +119,71 @@ impl Bus {
             .map_err(unavailable)
     }
 
-    /// Publishes one event and waits until JetStream has stored it (or
-    /// recognised it as a duplicate).
-    pub async fn publish(&self, event: &StoredEvent) -> Result<(), BusError> {
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", event.event_id.to_string().as_str());
-        headers.insert("Ticketflow-Position", event.position.to_string().as_str());
-        let body = serde_json::to_vec(event).map_err(|e| BusError::Malformed(e.to_string()))?;
-        let ack = self
-            .js
-            .publish_with_headers(self.subject(event), headers, body.into())
-            .await
-            .map_err(unavailable)?;
-        ack.await.map_err(unavailable)?;
-        Ok(())
+    /// Publishes `events` (consecutive, in position order) after `tail`, all
+    /// in flight at once, and returns the new tail once JetStream has stored
+    /// them all.
+    ///
+    /// Each message expects the one before it at the end of the stream
+    /// (`Nats-Expected-Last-Sequence`), so if one is not stored, none after it
+    /// is either: the stream never holds a later event without the earlier
+    /// ones, and the caller resumes from the tail. A duplicate (`Nats-Msg-Id`,
+    /// two relays overlapping) breaks the chain the same way.
+    pub async fn publish_after(
+        &self,
+        tail: Tail,
+        events: &[StoredEvent],
+    ) -> Result<Tail, BusError> {
+        let mut acks = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            let body = serde_json::to_vec(event).map_err(|e| BusError::Malformed(e.to_string()))?;
+            let message = PublishMessage::build()
+                .payload(body.into())
+                .message_id(event.event_id.to_string())
+                .header("Ticketflow-Position", event.position.to_string().as_str())
+                .expected_last_sequence(tail.sequence + i as u64);
+            let ack = self
+                .js
+                .send_publish(self.subject(event), message)
+                .await
+                .map_err(unavailable)?;
+            acks.push(ack);
+        }
+        let mut tail = tail;
+        for (ack, event) in acks.into_iter().zip(events) {
+            tail = Tail {
+                sequence: ack.await.map_err(unavailable)?.sequence,
+                position: event.position,
+            };
+        }
+        Ok(tail)
     }
 
-    /// The position of the newest event in the stream, 0 when it is empty.
-    pub async fn last_published_position(&self) -> Result<i64, BusError> {
+    /// Where the stream ends: its last sequence and that message's position
+    /// (both 0 when it is empty).
+    pub async fn tail(&self) -> Result<Tail, BusError> {
         let mut stream = self.ensure_stream().await?;
-        let last = stream
+        let sequence = stream
             .info()
             .await
             .map_err(unavailable)?
             .state
             .last_sequence;
-        if last == 0 {
-            return Ok(0);
+        if sequence == 0 {
+            return Ok(Tail::default());
         }
-        let message = stream.get_raw_message(last).await.map_err(unavailable)?;
-        Ok(decode(&message.payload)?.position)
+        let message = stream
+            .get_raw_message(sequence)
+            .await
+            .map_err(unavailable)?;
+        Ok(Tail {
+            sequence,
+            position: decode(&message.payload)?.position,
+        })
+    }
+
+    /// The position of the newest event in the stream, 0 when it is empty.
+    pub async fn last_published_position(&self) -> Result<i64, BusError> {
+        Ok(self.tail().await?.position)
     }
 
     /// A durable pull consumer over every event, created if missing.

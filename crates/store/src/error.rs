@@ -1,10 +1,14 @@
 use thiserror::Error;
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
     /// The stream moved on since it was loaded.
     #[error("stream is at version {current}")]
     VersionConflict { current: u64 },
+    /// A ticket's events were decided against a project that has moved on
+    /// (its members or settings changed) since it was loaded.
+    #[error("project is at version {current}")]
+    ProjectMoved { current: u64 },
     /// A unique value (username, project key) is taken.
     #[error("{0} is taken")]
     Taken(&'static str),
@@ -18,7 +22,11 @@ pub enum StoreError {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        Self::Unavailable(e.to_string())
+        // The plain message of a server error is just "db error".
+        match e.as_db_error() {
+            Some(db) => Self::Unavailable(format!("{db}")),
+            None => Self::Unavailable(e.to_string()),
+        }
     }
 }
 

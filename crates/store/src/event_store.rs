@@ -138,6 +138,15 @@ pub trait EventStore: Send + Sync + 'static {
         append: Append<Ticket, TicketEvent>,
     ) -> Result<Committed<Ticket>, StoreError>;
 
+    /// Like [`EventStore::append_ticket`], and only while the project is
+    /// still at `project_version`, the state the events were decided against
+    /// (its members, statuses); else [`StoreError::ProjectMoved`].
+    async fn append_ticket_if_project_at(
+        &self,
+        append: Append<Ticket, TicketEvent>,
+        project_version: u64,
+    ) -> Result<Committed<Ticket>, StoreError>;
+
     /// One stream's events with version > `after_version`, in version order.
     async fn stream_events(
         &self,

@@ -134,6 +134,7 @@ impl Front {
             reads: store.pool().clone(),
             watch: store.watch(),
             read_models: ticketflow_workers::read_model_names(),
+            aggregates: Default::default(),
             bus: Some(bus.clone()),
         };
         let settings = Settings {

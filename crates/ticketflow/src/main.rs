@@ -206,6 +206,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokens: Arc::new(TokenKeys::new(&secret)),
         watch,
         read_models: ticketflow_workers::read_model_names(),
+        aggregates: Default::default(),
         bus: bus.clone(),
     };
     let mut app = axum::Router::new();

@@ -3,10 +3,11 @@
 //!
 //! Where to resume is read from the stream itself (the position of its last
 //! message), not from a checkpoint that could lag behind a publish: after a
-//! crash between publishing and recording, nothing is sent twice. Events are
-//! published one at a time, each acknowledged before the next, so the stream
-//! never holds a later event without the earlier ones. `Nats-Msg-Id` guards
-//! the rest (two leaders overlapping for a moment).
+//! crash between publishing and recording, nothing is sent twice. A batch of
+//! events is in flight at once, each message expecting its predecessor at the
+//! end of the stream, so the stream never holds a later event without the
+//! earlier ones (see [`Bus::publish_after`]). `Nats-Msg-Id` guards the rest
+//! (two leaders overlapping for a moment).
 
 use std::time::Duration;
 
@@ -56,21 +57,18 @@ impl Relay {
     }
 
     async fn lead(&mut self, leadership: &Leadership) -> Result<(), RelayError> {
-        let mut published = self.bus.last_published_position().await?;
+        let mut tail = self.bus.tail().await?;
         loop {
             if !leadership.alive().await {
                 return Err(RelayError::Deposed);
             }
-            let batch = self.store.read_all(published, BATCH).await?;
+            let batch = self.store.read_all(tail.position, BATCH).await?;
             if batch.is_empty() {
-                self.wait_for_commits(published).await;
+                self.wait_for_commits(tail.position).await;
                 continue;
             }
-            for event in &batch {
-                self.bus.publish(event).await?;
-                published = event.position;
-            }
-            self.store.record_relayed(published).await?;
+            tail = self.bus.publish_after(tail, &batch).await?;
+            self.store.record_relayed(tail.position).await?;
         }
     }
 

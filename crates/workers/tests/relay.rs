@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ticketflow_bus::Bus;
+use ticketflow_bus::{Bus, Tail};
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{EventStore, Loaded};
 use ticketflow_testkit::fixtures::{append_ticket, create_project, created, retitled};
@@ -145,4 +145,42 @@ async fn a_standby_relay_takes_over_when_the_leader_dies() {
     wait_until_relayed(&bus, &store).await;
     assert_exactly_once_in_order(&bus, &store).await;
     standby.abort();
+}
+
+/// A batch is published with every message in flight at once, each expecting
+/// the one before it at the stream's end: after a tail with a message missing,
+/// none of it is stored; after a stale tail (another relay published some of
+/// it meanwhile), the duplicates are dropped and the rest continues the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_continues_only_its_own_tail() {
+    let db = TestDb::create().await;
+    let store = db.store().await;
+    let nats = NatsServer::start().await;
+    let bus = Bus::connect(&nats.url(), &prefix()).await.expect("bus");
+    write_events(&store, "TAIL", 20).await;
+    let events = store.read_all(0, 100).await.expect("events");
+
+    let empty = bus.tail().await.expect("empty tail");
+    let tail = bus
+        .publish_after(empty, &events[..10])
+        .await
+        .expect("first ten");
+    assert_eq!(tail, bus.tail().await.expect("tail"));
+    assert_eq!(tail.position, events[9].position);
+
+    let missing_one = Tail {
+        sequence: tail.sequence + 1,
+        position: events[10].position,
+    };
+    let refused = bus.publish_after(missing_one, &events[11..]).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(stream_positions(&bus).await, (1..=10).collect::<Vec<_>>());
+
+    let stale = Tail {
+        sequence: 5,
+        position: events[4].position,
+    };
+    // Whether the duplicates are acknowledged or refused, none is stored twice.
+    let _ = bus.publish_after(stale, &events[5..]).await;
+    assert_exactly_once_in_order(&bus, &store).await;
 }

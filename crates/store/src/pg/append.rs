@@ -1,8 +1,13 @@
-//! Appending events: one transaction per command.
+//! Appending events: what every append writes, and the project append (one
+//! transaction per command; ticket appends are batched, see
+//! [`super::group_commit`]).
 //!
-//! Lock order, the same for every append so two never deadlock:
-//! 1. the stream's row (compare-and-set on its version);
-//! 2. the project's row (ticket numbers, channel seq, membership index);
+//! Lock order, the same for every transaction that appends, so two never
+//! deadlock, on one instance or several:
+//! 1. stream rows (compare-and-set on their version), by stream id;
+//! 2. project rows (ticket numbers, channel seq; membership changes lock the
+//!    row too, so a ticket batch that holds it sees a stable member list), by
+//!    project id;
 //! 3. the global head row (positions), taken last and held only for the
 //!    insert and the commit.
 //!
@@ -12,130 +17,104 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
+use deadpool_postgres::Transaction;
 use serde::Serialize;
 use ticketflow_domain::event::{Event, Payload};
 use ticketflow_domain::project::{Project, ProjectEvent, ProjectPayload};
-use ticketflow_domain::ticket::{Ticket, TicketEvent, TicketPayload};
-use tokio_postgres::Transaction;
+use ticketflow_domain::ticket::Ticket;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::{taken, PgStore};
 use crate::event_store::{Append, Committed, StoredEvent, SNAPSHOT_EVERY};
 use crate::StoreError;
 
-/// What differs between the two kinds of stream when appending.
+/// What differs between the two kinds of stream when loading and appending.
 pub(super) trait StreamKind:
     Aggregate<Event = Event<Self::Payload>> + Clone + Serialize
 {
     type Payload: Payload;
     const STREAM_TYPE: &'static str;
-
-    /// Updates the project's row for these events and returns each event's
-    /// channel seq; may complete the events (ticket numbers).
-    async fn index(
-        tx: &Transaction<'_>,
-        project_id: Uuid,
-        events: &mut [Self::Event],
-    ) -> Result<Vec<Option<i64>>, StoreError>;
 }
 
 impl StreamKind for Ticket {
-    type Payload = TicketPayload;
+    type Payload = ticketflow_domain::ticket::TicketPayload;
     const STREAM_TYPE: &'static str = "ticket";
-
-    /// Takes one seq per event and one number per created ticket from the
-    /// project's counters; the row lock makes both gap-free and unique.
-    async fn index(
-        tx: &Transaction<'_>,
-        project_id: Uuid,
-        events: &mut [TicketEvent],
-    ) -> Result<Vec<Option<i64>>, StoreError> {
-        let count = events.len() as i64;
-        let created = events
-            .iter()
-            .filter(|e| matches!(e.payload, TicketPayload::TicketCreated { .. }))
-            .count() as i64;
-        let row = tx
-            .query_opt(
-                "UPDATE projects SET last_seq = last_seq + $2,
-                    last_ticket_number = last_ticket_number + $3
-                 WHERE project_id = $1 RETURNING key, last_seq, last_ticket_number",
-                &[&project_id, &count, &created],
-            )
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("project {project_id} has no index row")))?;
-        let key: String = row.get(0);
-        let first_seq = row.get::<_, i64>(1) - count + 1;
-        let mut number = row.get::<_, i64>(2) - created;
-        for event in events.iter_mut() {
-            if matches!(event.payload, TicketPayload::TicketCreated { .. }) {
-                number += 1;
-                event.payload.assign_number(&key, number as u64);
-            }
-        }
-        Ok((0..count).map(|i| Some(first_seq + i)).collect())
-    }
 }
 
 impl StreamKind for Project {
     type Payload = ProjectPayload;
     const STREAM_TYPE: &'static str = "project";
+}
 
-    /// Keeps the project index and member list in step with the events.
-    async fn index(
-        tx: &Transaction<'_>,
-        project_id: Uuid,
-        events: &mut [ProjectEvent],
-    ) -> Result<Vec<Option<i64>>, StoreError> {
-        for event in events.iter() {
-            match &event.payload {
-                ProjectPayload::ProjectCreated {
-                    key,
-                    name,
-                    statuses,
-                    ..
-                } => {
-                    tx.execute(
-                        "INSERT INTO projects (project_id, key, name, statuses, created_at)
-                         VALUES ($1, $2, $3, $4, $5)",
-                        &[
-                            &project_id,
-                            key,
-                            name,
-                            &serde_json::to_value(statuses)?,
-                            &event.meta.occurred_at,
-                        ],
-                    )
-                    .await
-                    .map_err(|e| taken(e, "projects_key_key", "project_key"))?;
-                }
-                ProjectPayload::MemberAdded { member } => {
-                    tx.execute(
-                        "INSERT INTO project_members
-                           (project_id, user_id, username, display_name, role, joined_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                        &[
-                            &project_id,
-                            &member.user_id,
-                            &member.username,
-                            &member.display_name,
-                            &role_name(member.role),
-                            &member.joined_at,
-                        ],
-                    )
-                    .await?;
-                }
-                ProjectPayload::MemberRemoved { user_id, .. } => {
-                    tx.execute(
-                        "DELETE FROM project_members WHERE project_id = $1 AND user_id = $2",
-                        &[&project_id, user_id],
-                    )
-                    .await?;
-                }
+/// Keeps the project index and member list in step with the events.
+async fn index_project(
+    tx: &Transaction<'_>,
+    project_id: Uuid,
+    events: &[ProjectEvent],
+) -> Result<(), StoreError> {
+    let creates = matches!(
+        events.first().map(|e| &e.payload),
+        Some(ProjectPayload::ProjectCreated { .. })
+    );
+    if !creates {
+        // Ticket batches hold this row while they check the project's version
+        // (lock order step 2), so a membership change and a ticket append
+        // decided on the old members commit one after the other.
+        tx.execute(
+            "SELECT 1 FROM projects WHERE project_id = $1 FOR NO KEY UPDATE",
+            &[&project_id],
+        )
+        .await?;
+    }
+    for event in events {
+        match &event.payload {
+            ProjectPayload::ProjectCreated {
+                key,
+                name,
+                statuses,
+                ..
+            } => {
+                tx.execute(
+                    "INSERT INTO projects (project_id, key, name, statuses, created_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        &project_id,
+                        key,
+                        name,
+                        &serde_json::to_value(statuses)?,
+                        &event.meta.occurred_at,
+                    ],
+                )
+                .await
+                .map_err(|e| taken(e, "projects_key_key", "project_key"))?;
+            }
+            ProjectPayload::MemberAdded { member } => {
+                tx.execute(
+                    "INSERT INTO project_members
+                       (project_id, user_id, username, display_name, role, joined_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[
+                        &project_id,
+                        &member.user_id,
+                        &member.username,
+                        &member.display_name,
+                        &role_name(member.role),
+                        &member.joined_at,
+                    ],
+                )
+                .await?;
+            }
+            ProjectPayload::MemberRemoved { user_id, .. } => {
+                tx.execute(
+                    "DELETE FROM project_members WHERE project_id = $1 AND user_id = $2",
+                    &[&project_id, user_id],
+                )
+                .await?;
             }
         }
-        Ok(vec![None; events.len()])
     }
+    Ok(())
 }
 
 pub(super) fn role_name(role: ticketflow_domain::Role) -> &'static str {
@@ -146,15 +125,15 @@ pub(super) fn role_name(role: ticketflow_domain::Role) -> &'static str {
 }
 
 impl PgStore {
-    pub(super) async fn append<A: StreamKind>(
+    pub(super) async fn append_project_events(
         &self,
-        append: Append<A, A::Event>,
-    ) -> Result<Committed<A>, StoreError> {
+        append: Append<Project, ProjectEvent>,
+    ) -> Result<Committed<Project>, StoreError> {
         let Append {
             stream_id,
             project_id,
             before,
-            mut events,
+            events,
             metadata,
         } = append;
         let expected = before.version as i64;
@@ -162,44 +141,35 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
 
-        compare_and_set_version::<A>(&tx, stream_id, project_id, expected, new_version).await?;
-        let seqs = A::index(&tx, project_id, &mut events).await?;
+        compare_and_set_version(&tx, stream_id, project_id, expected, new_version).await?;
+        index_project(&tx, project_id, &events).await?;
+        let state = apply_all(before.state, &events);
+        let mut snapshots = Snapshots::default();
+        snapshots.push_if_due(stream_id, expected, new_version, &state)?;
+        snapshots.write(&tx).await?;
 
-        let mut state = before.state;
-        for event in &events {
-            state.apply(event.clone());
-        }
-        if new_version as u64 / SNAPSHOT_EVERY > expected as u64 / SNAPSHOT_EVERY {
-            tx.execute(
-                "INSERT INTO snapshots (stream_id, version, state) VALUES ($1, $2, $3)
-                 ON CONFLICT (stream_id) DO UPDATE SET version = $2, state = $3",
-                &[&stream_id, &new_version, &serde_json::to_value(&state)?],
-            )
-            .await?;
-        }
-
-        let rows = Rows::new::<A>(stream_id, project_id, expected, &events, &seqs, &metadata)?;
-        let stored = rows.insert(&tx).await?;
-        let last = stored.last().map_or(0, |e| e.position);
-        tx.execute(
-            "UPDATE streams SET last_position = $2 WHERE stream_id = $1",
-            &[&stream_id, &last],
-        )
-        .await?;
-        // Delivered at commit, so a watcher never hears of an uncommitted event.
-        let channel = super::watch::EVENTS_CHANNEL;
-        tx.execute("SELECT pg_notify($1, $2)", &[&channel, &last.to_string()])
-            .await?;
+        let mut rows = Rows::default();
+        let seqs = vec![None; events.len()];
+        rows.push::<Project>(stream_id, project_id, expected, &events, &seqs, &metadata)?;
+        let base = rows.write(&tx).await?;
         tx.commit().await?;
         Ok(Committed {
             state,
-            events: stored,
+            events: rows.stored(base, 0..events.len())?,
         })
     }
 }
 
+/// The state after `events`.
+pub(super) fn apply_all<A: Aggregate>(mut state: A, events: &[A::Event]) -> A {
+    for event in events {
+        state.apply(event.clone());
+    }
+    state
+}
+
 /// Moves the stream from `expected` to `new_version`, or reports where it is.
-async fn compare_and_set_version<A: StreamKind>(
+async fn compare_and_set_version(
     tx: &Transaction<'_>,
     stream_id: Uuid,
     project_id: Uuid,
@@ -210,7 +180,7 @@ async fn compare_and_set_version<A: StreamKind>(
         tx.execute(
             "INSERT INTO streams (stream_id, stream_type, project_id, version, last_position)
              VALUES ($1, $2, $3, $4, 0) ON CONFLICT (stream_id) DO NOTHING",
-            &[&stream_id, &A::STREAM_TYPE, &project_id, &new_version],
+            &[&stream_id, &Project::STREAM_TYPE, &project_id, &new_version],
         )
         .await?
     } else {
@@ -235,12 +205,56 @@ async fn compare_and_set_version<A: StreamKind>(
     })
 }
 
-/// The columns of the events being appended, ready for one `UNNEST` insert.
-struct Rows {
-    stream_id: Uuid,
-    stream_type: &'static str,
-    project_id: Uuid,
+/// Snapshots due in one transaction: a stream gets one whenever its version
+/// crosses a multiple of [`SNAPSHOT_EVERY`].
+#[derive(Default)]
+pub(super) struct Snapshots {
+    stream_ids: Vec<Uuid>,
+    versions: Vec<i64>,
+    states: Vec<serde_json::Value>,
+}
+
+impl Snapshots {
+    pub(super) fn push_if_due<A: Serialize>(
+        &mut self,
+        stream_id: Uuid,
+        from: i64,
+        to: i64,
+        state: &A,
+    ) -> Result<(), StoreError> {
+        if to as u64 / SNAPSHOT_EVERY > from as u64 / SNAPSHOT_EVERY {
+            self.stream_ids.push(stream_id);
+            self.versions.push(to);
+            self.states.push(serde_json::to_value(state)?);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn write(&self, tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+        if self.stream_ids.is_empty() {
+            return Ok(());
+        }
+        tx.execute(
+            "INSERT INTO snapshots (stream_id, version, state)
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::jsonb[])
+                 ON CONFLICT (stream_id) DO UPDATE
+                 SET version = EXCLUDED.version, state = EXCLUDED.state",
+            &[&self.stream_ids, &self.versions, &self.states],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The events of one transaction, column by column for one `UNNEST` insert,
+/// each at an offset from the position the head row hands out.
+#[derive(Default)]
+pub(super) struct Rows {
+    offsets: Vec<i64>,
     event_ids: Vec<Uuid>,
+    stream_ids: Vec<Uuid>,
+    stream_types: Vec<&'static str>,
+    project_ids: Vec<Uuid>,
     versions: Vec<i64>,
     seqs: Vec<Option<i64>>,
     types: Vec<String>,
@@ -248,98 +262,130 @@ struct Rows {
     data: Vec<serde_json::Value>,
     metadata: Vec<serde_json::Value>,
     occurred_at: Vec<DateTime<Utc>>,
+    /// Per appended stream: its id, new version and last event's offset.
+    streams: (Vec<Uuid>, Vec<i64>, Vec<i64>),
 }
 
 impl Rows {
-    fn new<A: StreamKind>(
+    pub(super) fn len(&self) -> usize {
+        self.event_ids.len()
+    }
+
+    /// Adds one stream's events, which continue it from `expected`.
+    pub(super) fn push<A: StreamKind>(
+        &mut self,
         stream_id: Uuid,
         project_id: Uuid,
         expected: i64,
         events: &[A::Event],
         seqs: &[Option<i64>],
         metadata: &crate::Metadata,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<(), StoreError> {
         let mut meta = serde_json::to_value(metadata)?;
-        let metadata = events
-            .iter()
-            .map(|e| {
-                meta["actor"] = serde_json::to_value(&e.meta.actor)?;
-                Ok(meta.clone())
-            })
-            .collect::<Result<_, serde_json::Error>>()?;
-        Ok(Self {
-            stream_id,
-            stream_type: A::STREAM_TYPE,
-            project_id,
-            event_ids: events.iter().map(|_| Uuid::now_v7()).collect(),
-            versions: (1..=events.len() as i64).map(|i| expected + i).collect(),
-            seqs: seqs.to_vec(),
-            types: events
-                .iter()
-                .map(|e| e.payload.event_type().to_string())
-                .collect(),
-            schema_versions: events
-                .iter()
-                .map(|e| e.payload.schema_version() as i32)
-                .collect(),
-            data: events.iter().map(Event::data).collect(),
-            metadata,
-            occurred_at: events.iter().map(|e| e.meta.occurred_at).collect(),
-        })
+        for (i, (event, seq)) in events.iter().zip(seqs).enumerate() {
+            meta["actor"] = serde_json::to_value(&event.meta.actor)?;
+            self.offsets.push(self.len() as i64 + 1);
+            self.event_ids.push(Uuid::now_v7());
+            self.stream_ids.push(stream_id);
+            self.stream_types.push(A::STREAM_TYPE);
+            self.project_ids.push(project_id);
+            self.versions.push(expected + 1 + i as i64);
+            self.seqs.push(*seq);
+            self.types.push(event.payload.event_type().to_string());
+            self.schema_versions
+                .push(event.payload.schema_version() as i32);
+            self.data.push(Event::data(event));
+            self.metadata.push(meta.clone());
+            self.occurred_at.push(event.meta.occurred_at);
+        }
+        self.streams.0.push(stream_id);
+        self.streams.1.push(expected + events.len() as i64);
+        self.streams.2.push(self.len() as i64);
+        Ok(())
     }
 
-    /// Takes positions from the head row (held until commit) and inserts.
-    async fn insert(self, tx: &Transaction<'_>) -> Result<Vec<StoredEvent>, StoreError> {
-        let count = self.event_ids.len() as i64;
-        let head: i64 = tx
-            .query_one(
-                "UPDATE event_log_head SET position = position + $1 RETURNING position",
-                &[&count],
-            )
-            .await?
-            .get(0);
-        let positions: Vec<i64> = (1..=count).map(|i| head - count + i).collect();
-        tx.execute(
-            "INSERT INTO events (position, event_id, stream_id, stream_type, project_id, version,
-                seq, event_type, schema_version, data, metadata, occurred_at)
-             SELECT p, id, $3, $4, $5, v, s, t, sv, d, m, o
-             FROM UNNEST($1::bigint[], $2::uuid[], $6::bigint[], $7::bigint[], $8::text[],
-                         $9::int[], $10::jsonb[], $11::jsonb[], $12::timestamptz[])
-                  AS u(p, id, v, s, t, sv, d, m, o)",
-            &[
-                &positions,
-                &self.event_ids,
-                &self.stream_id,
-                &self.stream_type,
-                &self.project_id,
-                &self.versions,
-                &self.seqs,
-                &self.types,
-                &self.schema_versions,
-                &self.data,
-                &self.metadata,
-                &self.occurred_at,
-            ],
-        )
-        .await?;
-        let mut stored = Vec::with_capacity(positions.len());
-        for (i, position) in positions.into_iter().enumerate() {
-            stored.push(StoredEvent {
-                position,
-                event_id: self.event_ids[i],
-                stream_id: self.stream_id,
-                stream_type: self.stream_type.to_string(),
-                project_id: self.project_id,
-                version: self.versions[i],
-                seq: self.seqs[i],
-                event_type: self.types[i].clone(),
-                schema_version: self.schema_versions[i],
-                data: self.data[i].clone(),
-                actor: serde_json::from_value(self.metadata[i]["actor"].clone())?,
-                occurred_at: self.occurred_at[i],
-                metadata: self.metadata[i].clone(),
-            });
-        }
-        Ok(stored)
+    /// Takes positions from the head row (held until commit, lock order step
+    /// 3), inserts the events, moves each stream's version and last position,
+    /// and notifies watchers (delivered at commit, so a watcher never hears of
+    /// an uncommitted event). Returns the position before the first event.
+    pub(super) async fn write(&self, tx: &Transaction<'_>) -> Result<i64, tokio_postgres::Error> {
+        let count = self.len() as i64;
+        let write = tx.prepare_cached(WRITE_EVENTS);
+        let notify = tx.prepare_cached("SELECT pg_notify($1, position::text) FROM event_log_head");
+        let (write, notify) = futures::try_join!(write, notify)?;
+        let channel = super::watch::EVENTS_CHANNEL;
+        let params: [&(dyn ToSql + Sync); 16] = [
+            &count,
+            &self.offsets,
+            &self.event_ids,
+            &self.stream_ids,
+            &self.stream_types,
+            &self.project_ids,
+            &self.versions,
+            &self.seqs,
+            &self.types,
+            &self.schema_versions,
+            &self.data,
+            &self.metadata,
+            &self.occurred_at,
+            &self.streams.0,
+            &self.streams.1,
+            &self.streams.2,
+        ];
+        let notify_params: [&(dyn ToSql + Sync); 1] = [&channel];
+        // Pipelined: the notification reads the head this statement moved.
+        let (base, _) = futures::try_join!(
+            tx.query_one(&write, &params),
+            tx.execute(&notify, &notify_params),
+        )?;
+        Ok(base.get(0))
+    }
+
+    /// The stored form of the events in `range`, once `base` is known.
+    pub(super) fn stored(
+        &self,
+        base: i64,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        range
+            .map(|i| {
+                Ok(StoredEvent {
+                    position: base + self.offsets[i],
+                    event_id: self.event_ids[i],
+                    stream_id: self.stream_ids[i],
+                    stream_type: self.stream_types[i].to_string(),
+                    project_id: self.project_ids[i],
+                    version: self.versions[i],
+                    seq: self.seqs[i],
+                    event_type: self.types[i].clone(),
+                    schema_version: self.schema_versions[i],
+                    data: self.data[i].clone(),
+                    actor: serde_json::from_value(self.metadata[i]["actor"].clone())?,
+                    occurred_at: self.occurred_at[i],
+                    metadata: self.metadata[i].clone(),
+                })
+            })
+            .collect()
     }
 }
+
+/// One statement, so the head row is held for as short a time as possible:
+/// take `$1` positions, insert the events at their offsets, and move each
+/// stream to its new version and last position.
+const WRITE_EVENTS: &str = "
+    WITH head AS (
+        UPDATE event_log_head SET position = position + $1 RETURNING position - $1 AS base
+    ), inserted AS (
+        INSERT INTO events (position, event_id, stream_id, stream_type, project_id, version,
+            seq, event_type, schema_version, data, metadata, occurred_at)
+        SELECT head.base + u.o, u.id, u.sid, u.st, u.pid, u.v, u.s, u.t, u.sv, u.d, u.m, u.oa
+        FROM head, UNNEST($2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::uuid[],
+                          $7::bigint[], $8::bigint[], $9::text[], $10::int[], $11::jsonb[],
+                          $12::jsonb[], $13::timestamptz[])
+             AS u(o, id, sid, st, pid, v, s, t, sv, d, m, oa)
+    ), moved AS (
+        UPDATE streams s SET version = u.v, last_position = head.base + u.o
+        FROM head, UNNEST($14::uuid[], $15::bigint[], $16::bigint[]) AS u(id, v, o)
+        WHERE s.stream_id = u.id
+    )
+    SELECT base FROM head";

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod append;
+mod group_commit;
 mod idempotency;
 mod load;
 mod migrate;
@@ -9,6 +10,7 @@ mod read;
 mod watch;
 
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -24,6 +26,8 @@ pub struct PgStore {
     pool: Pool,
     /// For connections outside the pool (LISTEN).
     config: tokio_postgres::Config,
+    /// Batches ticket appends; started on first use, from within the runtime.
+    committer: Arc<OnceLock<group_commit::Committer>>,
 }
 
 impl PgStore {
@@ -42,7 +46,11 @@ impl PgStore {
             .max_size(max_connections)
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool, config })
+        Ok(Self {
+            pool,
+            config,
+            committer: Arc::default(),
+        })
     }
 
     /// Applies pending migrations; see [`migrate`].
@@ -54,6 +62,11 @@ impl PgStore {
     /// The connection pool, for read models that live in the same database.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    fn committer(&self) -> &group_commit::Committer {
+        self.committer
+            .get_or_init(|| group_commit::Committer::start(self.pool.clone()))
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {

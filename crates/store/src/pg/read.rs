@@ -81,14 +81,22 @@ impl EventStore for PgStore {
         &self,
         append: Append<Project, ProjectEvent>,
     ) -> Result<Committed<Project>, StoreError> {
-        self.append(append).await
+        self.append_project_events(append).await
     }
 
     async fn append_ticket(
         &self,
         append: Append<Ticket, TicketEvent>,
     ) -> Result<Committed<Ticket>, StoreError> {
-        self.append(append).await
+        self.committer().append(append, None).await
+    }
+
+    async fn append_ticket_if_project_at(
+        &self,
+        append: Append<Ticket, TicketEvent>,
+        project_version: u64,
+    ) -> Result<Committed<Ticket>, StoreError> {
+        self.committer().append(append, Some(project_version)).await
     }
 
     async fn stream_events(
