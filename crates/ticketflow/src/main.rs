@@ -17,6 +17,11 @@ use ticketflow_bus::Bus;
 use ticketflow_realtime::{Gateway, Settings, Timing};
 use ticketflow_store::pg::PgStore;
 
+/// glibc's malloc took a quarter of the server's CPU under the command
+/// benchmark (many small, short-lived allocations across threads).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ticketflow",
