@@ -386,6 +386,8 @@ const WRITE_EVENTS: &str = "
     ), moved AS (
         UPDATE streams s SET version = u.v, last_position = head.base + u.o
         FROM head, UNNEST($14::uuid[], $15::bigint[], $16::bigint[]) AS u(id, v, o)
-        WHERE s.stream_id = u.id
+        -- The ANY gives the planner an index path: joined to an UNNEST it
+        -- would otherwise scan and hash the whole streams table every batch.
+        WHERE s.stream_id = u.id AND s.stream_id = ANY($14)
     )
     SELECT base FROM head";

@@ -60,7 +60,7 @@ const NEW_STREAMS: &str = "INSERT INTO streams (stream_id, stream_type, project_
     SELECT id, 'ticket', pid, 0, 0 FROM UNNEST($1::uuid[], $2::uuid[]) AS u(id, pid)";
 const COUNTERS: &str = "UPDATE projects p SET last_seq = u.s, last_ticket_number = u.n
     FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[]) AS u(id, s, n)
-    WHERE p.project_id = u.id";
+    WHERE p.project_id = u.id AND p.project_id = ANY($1)";
 
 type Outcome = Result<Committed<Ticket>, StoreError>;
 
