@@ -274,3 +274,22 @@ async fn a_taken_project_key_is_refused() {
         .expect("events")
         .is_empty());
 }
+
+/// Events are only ever written through stores that wait for the WAL flush;
+/// the derived-data store (workers) does not wait, and says so.
+#[tokio::test]
+async fn only_the_derived_data_store_commits_asynchronously() {
+    let db = TestDb::create().await;
+    let store = db.store().await;
+    let derived = store.for_derived_data(2).expect("derived store");
+    let setting = |store: PgStore| async move {
+        let client = store.pool().get().await.expect("connection");
+        let row = client
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .expect("show");
+        row.get::<_, String>(0)
+    };
+    assert_eq!(setting(store).await, "on");
+    assert_eq!(setting(derived).await, "off");
+}

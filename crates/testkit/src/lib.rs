@@ -261,7 +261,8 @@ impl TestServer {
             .expect("connect to NATS");
         bus.ensure_stream().await.expect("create the test's stream");
         let watch = store.watch();
-        let mut tasks = ticketflow_workers::spawn(&store, &bus, &watch, true, true);
+        let mut tasks =
+            ticketflow_workers::spawn(&store, &bus, &watch, true, true).expect("start the workers");
         let mut front = Front::start(&store, &bus, queue_limit, timing).await;
         tasks.append(&mut front.tasks);
         Self {

@@ -193,7 +193,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &watch,
             has(Role::Relay),
             has(Role::Projections),
-        ),
+        )
+        .context("configuring the workers' connections")?,
         None => Vec::new(),
     };
     if !has(Role::Api) && !has(Role::Realtime) {

@@ -18,17 +18,28 @@ pub const STANDBY_POLL: Duration = Duration::from_secs(1);
 
 use ticketflow_bus::Bus;
 use ticketflow_store::pg::{PgStore, Watch};
+use ticketflow_store::StoreError;
 use tokio::task::JoinHandle;
+
+/// Connections of the workers' own pool: one each, and some for gap fills
+/// and leadership checks.
+const WORKER_CONNECTIONS: usize = 12;
 
 /// Starts the relay and/or one worker per projection; they run until their
 /// handles are aborted (or the runtime ends).
+///
+/// They write through a pool that commits asynchronously
+/// ([`PgStore::for_derived_data`]): waiting for the WAL flush (milliseconds
+/// on the reference machine's disk) on every batch would sit on the path of
+/// every live message.
 pub fn spawn(
     store: &PgStore,
     bus: &Bus,
     watch: &Watch,
     relay: bool,
     projections: bool,
-) -> Vec<JoinHandle<()>> {
+) -> Result<Vec<JoinHandle<()>>, StoreError> {
+    let store = &store.for_derived_data(WORKER_CONNECTIONS)?;
     let mut tasks = Vec::new();
     if relay {
         let relay = relay::Relay {
@@ -48,7 +59,7 @@ pub fn spawn(
             tasks.push(tokio::spawn(worker.run()));
         }
     }
-    tasks
+    Ok(tasks)
 }
 
 /// The names of the read models, in the order X-Min-Position checks them.

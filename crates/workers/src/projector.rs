@@ -105,14 +105,16 @@ impl Projector {
         let mut client = self.store.pool().get().await.map_err(StoreError::from)?;
         let before = checkpoint(&client, self.projection.name()).await?;
         let position = self.apply(&mut client, &events).await?;
+        // Sockets first: they are what someone is waiting on.
+        self.publish_messages(&client, before, position).await?;
         // Only after the commit: an unacked message comes back, and is skipped.
         for message in &messages {
             message.ack().await.map_err(nats)?;
         }
-        self.store
+        Ok(self
+            .store
             .announce_checkpoint(self.projection.name(), position)
-            .await?;
-        self.publish_messages(&client, before, position).await
+            .await?)
     }
 
     /// Announces the channel messages this batch stored. Best effort: a

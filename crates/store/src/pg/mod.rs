@@ -35,6 +35,29 @@ impl PgStore {
     pub fn connect(database_url: &str, max_connections: usize) -> Result<Self, StoreError> {
         let config = tokio_postgres::Config::from_str(database_url)
             .map_err(|e| StoreError::Unavailable(format!("invalid DATABASE_URL: {e}")))?;
+        Self::with_config(config, max_connections)
+    }
+
+    /// A store on the same database whose transactions commit without
+    /// waiting for the WAL flush, for workers that only write what they
+    /// derive from the log (read models, checkpoints). A crash may undo
+    /// their last few milliseconds of commits, checkpoint and rows alike, and
+    /// they derive them again; the events themselves are never written
+    /// through it.
+    pub fn for_derived_data(&self, max_connections: usize) -> Result<Self, StoreError> {
+        let mut config = self.config.clone();
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c synchronous_commit=off"),
+            None => "-c synchronous_commit=off".to_string(),
+        };
+        config.options(&options);
+        Self::with_config(config, max_connections)
+    }
+
+    fn with_config(
+        config: tokio_postgres::Config,
+        max_connections: usize,
+    ) -> Result<Self, StoreError> {
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
