@@ -17,14 +17,15 @@
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
-use ticketflow_store::{EventStore, StoreError};
+use ticketflow_store::{EventStore, StoreError, StoredEvent};
 use tokio_postgres::{Client, Transaction};
 
-use crate::checkpoint::{apply_events, lock_checkpoint, set_checkpoint};
+use crate::checkpoint::{lock_checkpoint, set_checkpoint};
 use crate::{Projection, Tables};
 
-/// Events read and applied per transaction while replaying.
-pub const REBUILD_BATCH: i64 = 1000;
+/// Events read and applied per transaction while replaying: large, since a
+/// batch costs a few statements whatever its size.
+pub const REBUILD_BATCH: i64 = 10_000;
 
 /// Arbitrary constant naming rebuild locks (with the projection's name hash).
 const REBUILD_LOCK: i32 = 0x7462_6c64; // "tbld"
@@ -153,27 +154,37 @@ impl<'a> Rebuild<'a> {
 
     /// Replays the log into the copies, a batch per transaction, to the head.
     async fn replay(&mut self, client: &mut Client) -> Result<(), StoreError> {
-        loop {
+        let mut batch = self.events.read_all(self.position, REBUILD_BATCH).await?;
+        while let Some(last) = batch.last().map(|e| e.position) {
+            // The next batch is read (on another connection) while this one
+            // is applied: decoding rows and writing rows overlap.
             let tx = client.transaction().await?;
-            let applied = self.apply_next(&tx).await?;
+            let (next, applied) = tokio::join!(
+                self.events.read_all(last, REBUILD_BATCH),
+                apply(&tx, self.projection, &self.copies, &batch),
+            );
+            applied?;
             tx.commit().await?;
-            if applied == 0 {
-                return Ok(());
-            }
+            self.advance(&batch);
             self.report().await?;
+            batch = next?;
         }
+        Ok(())
     }
 
     /// Applies the next batch of the log to the copies; returns its size.
     async fn apply_next(&mut self, tx: &Transaction<'_>) -> Result<usize, StoreError> {
         let batch = self.events.read_all(self.position, REBUILD_BATCH).await?;
-        let Some(last) = batch.last() else {
-            return Ok(0);
-        };
-        apply_events(tx, self.projection, &self.copies, &batch).await?;
-        self.position = last.position;
-        self.applied += batch.len() as u64;
+        apply(tx, self.projection, &self.copies, &batch).await?;
+        self.advance(&batch);
         Ok(batch.len())
+    }
+
+    fn advance(&mut self, batch: &[StoredEvent]) {
+        if let Some(last) = batch.last() {
+            self.position = last.position;
+            self.applied += batch.len() as u64;
+        }
     }
 
     async fn report(&self) -> Result<(), StoreError> {
@@ -191,6 +202,16 @@ impl<'a> Rebuild<'a> {
         });
         Ok(())
     }
+}
+
+async fn apply(
+    tx: &Transaction<'_>,
+    projection: &dyn Projection,
+    copies: &Tables,
+    batch: &[StoredEvent],
+) -> Result<(), StoreError> {
+    let events: Vec<&StoredEvent> = batch.iter().collect();
+    projection.apply(tx, copies, &events).await
 }
 
 /// Replaces each live table by its copy, inside the caller's transaction.
