@@ -89,6 +89,14 @@ pub trait Projection: Send + Sync + 'static {
         events: &[&StoredEvent],
     ) -> Result<(), StoreError>;
 
+    /// The owned tables this projection only ever inserts into: no upsert,
+    /// no lookup, no `ON CONFLICT` while applying. A rebuild fills their
+    /// copies without any index and builds the indexes afterwards, which is
+    /// much faster; other copies keep their primary key while they fill.
+    fn insert_only(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The channel messages the events with position in `(after, upto]`
     /// produced, read from the live tables: what the projection worker
     /// publishes right after committing those events. Ordered by position,

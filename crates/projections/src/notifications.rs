@@ -56,6 +56,10 @@ impl Projection for NotificationsProjection {
         ]
     }
 
+    fn insert_only(&self) -> &'static [&'static str] {
+        &["rm_notifications"]
+    }
+
     async fn apply(
         &self,
         tx: &Transaction<'_>,

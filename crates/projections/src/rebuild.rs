@@ -1,10 +1,10 @@
 //! Rebuilding a projection from the whole log, without readers ever seeing a
 //! half-built model and without stopping the live worker for long.
 //!
-//! 1. Fresh copies of the projection's tables (`<table>_rebuild`, `LIKE ...
-//!    INCLUDING ALL`) are filled by replaying the log in batches, one
-//!    transaction each, while the live tables keep serving and the live worker
-//!    keeps applying.
+//! 1. Fresh copies of the projection's tables (`<table>_rebuild`, `LIKE ...`)
+//!    are filled by replaying the log in batches, one transaction each, while
+//!    the live tables keep serving and the live worker keeps applying. Their
+//!    indexes are built once they are filled ([`indexes`]).
 //! 2. One transaction then takes the projection's checkpoint row `FOR UPDATE`
 //!    (the lock every live batch takes first, so the worker waits), applies the
 //!    events that arrived meanwhile to the copies, drops the live tables, puts
@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::Pool;
 use ticketflow_store::{EventStore, StoreError, StoredEvent};
 use tokio_postgres::{Client, Transaction};
+
+mod indexes;
 
 use crate::checkpoint::{lock_checkpoint, set_checkpoint};
 use crate::{Projection, Tables};
@@ -123,6 +125,7 @@ impl<'a> Rebuild<'a> {
     async fn run(mut self, client: &mut Client) -> Result<Rebuilt, StoreError> {
         self.create_copies(client).await?;
         self.replay(client).await?;
+        self.complete_copies(client).await?;
         let tx = client.transaction().await?;
         lock_checkpoint(&tx, self.projection.name()).await?;
         // The live worker now waits: whatever it has not applied, the copies
@@ -140,14 +143,18 @@ impl<'a> Rebuild<'a> {
 
     /// Empty copies of the live tables, replacing any a failed rebuild left.
     async fn create_copies(&self, client: &Client) -> Result<(), StoreError> {
+        let insert_only = self.projection.insert_only();
         for base in self.projection.tables() {
             let copy = self.copies.name(base);
-            client
-                .batch_execute(&format!(
-                    "DROP TABLE IF EXISTS {copy};
-                     CREATE TABLE {copy} (LIKE {base} INCLUDING ALL);"
-                ))
-                .await?;
+            indexes::create_copy(client, base, &copy, insert_only.contains(base)).await?;
+        }
+        Ok(())
+    }
+
+    /// The copies' other indexes, built over the filled tables.
+    async fn complete_copies(&self, client: &Client) -> Result<(), StoreError> {
+        for base in self.projection.tables() {
+            indexes::complete_copy(client, base, &self.copies.name(base)).await?;
         }
         Ok(())
     }
@@ -204,6 +211,7 @@ impl<'a> Rebuild<'a> {
     }
 }
 
+/// Applies a batch read from the log to the copies.
 async fn apply(
     tx: &Transaction<'_>,
     projection: &dyn Projection,
@@ -214,12 +222,8 @@ async fn apply(
     projection.apply(tx, copies, &events).await
 }
 
-/// Replaces each live table by its copy, inside the caller's transaction.
-///
-/// `LIKE ... INCLUDING ALL` gives the copy's indexes (and the constraints
-/// they back) generated names; each is renamed to the name of the live index
-/// it mirrors, so the schema after a swap is the schema before it and the
-/// next rebuild finds the same names again.
+/// Replaces each live table by its copy, inside the caller's transaction,
+/// its indexes renamed to the live ones' names.
 async fn swap_tables(
     tx: &Transaction<'_>,
     projection: &dyn Projection,
@@ -232,7 +236,7 @@ async fn swap_tables(
         .await?;
     for base in projection.tables() {
         let copy = copies.name(base);
-        let renames = index_renames(tx, base, &copy).await?;
+        let renames = indexes::index_renames(tx, base, &copy).await?;
         tx.batch_execute(&format!(
             "DROP TABLE {base}; ALTER TABLE {copy} RENAME TO {base};"
         ))
@@ -245,49 +249,4 @@ async fn swap_tables(
         }
     }
     Ok(())
-}
-
-/// Pairs each index of `live` with the index of `copy` built the same way:
-/// `(live name, copy name)`.
-async fn index_renames(
-    tx: &Transaction<'_>,
-    live: &str,
-    copy: &str,
-) -> Result<Vec<(String, String)>, StoreError> {
-    let live_indexes = indexes(tx, live).await?;
-    let copy_indexes = indexes(tx, copy).await?;
-    let same_shape = live_indexes.len() == copy_indexes.len()
-        && live_indexes
-            .iter()
-            .zip(&copy_indexes)
-            .all(|(l, c)| l.1 == c.1);
-    if !same_shape {
-        return Err(StoreError::Corrupt(format!(
-            "{copy} no longer has the indexes of {live}"
-        )));
-    }
-    Ok(live_indexes
-        .into_iter()
-        .zip(copy_indexes)
-        .map(|(l, c)| (l.0, c.0))
-        .collect())
-}
-
-/// A table's indexes as (name, shape), ordered by shape; the shape is the
-/// definition without the index and table names.
-async fn indexes(tx: &Transaction<'_>, table: &str) -> Result<Vec<(String, String)>, StoreError> {
-    let rows = tx
-        .query(
-            "SELECT c.relname::text,
-                    i.indisprimary::text || ' ' || i.indisunique::text || ' '
-                      || regexp_replace(pg_get_indexdef(i.indexrelid), '^.*? USING ', '') AS shape
-             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-             WHERE i.indrelid = $1::text::regclass
-             ORDER BY shape, c.relname",
-            &[&table],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
 }
