@@ -12,7 +12,7 @@ use tokio_postgres::types::Json;
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
-use crate::{Projection, Tables};
+use crate::{unnest_rows, Projection, Tables};
 
 /// Projection "comments", owning `rm_comments`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,12 +41,12 @@ impl Projection for CommentsProjection {
         if rows.ids.is_empty() {
             return Ok(());
         }
-        let sql = format!(
+        let sql =
+            format!(
             "INSERT INTO {} (comment_id, ticket_id, project_id, version, author, body, created_at)
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::jsonb[],
-                                  $6::text[], $7::timestamptz[])
-             ON CONFLICT (comment_id) DO NOTHING",
-            tables.name("rm_comments")
+             {} ON CONFLICT (comment_id) DO NOTHING",
+            tables.name("rm_comments"),
+            unnest_rows(&["uuid", "uuid", "uuid", "bigint", "jsonb", "text", "timestamptz"])
         );
         tx.execute(
             &sql,
@@ -65,7 +65,7 @@ impl Projection for CommentsProjection {
     }
 }
 
-/// The columns of `rm_comments` rows, one array each, for one `UNNEST`.
+/// The columns of `rm_comments` rows, one array each, for one set-based insert.
 #[derive(Default)]
 struct Rows<'a> {
     ids: Vec<Uuid>,

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::messages::ChannelMessage;
 use crate::ticket_states::{OnDelete, TicketStates};
-use crate::{Projection, Tables};
+use crate::{unnest_rows, Projection, Tables};
 
 /// Namespace of notification ids (UUID v5).
 const NOTIFICATION_NAMESPACE: Uuid = Uuid::from_u128(0x6e6f_7469_6669_6361_7469_6f6e_7300_0001);
@@ -129,11 +129,22 @@ async fn insert(
     }
     let sql = format!(
         "INSERT INTO {} (notification_id, user_id, seq, notification_type, title, message,
-            ticket_id, ticket_key, project_id, occurred_at, event_id, position)
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
-            $6::text[], $7::uuid[], $8::text[], $9::uuid[], $10::timestamptz[], $11::uuid[],
-            $12::bigint[])",
-        tables.name("rm_notifications")
+            ticket_id, ticket_key, project_id, occurred_at, event_id, position) {}",
+        tables.name("rm_notifications"),
+        unnest_rows(&[
+            "uuid",
+            "uuid",
+            "bigint",
+            "text",
+            "text",
+            "text",
+            "uuid",
+            "text",
+            "uuid",
+            "timestamptz",
+            "uuid",
+            "bigint"
+        ])
     );
     tx.execute(
         &sql,
@@ -170,10 +181,10 @@ async fn advance_heads(
     let (users, added): (Vec<Uuid>, Vec<i64>) = counts.into_iter().unzip();
     let heads = tables.name("rm_notification_heads");
     let sql = format!(
-        "INSERT INTO {heads} AS h (user_id, last_seq)
-         SELECT * FROM UNNEST($1::uuid[], $2::bigint[]) ORDER BY 1
+        "INSERT INTO {heads} AS h (user_id, last_seq) {} ORDER BY 1
          ON CONFLICT (user_id) DO UPDATE SET last_seq = h.last_seq + EXCLUDED.last_seq
-         RETURNING user_id, last_seq"
+         RETURNING user_id, last_seq",
+        unnest_rows(&["uuid", "bigint"])
     );
     let by_user: HashMap<Uuid, i64> = users.iter().copied().zip(added.iter().copied()).collect();
     let mut first = HashMap::with_capacity(users.len());
@@ -185,7 +196,7 @@ async fn advance_heads(
     Ok(first)
 }
 
-/// The columns of `rm_notifications` rows, one array each, for one `UNNEST`.
+/// The columns of `rm_notifications` rows, one array each, for one set-based insert.
 #[derive(Default)]
 struct Rows<'a> {
     ids: Vec<Uuid>,

@@ -166,6 +166,11 @@ impl<'a> Rebuild<'a> {
             // The next batch is read (on another connection) while this one
             // is applied: decoding rows and writing rows overlap.
             let tx = client.transaction().await?;
+            // Nothing waits on these commits being durable: after a crash
+            // the copies are dropped and the rebuild starts over. The swap's
+            // commit stays synchronous.
+            tx.batch_execute("SET LOCAL synchronous_commit = off")
+                .await?;
             let (next, applied) = tokio::join!(
                 self.events.read_all(last, REBUILD_BATCH),
                 apply(&tx, self.projection, &self.copies, &batch),

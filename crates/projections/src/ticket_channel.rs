@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::messages::{ticket_message, Channel, ChannelMessage};
 use crate::ticket_states::{OnDelete, TicketStates};
-use crate::{Projection, Tables};
+use crate::{unnest_rows, Projection, Tables};
 
 /// Projection "ticket_channel", owning the stored messages and its ticket
 /// states.
@@ -55,10 +55,10 @@ impl Projection for TicketChannelProjection {
             return Ok(());
         }
         let sql = format!(
-            "INSERT INTO {} (project_id, seq, position, message)
-             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::text[])
+            "INSERT INTO {} (project_id, seq, position, message) {}
              ON CONFLICT (project_id, seq) DO NOTHING",
-            tables.name("rm_ticket_messages")
+            tables.name("rm_ticket_messages"),
+            unnest_rows(&["uuid", "bigint", "bigint", "text"])
         );
         tx.execute(
             &sql,
@@ -100,7 +100,7 @@ impl Projection for TicketChannelProjection {
     }
 }
 
-/// The columns of `rm_ticket_messages` rows, one array each, for one `UNNEST`.
+/// The columns of `rm_ticket_messages` rows, one array each, for one set-based insert.
 #[derive(Default)]
 struct Rows {
     project_ids: Vec<Uuid>,

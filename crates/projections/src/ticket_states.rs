@@ -17,6 +17,8 @@ use tokio_postgres::types::Json;
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
+use crate::unnest_rows;
+
 /// What happens to a deleted ticket's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OnDelete {
@@ -118,9 +120,9 @@ impl TicketStates {
         }
         if !ids.is_empty() {
             let sql = format!(
-                "INSERT INTO {table} (ticket_id, state)
-                 SELECT * FROM UNNEST($1::uuid[], $2::jsonb[])
-                 ON CONFLICT (ticket_id) DO UPDATE SET state = EXCLUDED.state"
+                "INSERT INTO {table} (ticket_id, state) {}
+                 ON CONFLICT (ticket_id) DO UPDATE SET state = EXCLUDED.state",
+                unnest_rows(&["uuid", "jsonb"])
             );
             tx.execute(&sql, &[&ids, &states]).await?;
         }

@@ -12,7 +12,7 @@ use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::ticket_states::{OnDelete, TicketStates};
-use crate::{Projection, Tables};
+use crate::{unnest_rows, Projection, Tables};
 
 /// Projection "tickets", owning `rm_tickets`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,13 +60,13 @@ async fn upsert(
     let sql = format!(
         "INSERT INTO {table}
            (ticket_id, project_id, number, status_id, assignee_id, deleted, state, last_position)
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::uuid[],
-                              $6::boolean[], $7::jsonb[], $8::bigint[])
+         {}
          ON CONFLICT (ticket_id) DO UPDATE SET
            project_id = EXCLUDED.project_id, number = EXCLUDED.number,
            status_id = EXCLUDED.status_id, assignee_id = EXCLUDED.assignee_id,
            deleted = EXCLUDED.deleted, state = EXCLUDED.state,
-           last_position = EXCLUDED.last_position"
+           last_position = EXCLUDED.last_position",
+        unnest_rows(&["uuid", "uuid", "bigint", "bigint", "uuid", "boolean", "jsonb", "bigint"])
     );
     tx.execute(
         &sql,
@@ -85,7 +85,7 @@ async fn upsert(
     Ok(())
 }
 
-/// The columns of `rm_tickets` rows, one array each, for one `UNNEST`.
+/// The columns of `rm_tickets` rows, one array each, for one set-based upsert.
 #[derive(Default)]
 struct Rows<'a> {
     ids: Vec<Uuid>,
