@@ -54,7 +54,7 @@ pub async fn apply_batch(
             position: at,
         });
     };
-    apply_events(&tx, projection, &Tables::live(), &fresh).await?;
+    projection.apply(&tx, &Tables::live(), &fresh).await?;
     set_checkpoint(&tx, projection.name(), last).await?;
     tx.commit().await?;
     Ok(Applied::Done {
@@ -123,19 +123,5 @@ pub(crate) async fn set_checkpoint(
         &[&name, &position],
     )
     .await?;
-    Ok(())
-}
-
-/// Applies `events` in order to `tables`, inside the caller's transaction.
-pub(crate) async fn apply_events<E: std::borrow::Borrow<StoredEvent> + Sync>(
-    tx: &Transaction<'_>,
-    projection: &dyn Projection,
-    tables: &Tables,
-    events: &[E],
-) -> Result<(), StoreError> {
-    // A slice, not an iterator: the future must be Send to run on a worker.
-    for event in events {
-        projection.apply(tx, tables, event.borrow()).await?;
-    }
     Ok(())
 }

@@ -1,10 +1,10 @@
 //! Rebuilding a projection from the whole log, without readers ever seeing a
 //! half-built model and without stopping the live worker for long.
 //!
-//! 1. Fresh copies of the projection's tables (`<table>_rebuild`, `LIKE ...
-//!    INCLUDING ALL`) are filled by replaying the log in batches, one
-//!    transaction each, while the live tables keep serving and the live worker
-//!    keeps applying.
+//! 1. Fresh copies of the projection's tables (`<table>_rebuild`, `LIKE ...`)
+//!    are filled by replaying the log in batches, one transaction each, while
+//!    the live tables keep serving and the live worker keeps applying. Their
+//!    indexes are built once they are filled ([`indexes`]).
 //! 2. One transaction then takes the projection's checkpoint row `FOR UPDATE`
 //!    (the lock every live batch takes first, so the worker waits), applies the
 //!    events that arrived meanwhile to the copies, drops the live tables, puts
@@ -17,14 +17,17 @@
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
-use ticketflow_store::{EventStore, StoreError};
+use ticketflow_store::{EventStore, StoreError, StoredEvent};
 use tokio_postgres::{Client, Transaction};
 
-use crate::checkpoint::{apply_events, lock_checkpoint, set_checkpoint};
+mod indexes;
+
+use crate::checkpoint::{lock_checkpoint, set_checkpoint};
 use crate::{Projection, Tables};
 
-/// Events read and applied per transaction while replaying.
-pub const REBUILD_BATCH: i64 = 1000;
+/// Events read and applied per transaction while replaying: large, since a
+/// batch costs a few statements whatever its size.
+pub const REBUILD_BATCH: i64 = 10_000;
 
 /// Arbitrary constant naming rebuild locks (with the projection's name hash).
 const REBUILD_LOCK: i32 = 0x7462_6c64; // "tbld"
@@ -122,6 +125,7 @@ impl<'a> Rebuild<'a> {
     async fn run(mut self, client: &mut Client) -> Result<Rebuilt, StoreError> {
         self.create_copies(client).await?;
         self.replay(client).await?;
+        self.complete_copies(client).await?;
         let tx = client.transaction().await?;
         lock_checkpoint(&tx, self.projection.name()).await?;
         // The live worker now waits: whatever it has not applied, the copies
@@ -139,41 +143,60 @@ impl<'a> Rebuild<'a> {
 
     /// Empty copies of the live tables, replacing any a failed rebuild left.
     async fn create_copies(&self, client: &Client) -> Result<(), StoreError> {
+        let insert_only = self.projection.insert_only();
         for base in self.projection.tables() {
             let copy = self.copies.name(base);
-            client
-                .batch_execute(&format!(
-                    "DROP TABLE IF EXISTS {copy};
-                     CREATE TABLE {copy} (LIKE {base} INCLUDING ALL);"
-                ))
-                .await?;
+            indexes::create_copy(client, base, &copy, insert_only.contains(base)).await?;
+        }
+        Ok(())
+    }
+
+    /// The copies' other indexes, built over the filled tables.
+    async fn complete_copies(&self, client: &Client) -> Result<(), StoreError> {
+        for base in self.projection.tables() {
+            indexes::complete_copy(client, base, &self.copies.name(base)).await?;
         }
         Ok(())
     }
 
     /// Replays the log into the copies, a batch per transaction, to the head.
     async fn replay(&mut self, client: &mut Client) -> Result<(), StoreError> {
-        loop {
+        let mut batch = self.events.read_all(self.position, REBUILD_BATCH).await?;
+        while let Some(last) = batch.last().map(|e| e.position) {
+            // The next batch is read (on another connection) while this one
+            // is applied: decoding rows and writing rows overlap.
             let tx = client.transaction().await?;
-            let applied = self.apply_next(&tx).await?;
+            // Nothing waits on these commits being durable: after a crash
+            // the copies are dropped and the rebuild starts over. The swap's
+            // commit stays synchronous.
+            tx.batch_execute("SET LOCAL synchronous_commit = off")
+                .await?;
+            let (next, applied) = tokio::join!(
+                self.events.read_all(last, REBUILD_BATCH),
+                apply(&tx, self.projection, &self.copies, &batch),
+            );
+            applied?;
             tx.commit().await?;
-            if applied == 0 {
-                return Ok(());
-            }
+            self.advance(&batch);
             self.report().await?;
+            batch = next?;
         }
+        Ok(())
     }
 
     /// Applies the next batch of the log to the copies; returns its size.
     async fn apply_next(&mut self, tx: &Transaction<'_>) -> Result<usize, StoreError> {
         let batch = self.events.read_all(self.position, REBUILD_BATCH).await?;
-        let Some(last) = batch.last() else {
-            return Ok(0);
-        };
-        apply_events(tx, self.projection, &self.copies, &batch).await?;
-        self.position = last.position;
-        self.applied += batch.len() as u64;
+        apply(tx, self.projection, &self.copies, &batch).await?;
+        self.advance(&batch);
         Ok(batch.len())
+    }
+
+    fn advance(&mut self, batch: &[StoredEvent]) {
+        if let Some(last) = batch.last() {
+            self.position = last.position;
+            self.applied += batch.len() as u64;
+        }
     }
 
     async fn report(&self) -> Result<(), StoreError> {
@@ -193,12 +216,19 @@ impl<'a> Rebuild<'a> {
     }
 }
 
-/// Replaces each live table by its copy, inside the caller's transaction.
-///
-/// `LIKE ... INCLUDING ALL` gives the copy's indexes (and the constraints
-/// they back) generated names; each is renamed to the name of the live index
-/// it mirrors, so the schema after a swap is the schema before it and the
-/// next rebuild finds the same names again.
+/// Applies a batch read from the log to the copies.
+async fn apply(
+    tx: &Transaction<'_>,
+    projection: &dyn Projection,
+    copies: &Tables,
+    batch: &[StoredEvent],
+) -> Result<(), StoreError> {
+    let events: Vec<&StoredEvent> = batch.iter().collect();
+    projection.apply(tx, copies, &events).await
+}
+
+/// Replaces each live table by its copy, inside the caller's transaction,
+/// its indexes renamed to the live ones' names.
 async fn swap_tables(
     tx: &Transaction<'_>,
     projection: &dyn Projection,
@@ -211,7 +241,7 @@ async fn swap_tables(
         .await?;
     for base in projection.tables() {
         let copy = copies.name(base);
-        let renames = index_renames(tx, base, &copy).await?;
+        let renames = indexes::index_renames(tx, base, &copy).await?;
         tx.batch_execute(&format!(
             "DROP TABLE {base}; ALTER TABLE {copy} RENAME TO {base};"
         ))
@@ -224,49 +254,4 @@ async fn swap_tables(
         }
     }
     Ok(())
-}
-
-/// Pairs each index of `live` with the index of `copy` built the same way:
-/// `(live name, copy name)`.
-async fn index_renames(
-    tx: &Transaction<'_>,
-    live: &str,
-    copy: &str,
-) -> Result<Vec<(String, String)>, StoreError> {
-    let live_indexes = indexes(tx, live).await?;
-    let copy_indexes = indexes(tx, copy).await?;
-    let same_shape = live_indexes.len() == copy_indexes.len()
-        && live_indexes
-            .iter()
-            .zip(&copy_indexes)
-            .all(|(l, c)| l.1 == c.1);
-    if !same_shape {
-        return Err(StoreError::Corrupt(format!(
-            "{copy} no longer has the indexes of {live}"
-        )));
-    }
-    Ok(live_indexes
-        .into_iter()
-        .zip(copy_indexes)
-        .map(|(l, c)| (l.0, c.0))
-        .collect())
-}
-
-/// A table's indexes as (name, shape), ordered by shape; the shape is the
-/// definition without the index and table names.
-async fn indexes(tx: &Transaction<'_>, table: &str) -> Result<Vec<(String, String)>, StoreError> {
-    let rows = tx
-        .query(
-            "SELECT c.relname::text,
-                    i.indisprimary::text || ' ' || i.indisunique::text || ' '
-                      || regexp_replace(pg_get_indexdef(i.indexrelid), '^.*? USING ', '') AS shape
-             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-             WHERE i.indrelid = $1::text::regclass
-             ORDER BY shape, c.relname",
-            &[&table],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
 }

@@ -10,12 +10,14 @@
 //! byte for byte.
 
 use async_trait::async_trait;
-use cqrs_es::Aggregate;
+use ticketflow_domain::TicketEvent;
 use ticketflow_store::{StoreError, StoredEvent};
 use tokio_postgres::{Client, Transaction};
+use uuid::Uuid;
 
 use crate::messages::{ticket_message, Channel, ChannelMessage};
-use crate::{keep_ticket, unseen_ticket_event, Projection, Tables};
+use crate::ticket_states::{OnDelete, TicketStates};
+use crate::{unnest_rows, Projection, Tables};
 
 /// Projection "ticket_channel", owning the stored messages and its ticket
 /// states.
@@ -36,24 +38,36 @@ impl Projection for TicketChannelProjection {
         &self,
         tx: &Transaction<'_>,
         tables: &Tables,
-        event: &StoredEvent,
+        events: &[&StoredEvent],
     ) -> Result<(), StoreError> {
-        let states = tables.name("rm_channel_tickets");
-        let Some((mut state, decoded)) = unseen_ticket_event(tx, &states, event).await? else {
+        let table = tables.name("rm_channel_tickets");
+        let mut states = TicketStates::load(tx, &table, events, OnDelete::Drop).await?;
+        let mut rows = Rows::default();
+        for event in events {
+            let judge = |_: &_, decoded: &TicketEvent| decoded.payload.clone();
+            let Some((payload, after)) = states.advance(event, judge)? else {
+                continue;
+            };
+            rows.push(event, ticket_message(event, &payload, after)?);
+        }
+        states.save(tx, &table).await?;
+        if rows.positions.is_empty() {
             return Ok(());
-        };
-        let payload = decoded.payload.clone();
-        state.apply(decoded);
-        let message = ticket_message(event, &payload, &state)?;
-        keep_ticket(tx, &states, &state).await?;
+        }
         let sql = format!(
-            "INSERT INTO {} (project_id, seq, position, message) VALUES ($1, $2, $3, $4)
+            "INSERT INTO {} (project_id, seq, position, message) {}
              ON CONFLICT (project_id, seq) DO NOTHING",
-            tables.name("rm_ticket_messages")
+            tables.name("rm_ticket_messages"),
+            unnest_rows(&["uuid", "bigint", "bigint", "text"])
         );
         tx.execute(
             &sql,
-            &[&event.project_id, &event.seq, &event.position, &message],
+            &[
+                &rows.project_ids,
+                &rows.seqs,
+                &rows.positions,
+                &rows.messages,
+            ],
         )
         .await?;
         Ok(())
@@ -83,5 +97,23 @@ impl Projection for TicketChannelProjection {
                 })
             })
             .collect()
+    }
+}
+
+/// The columns of `rm_ticket_messages` rows, one array each, for one set-based insert.
+#[derive(Default)]
+struct Rows {
+    project_ids: Vec<Uuid>,
+    seqs: Vec<Option<i64>>,
+    positions: Vec<i64>,
+    messages: Vec<String>,
+}
+
+impl Rows {
+    fn push(&mut self, event: &StoredEvent, message: String) {
+        self.project_ids.push(event.project_id);
+        self.seqs.push(event.seq);
+        self.positions.push(event.position);
+        self.messages.push(message);
     }
 }

@@ -5,12 +5,14 @@
 //! The columns beside it exist for listing and filtering.
 
 use async_trait::async_trait;
-use cqrs_es::Aggregate;
 use ticketflow_domain::Ticket;
 use ticketflow_store::{StoreError, StoredEvent};
+use tokio_postgres::types::Json;
 use tokio_postgres::Transaction;
+use uuid::Uuid;
 
-use crate::{unseen_ticket_event, Projection, Tables};
+use crate::ticket_states::{OnDelete, TicketStates};
+use crate::{unnest_rows, Projection, Tables};
 
 /// Projection "tickets", owning `rm_tickets`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,50 +32,82 @@ impl Projection for TicketsProjection {
         &self,
         tx: &Transaction<'_>,
         tables: &Tables,
-        event: &StoredEvent,
+        events: &[&StoredEvent],
     ) -> Result<(), StoreError> {
         let table = tables.name("rm_tickets");
-        let Some((mut state, decoded)) = unseen_ticket_event(tx, &table, event).await? else {
-            return Ok(());
-        };
-        state.apply(decoded);
-        upsert(tx, &table, &state, event.position).await
+        let mut states = TicketStates::load(tx, &table, events, OnDelete::Keep).await?;
+        for event in events {
+            states.advance(event, |_, _| ())?;
+        }
+        upsert(tx, &table, &states).await
     }
 }
 
-/// Writes the row of `state`; a deleted ticket keeps its row, flagged.
+/// Writes the rows of the tickets `states` changed; a deleted ticket keeps
+/// its row, flagged.
 async fn upsert(
     tx: &Transaction<'_>,
     table: &str,
-    state: &Ticket,
-    position: i64,
+    states: &TicketStates,
 ) -> Result<(), StoreError> {
+    let mut rows = Rows::default();
+    for (state, position) in states.changed() {
+        rows.push(state, position);
+    }
+    if rows.ids.is_empty() {
+        return Ok(());
+    }
     let sql = format!(
         "INSERT INTO {table}
            (ticket_id, project_id, number, status_id, assignee_id, deleted, state, last_position)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         {}
          ON CONFLICT (ticket_id) DO UPDATE SET
            project_id = EXCLUDED.project_id, number = EXCLUDED.number,
            status_id = EXCLUDED.status_id, assignee_id = EXCLUDED.assignee_id,
            deleted = EXCLUDED.deleted, state = EXCLUDED.state,
-           last_position = EXCLUDED.last_position"
+           last_position = EXCLUDED.last_position",
+        unnest_rows(&["uuid", "uuid", "bigint", "bigint", "uuid", "boolean", "jsonb", "bigint"])
     );
-    let number = state.number as i64;
-    let status_id = state.status.as_ref().map(|s| s.id);
-    let assignee_id = state.assignee.as_ref().map(|a| a.id);
     tx.execute(
         &sql,
         &[
-            &state.id,
-            &state.project_id,
-            &number,
-            &status_id,
-            &assignee_id,
-            &state.deleted,
-            &serde_json::to_value(state)?,
-            &position,
+            &rows.ids,
+            &rows.project_ids,
+            &rows.numbers,
+            &rows.status_ids,
+            &rows.assignee_ids,
+            &rows.deleted,
+            &rows.states,
+            &rows.positions,
         ],
     )
     .await?;
     Ok(())
+}
+
+/// The columns of `rm_tickets` rows, one array each, for one set-based upsert.
+#[derive(Default)]
+struct Rows<'a> {
+    ids: Vec<Uuid>,
+    project_ids: Vec<Uuid>,
+    numbers: Vec<i64>,
+    status_ids: Vec<Option<i64>>,
+    assignee_ids: Vec<Option<Uuid>>,
+    deleted: Vec<bool>,
+    states: Vec<Json<&'a Ticket>>,
+    positions: Vec<i64>,
+}
+
+impl<'a> Rows<'a> {
+    fn push(&mut self, state: &'a Ticket, position: i64) {
+        self.ids.push(state.id);
+        self.project_ids.push(state.project_id);
+        self.numbers.push(state.number as i64);
+        self.status_ids.push(state.status.as_ref().map(|s| s.id));
+        self.assignee_ids
+            .push(state.assignee.as_ref().map(|a| a.id));
+        self.deleted.push(state.deleted);
+        self.states.push(Json(state));
+        self.positions.push(position);
+    }
 }

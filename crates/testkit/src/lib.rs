@@ -8,6 +8,7 @@
 
 pub mod fixtures;
 mod nats;
+pub mod seed;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

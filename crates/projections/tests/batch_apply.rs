@@ -1,0 +1,87 @@
+//! Batches: a projection applies a whole batch at once (the rows it touches
+//! read in one query, advanced in memory, written back with a statement per
+//! table), and must build exactly what applying the events one at a time
+//! builds, wherever the batch boundaries fall: the live worker's batches are
+//! whatever JetStream delivers, a rebuild's are fixed-size slices of the log.
+
+mod support;
+
+use serde_json::json;
+use support::*;
+use ticketflow_projections::{all, apply_batch, rebuild, Applied, Projection};
+use ticketflow_store::StoredEvent;
+use ticketflow_testkit::seed::{self, HistorySpec};
+
+/// The test world's project plus a seeded history of every kind of event,
+/// with mentions and deletions, in three more projects.
+async fn seeded_world() -> World {
+    let w = World::new().await;
+    let spec = HistorySpec {
+        events: 800,
+        projects: 3,
+        users: 10,
+        members_per_project: 6,
+        events_per_append: 4,
+        open_tickets: 12,
+        writers: 2,
+        ..HistorySpec::default()
+    };
+    let seeded = seed::history(&w.store, &spec).await.expect("seed");
+    assert_eq!(seeded.events, 800);
+    assert!(
+        seeded.comments > 0 && seeded.mentions > 0 && seeded.deleted > 0,
+        "{seeded:?}"
+    );
+    w
+}
+
+/// `projection`'s tables after applying `log` from scratch in batches of
+/// `size`, as a live worker would.
+async fn built_in_batches(
+    w: &World,
+    projection: &dyn Projection,
+    log: &[StoredEvent],
+    size: usize,
+) -> Vec<(String, serde_json::Value)> {
+    w.reset(projection).await;
+    let mut client = w.client().await;
+    for chunk in log.chunks(size) {
+        let applied = apply_batch(&mut client, projection, chunk)
+            .await
+            .expect("apply");
+        assert!(matches!(applied, Applied::Done { applied, .. } if applied == chunk.len()));
+    }
+    w.dump_projection(projection).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_batch_boundaries_build_the_same_read_models() {
+    let w = seeded_world().await;
+    let log = w.log().await;
+    for projection in all() {
+        let p = projection.as_ref();
+        let one_by_one = built_in_batches(&w, p, &log, 1).await;
+        assert!(
+            one_by_one.iter().all(|(_, rows)| rows != &json!([])),
+            "{}: every table has rows",
+            p.name()
+        );
+        for size in [7, 100, log.len()] {
+            assert_eq!(
+                built_in_batches(&w, p, &log, size).await,
+                one_by_one,
+                "{} in batches of {size}",
+                p.name()
+            );
+        }
+        rebuild(w.store.pool(), &w.store, p, &|_| {})
+            .await
+            .expect("rebuild");
+        assert_eq!(
+            w.dump_projection(p).await,
+            one_by_one,
+            "{} rebuilt",
+            p.name()
+        );
+    }
+}
