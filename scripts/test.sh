@@ -24,7 +24,7 @@ step "services (PostgreSQL, nats-server)"
 . scripts/services.sh
 
 step "cargo test --workspace --all-targets $*"
-cargo test --workspace --all-targets "$@"
+cargo test --workspace --all-targets --no-fail-fast "$@"
 
 step "ticketflow-bench --quick (keeps the benchmark tool working; asserts nothing about speed)"
 cargo build -p ticketflow -p ticketflow-bench

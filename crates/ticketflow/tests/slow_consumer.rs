@@ -6,10 +6,27 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use ticketflow_testkit::{TestServer, TestUser};
-use tokio_tungstenite::connect_async;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{client_async, connect_async, WebSocketStream};
 
-const COMMENTS: usize = 400;
+/// A client whose receive buffer is pinned small (no autotuning to 32 MiB),
+/// so a few megabytes unread are enough to stall the server's writes.
+async fn stalled_client(url: &str, host: &str) -> WebSocketStream<TcpStream> {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(8 * 1024)
+        .expect("small receive buffer");
+    let addr = host.parse().expect("server address");
+    let stream = socket.connect(addr).await.expect("connect");
+    let (ws, _) = client_async(url, stream).await.expect("slow socket");
+    ws
+}
+
+/// 6 MB of messages: more than the kernel buffers between the server and a
+/// stalled reader can hold (the server's send buffer autotunes to 4 MiB; the
+/// stalled client pins its receive buffer small), so the server must notice.
+const COMMENTS: usize = 600;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stalled_socket_is_closed_with_4008_and_a_reading_one_misses_nothing() {
@@ -28,7 +45,7 @@ async fn a_stalled_socket_is_closed_with_4008_and_a_reading_one_misses_nothing()
         "/ws/projects/{pid}/tickets/?token={}",
         alice.token
     ));
-    let (mut slow, _) = connect_async(&url).await.expect("slow socket");
+    let mut slow = stalled_client(&url, server.base.trim_start_matches("http://")).await;
     let (fast, _) = connect_async(&url).await.expect("fast socket");
 
     // The fast client reads continuously and counts what it gets.

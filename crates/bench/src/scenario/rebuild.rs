@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::Serialize;
 use ticketflow_store::pg::PgStore;
+use ticketflow_testkit::seed::{self, HistorySpec, SeedReport};
 
 use crate::server::Services;
 
@@ -18,6 +19,8 @@ pub struct Spec {
 pub struct Outcome {
     pub spec: Spec,
     pub seed_seconds: f64,
+    pub tickets: u64,
+    pub comments: u64,
     pub rebuild_seconds: f64,
     /// Stored events over the wall time of rebuilding every read model.
     pub events_per_s: f64,
@@ -38,11 +41,7 @@ async fn measure(
     spec: Spec,
 ) -> anyhow::Result<Outcome> {
     services.run_cli(db, &["migrate"]).await?;
-    let seeding = Instant::now();
-    let store = PgStore::connect(&db.url, 8).context("connecting the seeder")?;
-    seed(&store, spec.events).await?;
-    let seed_seconds = seeding.elapsed().as_secs_f64();
-    drop(store);
+    let seeded = seed(db, spec.events).await?;
 
     let rebuilding = Instant::now();
     let stderr = services
@@ -50,7 +49,9 @@ async fn measure(
         .await?;
     let rebuild_seconds = rebuilding.elapsed().as_secs_f64();
     Ok(Outcome {
-        seed_seconds,
+        seed_seconds: seeded.elapsed.as_secs_f64(),
+        tickets: seeded.tickets,
+        comments: seeded.comments,
         rebuild_seconds,
         events_per_s: spec.events as f64 / rebuild_seconds,
         per_model: stderr
@@ -62,26 +63,15 @@ async fn measure(
     })
 }
 
-/// Stores `events` events: tickets of 100 events each, over 10 projects.
-async fn seed(store: &PgStore, events: u64) -> anyhow::Result<()> {
-    use ticketflow_store::Loaded;
-    use ticketflow_testkit::fixtures;
-    let projects: Vec<uuid::Uuid> = {
-        let mut ids = Vec::new();
-        for p in 0..10 {
-            let id = uuid::Uuid::now_v7();
-            fixtures::append_project(store, id, &format!("S{p}")).await?;
-            ids.push(id);
-        }
-        ids
+/// Stores a realistic history of `events` events (testkit's seeder: many
+/// projects, members, every kind of ticket change, comments with mentions).
+async fn seed(db: &crate::server::Database, events: u64) -> anyhow::Result<SeedReport> {
+    // Setting up needs no durability; the rebuild reads what is committed.
+    let url = format!("{}?options=-c%20synchronous_commit%3Doff", db.url);
+    let store = PgStore::connect(&url, 8).context("connecting the seeder")?;
+    let spec = HistorySpec {
+        events,
+        ..HistorySpec::default()
     };
-    let tickets = events.div_ceil(100);
-    for t in 0..tickets {
-        let project = projects[(t % 10) as usize];
-        let ticket = uuid::Uuid::now_v7();
-        let mut batch = vec![fixtures::created(project, ticket)];
-        batch.extend((1..100).map(fixtures::retitled));
-        fixtures::append_ticket(store, project, ticket, Loaded::default(), batch).await?;
-    }
-    Ok(())
+    Ok(seed::history(&store, &spec).await?)
 }
