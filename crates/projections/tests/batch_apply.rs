@@ -16,6 +16,7 @@ use ticketflow_testkit::seed::{self, HistorySpec};
 /// with mentions and deletions, in three more projects.
 async fn seeded_world() -> World {
     let w = World::new().await;
+    let before = w.log().await.len();
     let spec = HistorySpec {
         events: 800,
         projects: 3,
@@ -27,7 +28,7 @@ async fn seeded_world() -> World {
         ..HistorySpec::default()
     };
     let seeded = seed::history(&w.store, &spec).await.expect("seed");
-    assert_eq!(seeded.events, 800);
+    assert_eq!((seeded.events, w.log().await.len()), (800, before + 800));
     assert!(
         seeded.comments > 0 && seeded.mentions > 0 && seeded.deleted > 0,
         "{seeded:?}"

@@ -17,7 +17,10 @@
 //! It is fast because one append carries a burst of activity on one ticket
 //! (several commands' events in one transaction, each with its own actor),
 //! and several writers append at once, each to its own projects, so their
-//! events interleave in the log as concurrent users' would.
+//! events interleave in the log as concurrent users' would. The default
+//! million events took 66 s on a 2-core machine with PostgreSQL on it, with
+//! the store connected with `options=-c synchronous_commit=off` (seeding
+//! needs no durability), and about 80 s without.
 //!
 //! Deterministic-ish: the spec's seed fixes every project, user, ticket,
 //! command and text, and each project's sequence of events; event ids,
@@ -53,8 +56,8 @@ pub struct HistorySpec {
     pub members_per_project: usize,
     /// Mean events per ticket append: one burst of activity on a ticket.
     pub events_per_append: usize,
-    /// Tickets a project works on at once; a new one pushes the oldest out
-    /// of the set, and it goes quiet, as old tickets do.
+    /// Tickets a project works on at once; a new one pushes the least
+    /// recently touched out of the set, and it goes quiet, as old tickets do.
     pub open_tickets: usize,
     /// Appending tasks, each with its own projects. More than the store's
     /// pool has connections only makes them queue.
@@ -141,15 +144,11 @@ fn users(spec: &HistorySpec) -> Vec<Actor> {
         .collect()
 }
 
-/// A ticket as the seeder knows it: what it appends on top of.
-struct OpenTicket {
-    loaded: Loaded<Ticket>,
-}
-
 /// One project a writer works in.
 struct Site {
     view: ProjectView,
-    open: Vec<OpenTicket>,
+    /// The tickets being worked on, least recently touched first.
+    open: Vec<Loaded<Ticket>>,
 }
 
 /// One appending task: its projects, its random stream, its clock.
@@ -260,58 +259,65 @@ impl Writer {
     /// Appends one burst of activity: on a new ticket (which then joins the
     /// open set), or on an open one, which the burst may delete.
     async fn burst(&mut self, site: &mut Site) -> Result<(), StoreError> {
-        let mean = self.spec.events_per_append.max(1) as u64;
-        let length = self.rng.gen_range(1..=2 * mean - 1).min(self.budget);
-        let new = site.open.is_empty() || self.rng.gen_bool(0.25);
-        let mut ticket = if new {
-            OpenTicket {
-                loaded: Loaded::default(),
-            }
+        let before = if site.open.is_empty() || self.rng.gen_bool(0.25) {
+            Loaded::default()
         } else {
             let at = self.rng.gen_range(0..site.open.len());
-            site.open.swap_remove(at)
+            site.open.remove(at)
         };
-        let mut state = ticket.loaded.state.clone();
-        let mut events = Vec::new();
-        while (events.len() as u64) < length {
-            let command = if !state.exists() {
-                self.create(&site.view)
-            } else if events.len() as u64 + 1 == length && self.rng.gen_bool(0.04) {
-                TicketCommand::Delete {
-                    meta: self.any_meta(&site.view),
-                    project: site.view.clone(),
-                }
-            } else {
-                self.activity(&site.view, &state)
-            };
-            decide_ticket(&mut state, &mut events, command)?;
-        }
-        let ticket_id = state.id;
+        let (ticket_id, events) = self.plan(&site.view, &before.state)?;
         self.count(&events);
         let committed = self
             .store
             .append_ticket(Append {
                 stream_id: ticket_id,
                 project_id: site.view.project_id,
-                before: ticket.loaded,
+                before,
                 events,
                 metadata: Metadata::default(),
             })
             .await?;
         self.spend(committed.events.len() as u64);
-        ticket.loaded = Loaded {
-            version: committed.state.version,
-            last_position: committed.last_position(),
-            state: committed.state,
-            replayed: 0,
-        };
-        if !ticket.loaded.state.deleted {
-            site.open.push(ticket);
+        if !committed.state.deleted {
+            site.open.push(Loaded {
+                version: committed.state.version,
+                last_position: committed.last_position(),
+                state: committed.state,
+                replayed: 0,
+            });
             if site.open.len() > self.spec.open_tickets.max(1) {
                 site.open.remove(0);
             }
         }
         Ok(())
+    }
+
+    /// The events of one burst on `ticket`, each decided on the state the
+    /// previous ones left, and the ticket's id: a burst on a new ticket
+    /// creates it first; a burst may end with a deletion.
+    fn plan(
+        &mut self,
+        view: &ProjectView,
+        ticket: &Ticket,
+    ) -> Result<(Uuid, Vec<TicketEvent>), StoreError> {
+        let mean = self.spec.events_per_append.max(1) as u64;
+        let length = self.rng.gen_range(1..=2 * mean - 1).min(self.budget);
+        let mut state = ticket.clone();
+        let mut events = Vec::new();
+        while (events.len() as u64) < length {
+            let command = if !state.exists() {
+                self.create(view)
+            } else if events.len() as u64 + 1 == length && self.rng.gen_bool(0.04) {
+                TicketCommand::Delete {
+                    meta: self.any_meta(view),
+                    project: view.clone(),
+                }
+            } else {
+                self.activity(view, &state)
+            };
+            decide_ticket(&mut state, &mut events, command)?;
+        }
+        Ok((state.id, events))
     }
 
     fn count(&mut self, events: &[TicketEvent]) {
