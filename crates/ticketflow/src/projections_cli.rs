@@ -1,10 +1,12 @@
 //! `ticketflow projections status|rebuild`: operators' view of the read models.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use ticketflow_projections::rebuild::{rebuild, Progress};
+use ticketflow_projections::Projection;
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::EventStore;
 
@@ -53,23 +55,41 @@ pub async fn rebuild_cmd(store: &PgStore, name: Option<String>, all: bool) -> an
         },
         (None, false) => bail!("name a projection, or pass --all"),
     };
+    // Read models are independent (their own tables, checkpoint and rebuild
+    // lock), so they are rebuilt at once: while one waits on PostgreSQL,
+    // another decodes, and every core has work.
+    let redraw = projections.len() == 1 && std::io::stderr().is_terminal();
+    let mut rebuilds = tokio::task::JoinSet::new();
     for projection in projections {
-        let name = projection.name();
-        let report = |p: Progress| print_progress(name, p);
-        let done = rebuild(store.pool(), store, projection.as_ref(), &report)
-            .await
-            .with_context(|| format!("rebuilding {name}"))?;
-        eprintln!(
-            "\n{name}: rebuilt at position {} ({} events in {:.1}s)",
-            done.position,
-            done.applied,
-            done.elapsed.as_secs_f64()
-        );
+        rebuilds.spawn(rebuild_one(store.clone(), projection, redraw));
+    }
+    while let Some(done) = rebuilds.join_next().await {
+        done.context("a rebuild task failed")??;
     }
     Ok(())
 }
 
-fn print_progress(name: &str, p: Progress) {
+async fn rebuild_one(
+    store: PgStore,
+    projection: Arc<dyn Projection>,
+    redraw: bool,
+) -> anyhow::Result<()> {
+    let name = projection.name();
+    let report = |p: Progress| print_progress(name, p, redraw);
+    let done = rebuild(store.pool(), &store, projection.as_ref(), &report)
+        .await
+        .with_context(|| format!("rebuilding {name}"))?;
+    let newline = if redraw { "\n" } else { "" };
+    eprintln!(
+        "{newline}{name}: rebuilt at position {} ({} events in {:.1}s)",
+        done.position,
+        done.applied,
+        done.elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn print_progress(name: &str, p: Progress, redraw: bool) {
     let left = (p.head - p.position).max(0) as f64;
     let eta = if p.rate > 0.0 { left / p.rate } else { 0.0 };
     let line = format!(
@@ -77,8 +97,9 @@ fn print_progress(name: &str, p: Progress) {
         p.position, p.head, p.rate, eta
     );
     let mut err = std::io::stderr();
-    // On a terminal the line redraws itself; in a log, one line per report.
-    if err.is_terminal() {
+    // One rebuild on a terminal redraws its line; otherwise one line per
+    // report, so concurrent rebuilds do not overwrite each other.
+    if redraw {
         let _ = write!(err, "\r{line}   ");
     } else {
         let _ = writeln!(err, "{line}");
