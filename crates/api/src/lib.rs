@@ -63,8 +63,8 @@ pub struct AppState {
     /// turns of writers.
     pub aggregates: Arc<aggregates::Aggregates>,
     /// Where read marks are announced to the reader's sockets (absent when
-    /// this process runs without NATS).
-    pub bus: Option<ticketflow_bus::Bus>,
+    /// this process runs without a broker).
+    pub broker: Option<ticketflow_bus::Broker>,
 }
 
 /// The current time at the store's precision (microseconds), so a command's

@@ -81,14 +81,16 @@ async fn announce_read(
     user: &AuthUser,
     ids: Value,
 ) {
-    let Some(bus) = &state.bus else { return };
+    let Some(broker) = &state.broker else { return };
     let unread = match queries::unread_count(client, user.id).await {
         Ok(unread) => unread,
         Err(e) => return tracing::warn!(error = %e, "cannot count unread notifications"),
     };
     let message = json!({ "type": "notifications_read", "ids": ids, "unread_count": unread });
-    let subject = bus.channel_subject("notifications_read", &user.id.to_string());
-    if let Err(e) = bus
+    let subject = broker
+        .subjects
+        .channel("notifications_read", &user.id.to_string());
+    if let Err(e) = broker
         .publish_channel(subject, None, message.to_string())
         .await
     {

@@ -9,15 +9,24 @@
 //!
 //! The prefix (default `ticketflow`) lets several deployments, or test runs,
 //! share one NATS server without seeing each other.
+//!
+//! Beside the stored stream, core subjects carry what is not history
+//! ([`Broker`], over [`PubSub`]: NATS, or [`LocalPubSub`] in one process).
 
+pub mod local;
+pub mod pubsub;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, Context};
-use async_nats::HeaderMap;
 use ticketflow_store::StoredEvent;
+
+pub use local::LocalPubSub;
+pub use pubsub::{Message, NatsPubSub, PubSub, Subscription};
 
 /// Long enough to cover any retry of the relay: a republish inside it is
 /// dropped by JetStream even if the relay lost track of what it sent.
@@ -44,12 +53,124 @@ pub struct Tail {
     pub position: i64,
 }
 
-/// A connection to NATS and the names under one prefix.
+/// The subjects of one deployment: everything under its prefix.
+#[derive(Debug, Clone)]
+pub struct Subjects {
+    prefix: Arc<str>,
+}
+
+impl Subjects {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The subject of one event: `<prefix>.events.<project>.<stream>.<type>`.
+    pub fn event(&self, event: &StoredEvent) -> String {
+        format!(
+            "{}.events.{}.{}.{}",
+            self.prefix, event.project_id, event.stream_id, event.event_type
+        )
+    }
+
+    pub fn all_events(&self) -> String {
+        format!("{}.events.>", self.prefix)
+    }
+
+    /// Every project's member removals (sockets of the removed close).
+    pub fn member_removals(&self) -> String {
+        format!("{}.events.*.*.MemberRemoved", self.prefix)
+    }
+
+    /// The subject of a realtime channel: `<prefix>.channel.<kind>.<id>`,
+    /// kind `tickets` (id: project), `notifications` (id: user) or
+    /// `notifications_read` (id: user; read signals).
+    pub fn channel(&self, kind: &str, id: &str) -> String {
+        format!("{}.channel.{kind}.{id}", self.prefix)
+    }
+
+    /// Every channel subject, for a gateway's one subscription.
+    pub fn all_channels(&self) -> String {
+        format!("{}.channel.>", self.prefix)
+    }
+
+    /// What precedes `<kind>.<id>` in a channel subject.
+    pub fn channel_prefix(&self) -> String {
+        format!("{}.channel.", self.prefix)
+    }
+
+    /// Presence operations of one project's users.
+    pub fn presence(&self, project_id: impl std::fmt::Display) -> String {
+        format!("{}.presence.{project_id}", self.prefix)
+    }
+
+    /// Requests for the users of one project that each instance has.
+    pub fn presence_sync(&self, project_id: impl std::fmt::Display) -> String {
+        format!("{}.presence.sync.{project_id}", self.prefix)
+    }
+
+    /// What precedes the project (or `sync.<project>`) in a presence subject.
+    pub fn presence_prefix(&self) -> String {
+        format!("{}.presence.", self.prefix)
+    }
+
+    pub fn all_presence(&self) -> String {
+        format!("{}.presence.>", self.prefix)
+    }
+}
+
+/// Core publish/subscribe under one deployment's subjects: what the realtime
+/// gateway listens to and the API and projection workers announce on.
+#[derive(Clone)]
+pub struct Broker {
+    pub pubsub: Arc<dyn PubSub>,
+    pub subjects: Subjects,
+}
+
+impl Broker {
+    /// A broker inside this process, for a server that runs alone.
+    pub fn local(prefix: &str) -> Self {
+        Self {
+            pubsub: LocalPubSub::new(),
+            subjects: Subjects::new(prefix),
+        }
+    }
+
+    /// Publishes a rendered channel message (not stored: the read models are
+    /// the history; a gateway that misses one sees the gap in `seq` and reads
+    /// it back from there). `seq` is `None` for signals that are not part of
+    /// the channel's history (`notifications_read`).
+    pub async fn publish_channel(
+        &self,
+        subject: String,
+        seq: Option<i64>,
+        json: String,
+    ) -> Result<(), BusError> {
+        let mut message = Message::new(subject, json);
+        message.seq = seq;
+        self.pubsub.publish(message).await
+    }
+
+    /// Publishes an event on its subject, as the stream's messages appear to
+    /// core subscribers (the embedded mode has no stream).
+    pub async fn publish_event(&self, event: &StoredEvent) -> Result<(), BusError> {
+        let body = serde_json::to_vec(event).map_err(|e| BusError::Malformed(e.to_string()))?;
+        let message = Message::new(self.subjects.event(event), body);
+        self.pubsub.publish(message).await
+    }
+}
+
+/// A connection to NATS: the JetStream stream of events under one prefix.
 #[derive(Clone)]
 pub struct Bus {
-    pub client: async_nats::Client,
+    client: async_nats::Client,
     js: Context,
-    prefix: String,
+    subjects: Subjects,
 }
 
 impl Bus {
@@ -64,18 +185,26 @@ impl Bus {
         let bus = Self {
             js: jetstream::new(client.clone()),
             client,
-            prefix: prefix.to_string(),
+            subjects: Subjects::new(prefix),
         };
         Ok(bus)
     }
 
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        self.subjects.prefix()
+    }
+
+    /// Core NATS on the same connection, under the same prefix.
+    pub fn broker(&self) -> Broker {
+        Broker {
+            pubsub: NatsPubSub::new(self.client.clone()),
+            subjects: self.subjects.clone(),
+        }
     }
 
     pub fn stream_name(&self) -> String {
         let clean: String = self
-            .prefix
+            .prefix()
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() {
@@ -88,23 +217,11 @@ impl Bus {
         format!("{clean}_EVENTS")
     }
 
-    /// The subject of one event.
-    pub fn subject(&self, event: &StoredEvent) -> String {
-        format!(
-            "{}.events.{}.{}.{}",
-            self.prefix, event.project_id, event.stream_id, event.event_type
-        )
-    }
-
-    fn all_events(&self) -> String {
-        format!("{}.events.>", self.prefix)
-    }
-
     /// Creates the stream, or updates it to these settings. Idempotent.
     pub async fn ensure_stream(&self) -> Result<stream::Stream, BusError> {
         let config = stream::Config {
             name: self.stream_name(),
-            subjects: vec![self.all_events()],
+            subjects: vec![self.subjects.all_events()],
             storage: StorageType::File,
             duplicate_window: DUPLICATE_WINDOW,
             ..Default::default()
@@ -143,7 +260,7 @@ impl Bus {
                 .expected_last_sequence(tail.sequence + i as u64);
             let ack = self
                 .js
-                .send_publish(self.subject(event), message)
+                .send_publish(self.subjects.event(event), message)
                 .await
                 .map_err(unavailable)?;
             acks.push(ack);
@@ -217,38 +334,6 @@ impl Bus {
             .await
             .map_err(unavailable)?;
         Ok(())
-    }
-
-    /// The core subject of a realtime channel: `<prefix>.channel.<kind>.<id>`,
-    /// kind `tickets` (id: project) or `notifications` (id: user).
-    pub fn channel_subject(&self, kind: &str, id: &str) -> String {
-        format!("{}.channel.{kind}.{id}", self.prefix)
-    }
-
-    /// Every channel subject, for a gateway's one subscription.
-    pub fn all_channels(&self) -> String {
-        format!("{}.channel.>", self.prefix)
-    }
-
-    /// Publishes a rendered channel message on core NATS (not stored: the
-    /// read models are the history; a gateway that misses one sees the gap
-    /// in `seq` and reads it back from there).
-    /// `seq` is `None` for signals that are not part of the channel's
-    /// history (`notifications_read`).
-    pub async fn publish_channel(
-        &self,
-        subject: String,
-        seq: Option<i64>,
-        json: String,
-    ) -> Result<(), BusError> {
-        let mut headers = HeaderMap::new();
-        if let Some(seq) = seq {
-            headers.insert("Ticketflow-Seq", seq.to_string().as_str());
-        }
-        self.client
-            .publish_with_headers(subject, headers, json.into())
-            .await
-            .map_err(unavailable)
     }
 
     /// Deletes the stream (tests clean up after themselves with this).

@@ -16,7 +16,7 @@ pub use session::Timing;
 
 use std::sync::Arc;
 
-use ticketflow_bus::Bus;
+use ticketflow_bus::{Broker, BusError};
 use tokio::task::JoinHandle;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -71,12 +71,12 @@ impl Gateway {
     /// run until their handles are aborted) and the state its routes share.
     pub async fn start(
         api: AppState,
-        bus: Bus,
+        broker: Broker,
         settings: Settings,
-    ) -> Result<(Self, Vec<JoinHandle<()>>), async_nats::Error> {
+    ) -> Result<(Self, Vec<JoinHandle<()>>), BusError> {
         let hub = Hub::new(settings.queue_limit);
-        let listening = tokio::spawn(listener::run(hub.clone(), bus.clone()));
-        let (presence, presence_task) = Presence::start(bus, settings.queue_limit).await?;
+        let listening = tokio::spawn(listener::run(hub.clone(), broker.clone()));
+        let (presence, presence_task) = Presence::start(broker, settings.queue_limit).await?;
         let tasks = vec![listening, tokio::spawn(presence_task)];
         let gateway = Self {
             api,

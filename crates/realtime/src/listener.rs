@@ -1,31 +1,31 @@
-//! The process's one view of the bus: rendered channel messages published by
-//! the projection workers, and member removals from the event stream.
+//! The process's one view of the broker: rendered channel messages published
+//! by the projection workers, and member removals from the event stream.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
-use ticketflow_bus::Bus;
+use ticketflow_bus::{Broker, BusError, Message};
 use uuid::Uuid;
 
 use crate::hub::{ChannelKey, Hub, Live};
 
 /// Feeds the hub until the task is dropped, resubscribing after failures.
-pub async fn run(hub: Arc<Hub>, bus: Bus) {
+pub async fn run(hub: Arc<Hub>, broker: Broker) {
     loop {
-        if let Err(e) = listen(&hub, &bus).await {
+        if let Err(e) = listen(&hub, &broker).await {
             tracing::warn!(error = %e, "realtime subscription lost; resubscribing");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
-async fn listen(hub: &Hub, bus: &Bus) -> Result<(), async_nats::Error> {
-    let mut channels = bus.client.subscribe(bus.all_channels()).await?;
-    let removals = format!("{}.events.*.*.MemberRemoved", bus.prefix());
-    let mut removals = bus.client.subscribe(removals).await?;
-    let channel_prefix = format!("{}.channel.", bus.prefix());
+async fn listen(hub: &Hub, broker: &Broker) -> Result<(), BusError> {
+    let subjects = &broker.subjects;
+    let mut channels = broker.pubsub.subscribe(subjects.all_channels()).await?;
+    let mut removals = broker.pubsub.subscribe(subjects.member_removals()).await?;
+    let channel_prefix = subjects.channel_prefix();
     loop {
         tokio::select! {
             message = channels.next() => {
@@ -47,7 +47,7 @@ async fn listen(hub: &Hub, bus: &Bus) -> Result<(), async_nats::Error> {
     }
 }
 
-fn parse_channel(prefix: &str, message: &async_nats::Message) -> Option<(ChannelKey, Live)> {
+fn parse_channel(prefix: &str, message: &Message) -> Option<(ChannelKey, Live)> {
     let rest = message.subject.as_str().strip_prefix(prefix)?;
     let (kind, id) = rest.split_once('.')?;
     let id = Uuid::parse_str(id).ok()?;
@@ -56,12 +56,8 @@ fn parse_channel(prefix: &str, message: &async_nats::Message) -> Option<(Channel
         "notifications" | "notifications_read" => ChannelKey::Notifications(id),
         _ => return None,
     };
-    let header = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Ticketflow-Seq"));
-    let seq = match header {
-        Some(seq) => Some(seq.as_str().parse().ok()?),
+    let seq = match message.seq {
+        Some(seq) => Some(seq),
         // Only a read signal travels without a place in the history.
         None if kind == "notifications_read" => None,
         None => return None,

@@ -28,7 +28,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ticketflow_api::AuthUser;
-use ticketflow_bus::Bus;
+use ticketflow_bus::{Broker, BusError, Message as BusMessage, Subscription};
 use ticketflow_projections::queries;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -115,7 +115,7 @@ struct State {
 /// The process's presence registry.
 pub struct Presence {
     instance: Uuid,
-    bus: Bus,
+    broker: Broker,
     queue_limit: usize,
     next_id: AtomicU64,
     state: Mutex<State>,
@@ -128,13 +128,13 @@ impl Presence {
     /// instances (spawn it). Subscribes before returning, so nothing
     /// published after this is missed.
     pub async fn start(
-        bus: Bus,
+        broker: Broker,
         queue_limit: usize,
-    ) -> Result<(Arc<Self>, impl Future<Output = ()> + Send + 'static), async_nats::Error> {
+    ) -> Result<(Arc<Self>, impl Future<Output = ()> + Send + 'static), BusError> {
         let (outbox, outgoing) = mpsc::unbounded_channel();
         let presence = Arc::new(Self {
             instance: Uuid::new_v4(),
-            bus,
+            broker,
             queue_limit: queue_limit.max(1),
             next_id: AtomicU64::new(1),
             state: Mutex::new(State::default()),
@@ -150,22 +150,10 @@ impl Presence {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn subject(&self, project_id: Uuid) -> String {
-        format!("{}.presence.{project_id}", self.bus.prefix())
-    }
-
-    fn sync_subject(&self, project_id: Uuid) -> String {
-        format!("{}.presence.sync.{project_id}", self.bus.prefix())
-    }
-
-    async fn subscribe(&self) -> Result<Subscriptions, async_nats::Error> {
-        let client = &self.bus.client;
-        let ops = client
-            .subscribe(format!("{}.presence.>", self.bus.prefix()))
-            .await?;
-        let removals = client
-            .subscribe(format!("{}.events.*.*.MemberRemoved", self.bus.prefix()))
-            .await?;
+    async fn subscribe(&self) -> Result<Subscriptions, BusError> {
+        let (pubsub, subjects) = (&self.broker.pubsub, &self.broker.subjects);
+        let ops = pubsub.subscribe(subjects.all_presence()).await?;
+        let removals = pubsub.subscribe(subjects.member_removals()).await?;
         Ok(Subscriptions { ops, removals })
     }
 
@@ -177,21 +165,22 @@ impl Presence {
             ticket_id,
         };
         if let Ok(body) = serde_json::to_vec(&wire) {
-            let _ = self.outbox.send((self.subject(project_id), body));
+            let _ = self
+                .outbox
+                .send((self.broker.subjects.presence(project_id), body));
         }
     }
 
     /// Learns the other instances' users of a project (before a socket joins).
     async fn sync(&self, project_id: Uuid) {
-        let client = &self.bus.client;
-        let inbox = client.new_inbox();
-        let Ok(mut replies) = client.subscribe(inbox.clone()).await else {
+        let pubsub = &self.broker.pubsub;
+        let inbox = pubsub.new_inbox();
+        let Ok(mut replies) = pubsub.subscribe(inbox.clone()).await else {
             return;
         };
-        let asked = client
-            .publish_with_reply(self.sync_subject(project_id), inbox, Vec::new().into())
-            .await;
-        if asked.is_err() {
+        let mut ask = BusMessage::new(self.broker.subjects.presence_sync(project_id), Vec::new());
+        ask.reply = Some(inbox);
+        if pubsub.publish(ask).await.is_err() {
             return;
         }
         let deadline = Instant::now() + SYNC_WINDOW;
@@ -202,7 +191,6 @@ impl Presence {
                 }
             }
         }
-        let _ = replies.unsubscribe().await;
     }
 
     /// Registers a socket; returns its membership, its queue and the
@@ -627,8 +615,8 @@ impl Drop for Membership {
 }
 
 struct Subscriptions {
-    ops: async_nats::Subscriber,
-    removals: async_nats::Subscriber,
+    ops: Subscription,
+    removals: Subscription,
 }
 
 /// Publishes what the registry queues, answers sync requests, applies the
@@ -640,13 +628,13 @@ async fn run(
 ) {
     let mut beat = tokio::time::interval(BEAT_EVERY);
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
-    let ops_prefix = format!("{}.presence.", presence.bus.prefix());
+    let ops_prefix = presence.broker.subjects.presence_prefix();
     loop {
         tokio::select! {
             out = outgoing.recv() => {
                 // The registry holds the sender: this never ends first.
                 let Some((subject, body)) = out else { return };
-                if let Err(e) = presence.bus.client.publish(subject, body.into()).await {
+                if let Err(e) = presence.broker.pubsub.publish(BusMessage::new(subject, body)).await {
                     tracing::warn!(error = %e, "presence publish failed");
                 }
             }
@@ -685,7 +673,7 @@ async fn resubscribe(presence: &Presence) -> Subscriptions {
     }
 }
 
-async fn on_message(presence: &Presence, prefix: &str, message: async_nats::Message) {
+async fn on_message(presence: &Presence, prefix: &str, message: BusMessage) {
     let Some(rest) = message.subject.as_str().strip_prefix(prefix) else {
         return;
     };
@@ -704,7 +692,11 @@ async fn on_message(presence: &Presence, prefix: &str, message: async_nats::Mess
             ticket_id: None,
         };
         if let Ok(body) = serde_json::to_vec(&wire) {
-            let _ = presence.bus.client.publish(reply, body.into()).await;
+            let _ = presence
+                .broker
+                .pubsub
+                .publish(BusMessage::new(reply, body))
+                .await;
         }
         return;
     }

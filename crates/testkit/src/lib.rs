@@ -136,14 +136,14 @@ impl Front {
             watch: store.watch(),
             read_models: ticketflow_workers::read_model_names(),
             aggregates: Default::default(),
-            bus: Some(bus.clone()),
+            broker: Some(bus.broker()),
         };
         let settings = Settings {
             queue_limit,
             replay_limit: 100_000,
             timing,
         };
-        let (gateway, mut tasks) = Gateway::start(state.clone(), bus.clone(), settings)
+        let (gateway, mut tasks) = Gateway::start(state.clone(), bus.broker(), settings)
             .await
             .expect("start the gateway");
         let app = ticketflow_api::router(state).merge(ticketflow_realtime::router(gateway));

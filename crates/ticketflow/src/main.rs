@@ -213,7 +213,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         watch,
         read_models: ticketflow_workers::read_model_names(),
         aggregates: Default::default(),
-        bus: bus.clone(),
+        broker: bus.as_ref().map(Bus::broker),
     };
     let mut app = axum::Router::new();
     if has(Role::Api) {
@@ -225,7 +225,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             replay_limit: args.replay_limit,
             timing: Timing::default(),
         };
-        let (gateway, gateway_tasks) = Gateway::start(state, bus, settings)
+        let (gateway, gateway_tasks) = Gateway::start(state, bus.broker(), settings)
             .await
             .map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
         tasks.extend(gateway_tasks);

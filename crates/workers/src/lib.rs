@@ -54,6 +54,7 @@ pub fn spawn(
             let worker = projector::Projector {
                 store: store.clone(),
                 bus: bus.clone(),
+                broker: bus.broker(),
                 projection,
             };
             tasks.push(tokio::spawn(worker.run()));

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::consumer::Consumer;
 use futures::StreamExt;
-use ticketflow_bus::Bus;
+use ticketflow_bus::{Broker, Bus};
 use ticketflow_projections::checkpoint::{apply_batch, checkpoint, Applied};
 use ticketflow_projections::Channel;
 use ticketflow_projections::Projection;
@@ -46,6 +46,8 @@ fn nats(e: impl std::fmt::Display) -> ProjectorError {
 pub struct Projector {
     pub store: PgStore,
     pub bus: Bus,
+    /// Where the rendered channel messages go.
+    pub broker: Broker,
     pub projection: Arc<dyn Projection>,
 }
 
@@ -129,15 +131,16 @@ impl Projector {
             return Ok(());
         }
         for message in self.projection.messages(client, after, upto).await? {
+            let subjects = &self.broker.subjects;
             let subject = match message.channel {
                 Channel::Tickets { project_id } => {
-                    self.bus.channel_subject("tickets", &project_id.to_string())
+                    subjects.channel("tickets", &project_id.to_string())
                 }
-                Channel::Notifications { user_id } => self
-                    .bus
-                    .channel_subject("notifications", &user_id.to_string()),
+                Channel::Notifications { user_id } => {
+                    subjects.channel("notifications", &user_id.to_string())
+                }
             };
-            self.bus
+            self.broker
                 .publish_channel(subject, Some(message.seq), message.json)
                 .await?;
         }

@@ -45,6 +45,7 @@ fn start_projector(store: &PgStore, bus: &Bus) -> tokio::task::JoinHandle<()> {
     let worker = Projector {
         store: store.clone(),
         bus: bus.clone(),
+        broker: bus.broker(),
         projection: tickets_projection(),
     };
     tokio::spawn(worker.run())

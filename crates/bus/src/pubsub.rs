@@ -1,0 +1,120 @@
+//! Core publish/subscribe: the messages that are not history (rendered
+//! channel messages, presence, read signals). What the realtime gateway and
+//! the API need of a broker, behind [`PubSub`], so one process can use NATS
+//! and another an in-process broker ([`crate::local::LocalPubSub`]) with the
+//! same code above.
+//!
+//! Delivery is at most once, as on core NATS: a subscriber that falls behind
+//! loses messages, and every consumer of channel messages already repairs a
+//! gap in `seq` from the read models.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+
+use crate::{unavailable, BusError};
+
+/// The header that carries a channel message's place in its channel.
+const SEQ_HEADER: &str = "Ticketflow-Seq";
+
+/// One message on a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub subject: String,
+    /// Where a request wants its answers.
+    pub reply: Option<String>,
+    /// A channel message's `seq`; `None` for anything outside a channel's history.
+    pub seq: Option<i64>,
+    pub payload: Bytes,
+}
+
+impl Message {
+    pub fn new(subject: String, payload: impl Into<Bytes>) -> Self {
+        Self {
+            subject,
+            reply: None,
+            seq: None,
+            payload: payload.into(),
+        }
+    }
+}
+
+/// The messages matching one subscription, until it is dropped.
+pub type Subscription = BoxStream<'static, Message>;
+
+#[async_trait]
+pub trait PubSub: Send + Sync + 'static {
+    async fn publish(&self, message: Message) -> Result<(), BusError>;
+
+    /// Subscribes to a subject pattern with NATS wildcards (`*` one token,
+    /// `>` the rest). Messages published after this returns are seen.
+    async fn subscribe(&self, pattern: String) -> Result<Subscription, BusError>;
+
+    /// A subject of one's own to receive answers on.
+    fn new_inbox(&self) -> String;
+}
+
+/// Core NATS.
+pub struct NatsPubSub {
+    client: async_nats::Client,
+}
+
+impl NatsPubSub {
+    pub fn new(client: async_nats::Client) -> Arc<Self> {
+        Arc::new(Self { client })
+    }
+}
+
+#[async_trait]
+impl PubSub for NatsPubSub {
+    async fn publish(&self, message: Message) -> Result<(), BusError> {
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(seq) = message.seq {
+            headers.insert(SEQ_HEADER, seq.to_string().as_str());
+        }
+        let sent = match message.reply {
+            Some(reply) => {
+                self.client
+                    .publish_with_reply_and_headers(
+                        message.subject,
+                        reply,
+                        headers,
+                        message.payload,
+                    )
+                    .await
+            }
+            None => {
+                self.client
+                    .publish_with_headers(message.subject, headers, message.payload)
+                    .await
+            }
+        };
+        sent.map_err(unavailable)
+    }
+
+    async fn subscribe(&self, pattern: String) -> Result<Subscription, BusError> {
+        let subscriber = self.client.subscribe(pattern).await.map_err(unavailable)?;
+        Ok(subscriber.map(from_nats).boxed())
+    }
+
+    fn new_inbox(&self) -> String {
+        self.client.new_inbox()
+    }
+}
+
+fn from_nats(message: async_nats::Message) -> Message {
+    let seq = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(SEQ_HEADER))
+        .and_then(|seq| seq.as_str().parse().ok());
+    Message {
+        subject: message.subject.to_string(),
+        reply: message.reply.map(|r| r.to_string()),
+        seq,
+        payload: message.payload,
+    }
+}
