@@ -31,7 +31,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::StreamExt;
-use ticketflow_store::pg::Watch;
+use ticketflow_store::Watch;
 use ticketflow_store::{Accounts, EventStore, IdempotencyStore};
 use tower_http::trace::TraceLayer;
 

@@ -2,7 +2,8 @@
 //! around it (accounts, refresh tokens, idempotency records).
 //!
 //! Everything is reached through the traits in this crate, so the API never
-//! names a database; [`pg::PgStore`] implements them on PostgreSQL.
+//! names a database; [`pg::PgStore`] implements them on PostgreSQL. It feeds a
+//! [`Watch`] of the log's head and the projections' checkpoints.
 //!
 //! The event log's guarantees:
 //! - a stream's versions are contiguous 1..N (compare-and-set on `streams`);
@@ -16,6 +17,7 @@ mod error;
 mod event_store;
 mod idempotency;
 pub mod pg;
+pub mod watch;
 
 pub use accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
 pub use error::StoreError;
@@ -24,3 +26,4 @@ pub use event_store::{
     SNAPSHOT_EVERY,
 };
 pub use idempotency::{Claim, IdempotencyStore, StoredResponse};
+pub use watch::{Watch, WatchFeed};

@@ -17,8 +17,10 @@ use tokio_postgres::NoTls;
 
 use crate::StoreError;
 
+/// The watch moved to [`crate::watch`]; re-exported for the workers, which
+/// still name it here.
+pub use crate::watch::Watch;
 pub use migrate::migrate;
-pub use watch::Watch;
 
 /// A pool of connections to one ticketflow database.
 #[derive(Clone)]

@@ -3,76 +3,39 @@
 //! both into `watch` channels. Notifications are an accelerator, not the
 //! truth: a poll every [`POLL`] repairs anything missed while disconnected.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::watch;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::PgStore;
+use crate::watch::{Watch, WatchFeed};
 use crate::EventStore as _;
 
 pub const EVENTS_CHANNEL: &str = "ticketflow_events";
 pub const CHECKPOINTS_CHANNEL: &str = "ticketflow_checkpoints";
 const POLL: Duration = Duration::from_millis(250);
 
-/// The newest committed position, and each projection's applied position.
-#[derive(Clone)]
-pub struct Watch {
-    pub head: watch::Receiver<i64>,
-    pub checkpoints: watch::Receiver<BTreeMap<String, i64>>,
-}
-
-struct Senders {
-    head: watch::Sender<i64>,
-    checkpoints: watch::Sender<BTreeMap<String, i64>>,
-}
-
-impl Senders {
-    fn head(&self, position: i64) {
-        self.head.send_if_modified(|cur| raise(cur, position));
-    }
-
-    fn checkpoint(&self, name: &str, position: i64) {
-        self.checkpoints
-            .send_if_modified(|map| raise(map.entry(name.to_string()).or_default(), position));
-    }
-}
-
-fn raise(current: &mut i64, to: i64) -> bool {
-    let raised = to > *current;
-    if raised {
-        *current = to;
-    }
-    raised
-}
-
 impl PgStore {
     /// Starts following the log; the tasks live as long as a receiver does.
     pub fn watch(&self) -> Watch {
-        let (head, head_rx) = watch::channel(0);
-        let (checkpoints, checkpoints_rx) = watch::channel(BTreeMap::new());
-        let senders = std::sync::Arc::new(Senders { head, checkpoints });
-        tokio::spawn(listen_forever(self.clone(), senders.clone()));
-        tokio::spawn(poll_forever(self.clone(), senders));
-        Watch {
-            head: head_rx,
-            checkpoints: checkpoints_rx,
-        }
+        let (feed, watch) = WatchFeed::new(0);
+        tokio::spawn(listen_forever(self.clone(), feed.clone()));
+        tokio::spawn(poll_forever(self.clone(), feed));
+        watch
     }
 }
 
-async fn listen_forever(store: PgStore, senders: std::sync::Arc<Senders>) {
-    while !senders.head.is_closed() {
-        if let Err(e) = listen(&store, &senders).await {
+async fn listen_forever(store: PgStore, feed: WatchFeed) {
+    while !feed.is_unwatched() {
+        if let Err(e) = listen(&store, &feed).await {
             tracing::warn!(error = %e, "LISTEN connection lost; polling until it is back");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-async fn listen(store: &PgStore, senders: &Senders) -> Result<(), tokio_postgres::Error> {
+async fn listen(store: &PgStore, feed: &WatchFeed) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = store.config.connect(NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // The connection delivers notifications only while something polls it.
@@ -93,10 +56,10 @@ async fn listen(store: &PgStore, senders: &Senders) -> Result<(), tokio_postgres
         ))
         .await?;
     // Whatever committed before LISTEN took effect is picked up here.
-    poll_once(store, senders).await;
+    poll_once(store, feed).await;
     while let Some(n) = rx.recv().await {
-        dispatch(senders, n.channel(), n.payload());
-        if senders.head.is_closed() {
+        dispatch(feed, n.channel(), n.payload());
+        if feed.is_unwatched() {
             break;
         }
     }
@@ -104,34 +67,34 @@ async fn listen(store: &PgStore, senders: &Senders) -> Result<(), tokio_postgres
     driver.await.unwrap_or(Ok(()))
 }
 
-fn dispatch(senders: &Senders, channel: &str, payload: &str) {
+fn dispatch(feed: &WatchFeed, channel: &str, payload: &str) {
     if channel == EVENTS_CHANNEL {
         if let Ok(position) = payload.parse() {
-            senders.head(position);
+            feed.head(position);
         }
     } else if let Some((name, position)) = payload.rsplit_once(':') {
         if let Ok(position) = position.parse() {
-            senders.checkpoint(name, position);
+            feed.checkpoint(name, position);
         }
     }
 }
 
-async fn poll_forever(store: PgStore, senders: std::sync::Arc<Senders>) {
-    while !senders.head.is_closed() {
-        poll_once(&store, &senders).await;
+async fn poll_forever(store: PgStore, feed: WatchFeed) {
+    while !feed.is_unwatched() {
+        poll_once(&store, &feed).await;
         tokio::time::sleep(POLL).await;
     }
 }
 
-async fn poll_once(store: &PgStore, senders: &Senders) {
+async fn poll_once(store: &PgStore, feed: &WatchFeed) {
     match store.head_position().await {
-        Ok(head) => senders.head(head),
+        Ok(head) => feed.head(head),
         Err(e) => tracing::debug!(error = %e, "cannot poll the log head"),
     }
     match store.checkpoints().await {
         Ok(all) => all
             .into_iter()
-            .for_each(|(name, p)| senders.checkpoint(&name, p)),
+            .for_each(|(name, p)| feed.checkpoint(&name, p)),
         Err(e) => tracing::debug!(error = %e, "cannot poll checkpoints"),
     }
 }
