@@ -41,3 +41,22 @@ impl From<serde_json::Error> for StoreError {
         Self::Corrupt(e.to_string())
     }
 }
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::{Error as E, ErrorCode};
+        match &e {
+            // A value that does not decode as the type its column promises.
+            E::FromSqlConversionFailure(..)
+            | E::IntegralValueOutOfRange(..)
+            | E::Utf8Error(..)
+            | E::InvalidColumnType(..) => Self::Corrupt(e.to_string()),
+            E::SqliteFailure(f, _)
+                if matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) =>
+            {
+                Self::Corrupt(e.to_string())
+            }
+            _ => Self::Unavailable(e.to_string()),
+        }
+    }
+}

@@ -2,8 +2,9 @@
 //! around it (accounts, refresh tokens, idempotency records).
 //!
 //! Everything is reached through the traits in this crate, so the API never
-//! names a database; [`pg::PgStore`] implements them on PostgreSQL. It feeds a
-//! [`Watch`] of the log's head and the projections' checkpoints.
+//! names a database; [`pg::PgStore`] implements them on PostgreSQL, and
+//! [`sqlite::SqliteStore`] on one SQLite file (the embedded mode). Either
+//! feeds a [`Watch`] of the log's head and the projections' checkpoints.
 //!
 //! The event log's guarantees:
 //! - a stream's versions are contiguous 1..N (compare-and-set on `streams`);
@@ -17,6 +18,8 @@ mod error;
 mod event_store;
 mod idempotency;
 pub mod pg;
+pub mod sqlite;
+mod stream;
 pub mod watch;
 
 pub use accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};

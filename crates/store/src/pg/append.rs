@@ -16,36 +16,17 @@
 //! has already been able to see every position below p.
 
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
 use deadpool_postgres::Transaction;
 use serde::Serialize;
-use ticketflow_domain::event::{Event, Payload};
+use ticketflow_domain::event::{Event, Payload as _};
 use ticketflow_domain::project::{Project, ProjectEvent, ProjectPayload};
-use ticketflow_domain::ticket::Ticket;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::{taken, PgStore};
-use crate::event_store::{Append, Committed, StoredEvent, SNAPSHOT_EVERY};
+use crate::event_store::{Append, Committed, StoredEvent};
+use crate::stream::{apply_all, role_name, snapshot_due, StreamKind};
 use crate::StoreError;
-
-/// What differs between the two kinds of stream when loading and appending.
-pub(super) trait StreamKind:
-    Aggregate<Event = Event<Self::Payload>> + Clone + Serialize
-{
-    type Payload: Payload;
-    const STREAM_TYPE: &'static str;
-}
-
-impl StreamKind for Ticket {
-    type Payload = ticketflow_domain::ticket::TicketPayload;
-    const STREAM_TYPE: &'static str = "ticket";
-}
-
-impl StreamKind for Project {
-    type Payload = ProjectPayload;
-    const STREAM_TYPE: &'static str = "project";
-}
 
 /// Keeps the project index and member list in step with the events.
 async fn index_project(
@@ -117,13 +98,6 @@ async fn index_project(
     Ok(())
 }
 
-pub(super) fn role_name(role: ticketflow_domain::Role) -> &'static str {
-    match role {
-        ticketflow_domain::Role::Admin => "admin",
-        ticketflow_domain::Role::Member => "member",
-    }
-}
-
 impl PgStore {
     pub(super) async fn append_project_events(
         &self,
@@ -158,14 +132,6 @@ impl PgStore {
             events: rows.stored(base, 0..events.len())?,
         })
     }
-}
-
-/// The state after `events`.
-pub(super) fn apply_all<A: Aggregate>(mut state: A, events: &[A::Event]) -> A {
-    for event in events {
-        state.apply(event.clone());
-    }
-    state
 }
 
 /// Moves the stream from `expected` to `new_version`, or reports where it is.
@@ -222,7 +188,7 @@ impl Snapshots {
         to: i64,
         state: &A,
     ) -> Result<(), StoreError> {
-        if to as u64 / SNAPSHOT_EVERY > from as u64 / SNAPSHOT_EVERY {
+        if snapshot_due(from, to) {
             self.stream_ids.push(stream_id);
             self.versions.push(to);
             self.states.push(serde_json::to_value(state)?);

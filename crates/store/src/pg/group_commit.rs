@@ -29,8 +29,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::append::{apply_all, Rows, Snapshots};
+use super::append::{Rows, Snapshots};
 use crate::event_store::{Append, Committed};
+use crate::stream::apply_all;
 use crate::StoreError;
 
 /// Transactions in flight per process: one can prepare (take its stream and

@@ -5,10 +5,10 @@ use ticketflow_domain::event::Event;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::append::StreamKind;
 use super::read::{stored_event, EVENT_COLUMNS};
 use super::PgStore;
 use crate::event_store::{AsOf, Loaded};
+use crate::stream::StreamKind;
 use crate::StoreError;
 
 impl PgStore {

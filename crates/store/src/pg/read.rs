@@ -10,6 +10,7 @@ use super::PgStore;
 use crate::event_store::{
     Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, StoredEvent,
 };
+use crate::stream::parse_role;
 use crate::StoreError;
 
 pub(super) const EVENT_COLUMNS: &str = "position, event_id, stream_id, stream_type, project_id, \
@@ -32,14 +33,6 @@ pub(super) fn stored_event(row: &Row) -> Result<StoredEvent, StoreError> {
         metadata,
         occurred_at: row.try_get(11)?,
     })
-}
-
-fn parse_role(role: &str) -> Role {
-    if role == "admin" {
-        Role::Admin
-    } else {
-        Role::Member
-    }
 }
 
 impl PgStore {

@@ -1,0 +1,208 @@
+//! Reading the log, and the trait implementation that ties the modules
+//! together: reads go to the reading connections, appends to the writer.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, Params, Row};
+use ticketflow_domain::project::{Project, ProjectEvent, Role};
+use ticketflow_domain::ticket::{Ticket, TicketEvent};
+use uuid::Uuid;
+
+use super::{append, from_micros, SqliteStore};
+use crate::event_store::{
+    Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, StoredEvent,
+};
+use crate::stream::parse_role;
+use crate::StoreError;
+
+pub(super) const EVENT_COLUMNS: &str = "position, event_id, stream_id, stream_type, project_id, \
+     version, seq, event_type, schema_version, data, metadata, occurred_at";
+
+pub(super) fn stored_event(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
+    let metadata: serde_json::Value = row.get(10)?;
+    Ok(StoredEvent {
+        position: row.get(0)?,
+        event_id: row.get(1)?,
+        stream_id: row.get(2)?,
+        stream_type: row.get(3)?,
+        project_id: row.get(4)?,
+        version: row.get(5)?,
+        seq: row.get(6)?,
+        event_type: row.get(7)?,
+        schema_version: row.get(8)?,
+        data: row.get(9)?,
+        actor: serde_json::from_value(metadata["actor"].clone())?,
+        metadata,
+        occurred_at: from_micros(row.get(11)?)?,
+    })
+}
+
+/// Events matching `filter` (the rest of a query after `WHERE`).
+pub(super) fn query_events<P: Params>(
+    conn: &Connection,
+    filter: &str,
+    params: P,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE {filter}");
+    let mut statement = conn.prepare_cached(&sql)?;
+    let events = statement.query_and_then(params, stored_event)?;
+    events.collect()
+}
+
+/// The position of the newest committed event (0 for an empty log).
+pub(super) fn head_position(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(position), 0) FROM events")?
+        .query_row([], |r| r.get(0))?)
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn load_project(&self, project_id: Uuid) -> Result<Loaded<Project>, StoreError> {
+        self.readers
+            .read(move |conn| super::load::load(conn, project_id))
+            .await
+    }
+
+    async fn load_ticket(&self, ticket_id: Uuid) -> Result<Loaded<Ticket>, StoreError> {
+        self.readers
+            .read(move |conn| super::load::load(conn, ticket_id))
+            .await
+    }
+
+    async fn load_ticket_as_of(
+        &self,
+        ticket_id: Uuid,
+        as_of: AsOf,
+    ) -> Result<Option<Loaded<Ticket>>, StoreError> {
+        self.readers
+            .read(move |conn| super::load::load_as_of(conn, ticket_id, as_of))
+            .await
+    }
+
+    async fn append_project(
+        &self,
+        append: Append<Project, ProjectEvent>,
+    ) -> Result<Committed<Project>, StoreError> {
+        self.writer
+            .write(move |conn| append::append_project(conn, append))
+            .await
+    }
+
+    async fn append_ticket(
+        &self,
+        append: Append<Ticket, TicketEvent>,
+    ) -> Result<Committed<Ticket>, StoreError> {
+        self.writer
+            .write(move |conn| append::append_ticket(conn, append, None))
+            .await
+    }
+
+    async fn append_ticket_if_project_at(
+        &self,
+        append: Append<Ticket, TicketEvent>,
+        project_version: u64,
+    ) -> Result<Committed<Ticket>, StoreError> {
+        self.writer
+            .write(move |conn| append::append_ticket(conn, append, Some(project_version)))
+            .await
+    }
+
+    async fn stream_events(
+        &self,
+        stream_id: Uuid,
+        after_version: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                query_events(
+                    conn,
+                    "stream_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3",
+                    params![stream_id, after_version, limit],
+                )
+            })
+            .await
+    }
+
+    async fn project_events(
+        &self,
+        project_id: Uuid,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                query_events(
+                    conn,
+                    "project_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3",
+                    params![project_id, after_position, limit],
+                )
+            })
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                query_events(
+                    conn,
+                    "position > ?1 ORDER BY position LIMIT ?2",
+                    params![after_position, limit],
+                )
+            })
+            .await
+    }
+
+    async fn head_position(&self) -> Result<i64, StoreError> {
+        self.readers.read(|conn| head_position(conn)).await
+    }
+
+    async fn membership(
+        &self,
+        project_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<Role>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                let role: Option<String> = conn
+                    .prepare_cached(
+                        "SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2",
+                    )?
+                    .query_row(params![project_id, user_id], |r| r.get(0))
+                    .optional()?;
+                Ok(role.as_deref().map(parse_role))
+            })
+            .await
+    }
+
+    async fn projects_of(&self, user_id: Uuid) -> Result<Vec<ProjectSummary>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT p.project_id, p.key, p.name, p.statuses, p.created_at, m.role
+                     FROM projects p JOIN project_members m ON m.project_id = p.project_id
+                     WHERE m.user_id = ?1 ORDER BY p.created_at, p.project_id",
+                )?;
+                let rows = statement.query_and_then([user_id], project_summary)?;
+                rows.collect()
+            })
+            .await
+    }
+}
+
+fn project_summary(r: &Row<'_>) -> Result<ProjectSummary, StoreError> {
+    let statuses: String = r.get(3)?;
+    let role: String = r.get(5)?;
+    Ok(ProjectSummary {
+        project_id: r.get(0)?,
+        key: r.get(1)?,
+        name: r.get(2)?,
+        statuses: serde_json::from_str(&statuses)?,
+        created_at: from_micros(r.get(4)?)?,
+        role: parse_role(&role),
+    })
+}
