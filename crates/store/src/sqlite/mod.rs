@@ -152,3 +152,39 @@ fn taken(e: rusqlite::Error, column: &str, what: &'static str) -> StoreError {
         e.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The event log is durable once a caller hears it is stored: the file
+    /// is in WAL mode and the writer syncs every commit.
+    #[test]
+    fn the_writer_syncs_every_commit_in_wal_mode() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("events.db");
+        let store = SqliteStore::open(&path).expect("open");
+        let conn = Connection::open(&path).expect("second connection");
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("journal mode");
+        assert_eq!(mode, "wal");
+        configure_writer(&conn).expect("configure");
+        let synchronous: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("synchronous");
+        assert_eq!(synchronous, 2, "FULL");
+        drop(store);
+    }
+
+    #[test]
+    fn opening_a_missing_directory_says_where() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("missing").join("events.db");
+        match SqliteStore::open(&path) {
+            Err(StoreError::Unavailable(message)) => assert!(message.contains("missing")),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("opened a file in a missing directory"),
+        }
+    }
+}

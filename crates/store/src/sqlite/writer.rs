@@ -91,25 +91,25 @@ fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, feed: WatchFeed) {
                 Err(_) => break,
             }
         }
-        let wrote = commit(&mut conn, batch);
-        if wrote {
-            announce_head(&conn, &feed);
-        }
+        commit(&mut conn, batch, &feed);
     }
 }
 
-/// Runs and commits one batch, then reports every outcome. True when
-/// something was committed.
-fn commit(conn: &mut Connection, batch: Vec<Job>) -> bool {
+/// Runs and commits one batch, then reports every outcome. The head is
+/// raised before the callers hear: one told its event is stored finds the
+/// watch at or past it.
+fn commit(conn: &mut Connection, batch: Vec<Job>, feed: &WatchFeed) {
     let mut reports = Vec::with_capacity(batch.len());
     let committed = run_batch(conn, batch, &mut reports).map_err(|e| {
         tracing::warn!(error = %e, writes = reports.len(), "an SQLite batch failed");
         StoreError::from(e)
     });
+    if matches!(committed, Ok(true)) {
+        announce_head(conn, feed);
+    }
     for report in reports {
         report(committed.clone().map(|_| ()));
     }
-    committed.unwrap_or(false)
 }
 
 /// Runs each write in its savepoint and commits; true when any wrote. Writes
