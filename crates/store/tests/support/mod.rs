@@ -1,0 +1,228 @@
+//! One test body, both backends: a contract test is written once as
+//! `async fn name(backend: Backend)`, and [`on_both_backends!`] makes a
+//! `postgres::name` and a `sqlite::name` test of it. PostgreSQL runs on a
+//! database of its own (`TestDb`), SQLite on a file in a temporary directory.
+
+// Each test file uses a part of this module.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use ticketflow_domain::event::Event;
+use ticketflow_domain::project::{Project, ProjectPayload};
+use ticketflow_domain::ticket::{Ticket, TicketPayload};
+use ticketflow_domain::{default_statuses, Member, Role};
+use ticketflow_store::pg::PgStore;
+use ticketflow_store::sqlite::SqliteStore;
+use ticketflow_store::{
+    Accounts, Append, EventStore, IdempotencyStore, Loaded, Metadata, StoreError, Watch,
+};
+use ticketflow_testkit::fixtures::{actor, meta};
+use ticketflow_testkit::TestDb;
+use uuid::Uuid;
+
+/// Everything a contract test may call.
+pub trait Store: EventStore + Accounts + IdempotencyStore {}
+impl<T: EventStore + Accounts + IdempotencyStore> Store for T {}
+
+/// Makes a `postgres::$test` and a `sqlite::$test` of each `async fn
+/// $test(backend: Backend)` named.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test($crate::support::Backend::postgres().await).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test($crate::support::Backend::sqlite()).await
+                }
+            )*
+        }
+    };
+}
+
+/// Where a test's data lives, dropped with it.
+pub enum Backend {
+    Postgres(TestDb),
+    Sqlite {
+        dir: tempfile::TempDir,
+        /// The one open store: one process owns the file, so every handle
+        /// a test asks for is this one (a clone).
+        open: Mutex<Option<SqliteStore>>,
+    },
+}
+
+impl Backend {
+    pub async fn postgres() -> Self {
+        Self::Postgres(TestDb::create().await)
+    }
+
+    pub fn sqlite() -> Self {
+        Self::Sqlite {
+            dir: tempfile::tempdir().expect("temporary directory"),
+            open: Mutex::new(None),
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Self::Sqlite { .. })
+    }
+
+    /// A store on this backend's data. On PostgreSQL each call is another
+    /// instance with its own pool (and committers); on SQLite it is the one
+    /// open store.
+    pub async fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Self::Postgres(db) => Arc::new(db.store().await),
+            Self::Sqlite { .. } => Arc::new(self.sqlite_store()),
+        }
+    }
+
+    /// Like [`Backend::store`], with a smaller pool on PostgreSQL, for tests
+    /// that open many instances (tests run in parallel under PostgreSQL's
+    /// connection limit).
+    pub async fn store_with_pool(&self, connections: usize) -> Arc<dyn Store> {
+        match self {
+            Self::Postgres(db) => Arc::new(db.store_with_pool(connections).await),
+            Self::Sqlite { .. } => Arc::new(self.sqlite_store()),
+        }
+    }
+
+    /// Closes the SQLite file (the next [`Backend::store`] opens it again);
+    /// nothing to close on PostgreSQL. Handles still held keep it open.
+    pub fn close(&self) {
+        if let Self::Sqlite { open, .. } = self {
+            lock(open).take();
+        }
+    }
+
+    /// A watch of the log, from a store of this backend.
+    pub async fn watch(&self) -> Watch {
+        match self {
+            Self::Postgres(db) => db.store().await.watch(),
+            Self::Sqlite { .. } => self.sqlite_store().watch(),
+        }
+    }
+
+    /// What a projection worker calls once it has applied `position`.
+    pub async fn announce_checkpoint(&self, name: &str, position: i64) {
+        let announced = match self {
+            Self::Postgres(db) => db.store().await.announce_checkpoint(name, position).await,
+            Self::Sqlite { .. } => {
+                let store = self.sqlite_store();
+                store.announce_checkpoint(name, position).await
+            }
+        };
+        announced.expect("announce a checkpoint");
+    }
+
+    fn sqlite_store(&self) -> SqliteStore {
+        let Self::Sqlite { dir, open } = self else {
+            panic!("not an SQLite backend");
+        };
+        lock(open)
+            .get_or_insert_with(|| {
+                SqliteStore::open(&dir.path().join("events.db")).expect("open events.db")
+            })
+            .clone()
+    }
+
+    /// Direct access to a PostgreSQL store, for the tests of its internals.
+    pub async fn pg_store(&self) -> Option<PgStore> {
+        match self {
+            Self::Postgres(db) => Some(db.store().await),
+            Self::Sqlite { .. } => None,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub fn member(user_id: Uuid, username: &str, role: Role) -> Member {
+    Member {
+        user_id,
+        username: username.into(),
+        display_name: username.into(),
+        role,
+        joined_at: Utc::now(),
+    }
+}
+
+/// Appends a new project `key` (ProjectCreated, then alice as admin).
+pub async fn append_project(store: &dyn Store, id: Uuid, key: &str) -> Result<(), StoreError> {
+    let created = ProjectPayload::ProjectCreated {
+        project_id: id,
+        key: key.into(),
+        name: key.into(),
+        statuses: default_statuses(),
+    };
+    let alice = member(actor().id, "alice", Role::Admin);
+    let events = vec![
+        Event::new(&meta(), created),
+        Event::new(&meta(), ProjectPayload::MemberAdded { member: alice }),
+    ];
+    let append = Append {
+        stream_id: id,
+        project_id: id,
+        before: Loaded::<Project>::default(),
+        events,
+        metadata: Metadata::default(),
+    };
+    store.append_project(append).await.map(|_| ())
+}
+
+pub async fn create_project(store: &dyn Store, key: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    append_project(store, id, key)
+        .await
+        .expect("create project");
+    id
+}
+
+/// Appends one event to a project, on top of its current state.
+pub async fn change_project(store: &dyn Store, project_id: Uuid, payload: ProjectPayload) {
+    let before = store.load_project(project_id).await.expect("load project");
+    let append = Append {
+        stream_id: project_id,
+        project_id,
+        before,
+        events: vec![Event::new(&meta(), payload)],
+        metadata: Metadata::default(),
+    };
+    store.append_project(append).await.expect("change project");
+}
+
+/// Appends `events` to a ticket on top of `before`, returning the new state.
+pub async fn append_ticket(
+    store: &dyn Store,
+    project_id: Uuid,
+    ticket_id: Uuid,
+    before: Loaded<Ticket>,
+    events: Vec<Event<TicketPayload>>,
+) -> Result<Loaded<Ticket>, StoreError> {
+    let append = Append {
+        stream_id: ticket_id,
+        project_id,
+        before,
+        events,
+        metadata: Metadata::default(),
+    };
+    let committed = store.append_ticket(append).await?;
+    Ok(Loaded {
+        version: committed.state.version,
+        last_position: committed.last_position(),
+        state: committed.state,
+        replayed: 0,
+    })
+}
