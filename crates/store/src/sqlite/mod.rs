@@ -54,7 +54,8 @@ impl SqliteStore {
     /// Opens (creating if need be) and migrates the file at `path`. The
     /// directory must exist; the caller is expected to hold the data
     /// directory's lock, as SQLite's own locking would let a second process
-    /// in and the watch would not hear of its commits.
+    /// in and the watch would not hear of its commits. Blocks while it
+    /// migrates: call it at startup, not from a busy runtime.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let context = |e: rusqlite::Error| {
             StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
@@ -111,9 +112,8 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
 /// A reading connection; `query_only` guards against a write slipping past
 /// the writer thread (it would break the watch and the group commit).
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+    // Read-write but never creating: the writer has made the file already.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "query_only", "ON")?;
