@@ -92,14 +92,6 @@ impl AppState {
         }
     }
 
-    /// A connection to the read models.
-    pub async fn read_client(&self) -> Result<deadpool_postgres::Object, ApiError> {
-        self.reads
-            .get()
-            .await
-            .map_err(|e| ApiError::from(ticketflow_store::StoreError::Unavailable(e.to_string())))
-    }
-
     pub async fn run_ticket_command(
         &self,
         target: TicketTarget,

@@ -53,8 +53,8 @@ pub struct AppState {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// The JWT secret, decoded once.
     pub tokens: Arc<TokenKeys>,
-    /// The read models' database.
-    pub reads: deadpool_postgres::Pool,
+    /// The read models: what GETs, sockets and read marks go to.
+    pub reads: Arc<dyn ticketflow_projections::ReadStore>,
     /// The log's head and the read models' checkpoints, as they move.
     pub watch: Watch,
     /// The read models X-Min-Position waits for.

@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use ticketflow_projections::queries;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -41,9 +40,10 @@ pub async fn list(
             ))
         }
     };
-    let client = state.read_client().await?;
-    let (unread, items) =
-        queries::notifications(&client, user.id, unread_only, after, page.limit + 1).await?;
+    let (unread, items) = state
+        .reads
+        .notifications(user.id, unread_only, after, page.limit + 1)
+        .await?;
     let mut body = page.respond(items, |n| json!(n), |n| n.seq.to_string());
     body["unread_count"] = json!(unread);
     Ok(Json(body))
@@ -55,11 +55,10 @@ pub async fn read(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id(&id, "notification")?;
-    let client = state.read_client().await?;
-    if !queries::mark_read(&client, user.id, id).await? {
+    if !state.reads.mark_read(user.id, id).await? {
         return Err(ApiError::not_found("notification"));
     }
-    announce_read(&state, &client, &user, json!([id])).await;
+    announce_read(&state, &user, json!([id])).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -67,22 +66,16 @@ pub async fn read_all(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<StatusCode, ApiError> {
-    let client = state.read_client().await?;
-    queries::mark_all_read(&client, user.id).await?;
-    announce_read(&state, &client, &user, json!("all")).await;
+    state.reads.mark_all_read(user.id).await?;
+    announce_read(&state, &user, json!("all")).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Tells every notification socket of the reader (on any instance) so each
 /// tab's badge stays right. Best effort: the REST answer already stands.
-async fn announce_read(
-    state: &AppState,
-    client: &tokio_postgres::Client,
-    user: &AuthUser,
-    ids: Value,
-) {
+async fn announce_read(state: &AppState, user: &AuthUser, ids: Value) {
     let Some(broker) = &state.broker else { return };
-    let unread = match queries::unread_count(client, user.id).await {
+    let unread = match state.reads.unread_count(user.id).await {
         Ok(unread) => unread,
         Err(e) => return tracing::warn!(error = %e, "cannot count unread notifications"),
     };

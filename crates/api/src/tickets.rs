@@ -8,7 +8,6 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use ticketflow_domain::ticket::{NewTicket, Priority, Ticket, TicketChanges, TicketCommand};
-use ticketflow_projections::queries;
 use ticketflow_store::{AsOf, Loaded};
 use uuid::Uuid;
 
@@ -126,8 +125,9 @@ fn parse_as_of(raw: &str, current: u64) -> Result<AsOf, ApiError> {
 impl AppState {
     /// A live ticket from the read model, for a member of its project.
     async fn read_ticket(&self, ticket_id: Uuid, user: &AuthUser) -> Result<Ticket, ApiError> {
-        let client = self.read_client().await?;
-        let ticket = queries::ticket(&client, ticket_id)
+        let ticket = self
+            .reads
+            .ticket(ticket_id)
             .await?
             .ok_or_else(|| ApiError::not_found("ticket"))?;
         self.require_member(ticket.project_id, user).await?;
@@ -169,16 +169,10 @@ pub async fn list(
     let assignee_id = parse_filter::<Uuid>(q.assignee_id.as_deref(), "assignee_id")?;
     let project_id = path_id(&pid, "project")?;
     state.member_project(project_id, &user).await?;
-    let client = state.read_client().await?;
-    let tickets = queries::tickets(
-        &client,
-        project_id,
-        status_id,
-        assignee_id,
-        after,
-        page.limit + 1,
-    )
-    .await?;
+    let tickets = state
+        .reads
+        .tickets(project_id, status_id, assignee_id, after, page.limit + 1)
+        .await?;
     Ok(Json(
         page.respond(tickets, views::ticket, |t| t.number.to_string()),
     ))
@@ -323,8 +317,10 @@ pub async fn comments(
     let page = q.page()?;
     let after = page.after_number()?;
     let ticket = state.read_ticket(path_id(&id, "ticket")?, &user).await?;
-    let client = state.read_client().await?;
-    let comments = queries::comments(&client, ticket.id, after, page.limit + 1).await?;
+    let comments = state
+        .reads
+        .comments(ticket.id, after, page.limit + 1)
+        .await?;
     Ok(Json(page.respond(comments, views::comment, |c| {
         c.version.to_string()
     })))

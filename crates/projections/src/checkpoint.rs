@@ -12,9 +12,8 @@
 //! caller to fill from the event store.
 
 use ticketflow_store::{StoreError, StoredEvent};
-use tokio_postgres::{Client, Transaction};
 
-use crate::{Projection, Tables};
+use crate::{Projection, ReadStore};
 
 /// What [`apply_batch`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,19 +26,20 @@ pub enum Applied {
     Gap { expected_from: i64 },
 }
 
-/// Applies `events` (in position order) to the live tables of `projection`,
-/// skipping those its checkpoint already covers, in one transaction.
+/// Applies `events` (in position order) to the live read model of
+/// `projection`, skipping those its checkpoint already covers, in one
+/// transaction of `reads`.
 ///
-/// The checkpoint row is locked first (`FOR UPDATE`), so two workers of one
-/// projection take turns, and a rebuild's swap, which takes the same lock,
-/// never interleaves with a batch.
+/// The checkpoint is locked first ([`crate::ReadTx::lock_checkpoint`]), so
+/// two workers of one projection take turns, and a rebuild's swap, which
+/// takes the same lock, never interleaves with a batch.
 pub async fn apply_batch(
-    client: &mut Client,
+    reads: &dyn ReadStore,
     projection: &dyn Projection,
     events: &[StoredEvent],
 ) -> Result<Applied, StoreError> {
-    let tx = client.transaction().await?;
-    let at = lock_checkpoint(&tx, projection.name()).await?;
+    let mut tx = reads.begin().await?;
+    let at = tx.lock_checkpoint(projection.name()).await?;
     let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > at).collect();
     if !continues_from(at, &fresh) {
         tx.rollback().await?;
@@ -54,8 +54,8 @@ pub async fn apply_batch(
             position: at,
         });
     };
-    projection.apply(&tx, &Tables::live(), &fresh).await?;
-    set_checkpoint(&tx, projection.name(), last).await?;
+    projection.apply(tx.as_mut(), &fresh).await?;
+    tx.set_checkpoint(projection.name(), last).await?;
     tx.commit().await?;
     Ok(Applied::Done {
         applied: fresh.len(),
@@ -69,59 +69,4 @@ fn continues_from(at: i64, events: &[&StoredEvent]) -> bool {
         .iter()
         .zip(at + 1..)
         .all(|(event, expected)| event.position == expected)
-}
-
-/// The checkpoint of the projection `name`; 0 before its first batch.
-pub async fn checkpoint(client: &Client, name: &str) -> Result<i64, StoreError> {
-    let row = client
-        .query_opt(
-            "SELECT position FROM projection_checkpoints WHERE name = $1",
-            &[&name],
-        )
-        .await?;
-    Ok(row.map_or(Ok(0), |r| r.try_get(0))?)
-}
-
-/// Every projection's checkpoint, by name.
-pub async fn checkpoints(client: &Client) -> Result<Vec<(String, i64)>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT name, position FROM projection_checkpoints ORDER BY name",
-            &[],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
-}
-
-/// Locks the checkpoint row of `name` until the transaction ends, creating
-/// it at 0 first if missing, and returns its position.
-pub(crate) async fn lock_checkpoint(tx: &Transaction<'_>, name: &str) -> Result<i64, StoreError> {
-    tx.execute(
-        "INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0)
-         ON CONFLICT (name) DO NOTHING",
-        &[&name],
-    )
-    .await?;
-    let row = tx
-        .query_one(
-            "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
-            &[&name],
-        )
-        .await?;
-    Ok(row.try_get(0)?)
-}
-
-pub(crate) async fn set_checkpoint(
-    tx: &Transaction<'_>,
-    name: &str,
-    position: i64,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
-        &[&name, &position],
-    )
-    .await?;
-    Ok(())
 }

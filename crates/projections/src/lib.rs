@@ -6,20 +6,27 @@
 //! delivers at least once) is applied once, and a restart resumes exactly
 //! where the last commit left off.
 //!
-//! - [`checkpoint`]: applying a batch exactly once, and reading checkpoints;
+//! Projections decide what to write; a [`ReadStore`] persists it and answers
+//! the reads, on PostgreSQL ([`pg`]) or on SQLite (`sqlite`), so both run
+//! the same projection code.
+//!
+//! - [`read_store`]: the storage traits and the rows they take;
+//! - [`checkpoint`]: applying a batch exactly once;
 //! - [`TicketsProjection`], [`CommentsProjection`], [`NotificationsProjection`],
 //!   [`TicketChannelProjection`]: the read models ([`all`] lists them);
 //! - [`messages`]: the WebSocket channel messages the projections store,
 //!   rendered once, so a live message and its replay are the same bytes;
 //! - [`rebuild`](rebuild::rebuild): replaying the whole log into fresh tables
-//!   and swapping them in atomically;
-//! - [`queries`]: what the read API asks of the tables.
+//!   and swapping them in atomically (PostgreSQL);
+//! - [`queries`]: the shapes the read API gets back.
 
 pub mod checkpoint;
 mod comments;
 pub mod messages;
 mod notifications;
+pub mod pg;
 pub mod queries;
+pub mod read_store;
 pub mod rebuild;
 mod ticket_channel;
 mod ticket_states;
@@ -29,19 +36,20 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ticketflow_store::{StoreError, StoredEvent};
-use tokio_postgres::{Client, Transaction};
 
-pub use checkpoint::{apply_batch, checkpoint, checkpoints, Applied};
+pub use checkpoint::{apply_batch, Applied};
 pub use comments::CommentsProjection;
 pub use messages::{Channel, ChannelMessage};
 pub use notifications::{notification_id, NotificationsProjection};
+pub use pg::PgReadStore;
 pub use queries::{Comment, Notification};
+pub use read_store::{ReadStore, ReadTx};
 pub use rebuild::{rebuild, Progress, Rebuilt};
 pub use ticket_channel::TicketChannelProjection;
 pub use tickets::TicketsProjection;
 
-/// The names to use for a projection's tables: the live ones, or the fresh
-/// copies a rebuild fills before swapping them in.
+/// The names of a projection's PostgreSQL tables: the live ones, or the
+/// fresh copies a rebuild fills before swapping them in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
     /// Appended to every owned table name ("" for the live tables).
@@ -79,18 +87,13 @@ pub trait Projection: Send + Sync + 'static {
     /// Applies `events`, in position order and of any type (ignore what
     /// does not concern you), inside the caller's transaction: the live
     /// worker's batches and a rebuild's alike. Builds what applying them one
-    /// by one would, wherever the batch boundaries fall, and writes set-based
-    /// (a statement per table, not per event): that is what makes replaying
-    /// the log fast.
-    async fn apply(
-        &self,
-        tx: &Transaction<'_>,
-        tables: &Tables,
-        events: &[&StoredEvent],
-    ) -> Result<(), StoreError>;
+    /// by one would, wherever the batch boundaries fall, and hands `tx` a
+    /// batch of rows per table, not a row per event (PostgreSQL writes each
+    /// batch with one statement): that is what makes replaying the log fast.
+    async fn apply(&self, tx: &mut dyn ReadTx, events: &[&StoredEvent]) -> Result<(), StoreError>;
 
     /// The owned tables this projection only ever inserts into: no upsert,
-    /// no lookup, no `ON CONFLICT` while applying. A rebuild fills their
+    /// no lookup, no `ON CONFLICT` while applying. A (PostgreSQL) rebuild fills their
     /// copies without any index and builds the indexes afterwards, which is
     /// much faster; other copies keep their primary key while they fill.
     fn insert_only(&self) -> &'static [&'static str] {
@@ -104,27 +107,13 @@ pub trait Projection: Send + Sync + 'static {
     /// produce none.
     async fn messages(
         &self,
-        client: &Client,
+        reads: &dyn ReadStore,
         after: i64,
         upto: i64,
     ) -> Result<Vec<ChannelMessage>, StoreError> {
-        let _ = (client, after, upto);
+        let _ = (reads, after, upto);
         Ok(Vec::new())
     }
-}
-
-/// `SELECT unnest($1::<type>[]), unnest($2::<type>[]), ...`: the rows of a
-/// set-based write, one array per column, all equally long. Unnested in the
-/// select list they run in lockstep and stream into the insert; `UNNEST` in
-/// `FROM` would first materialise every row (a quarter slower for a
-/// rebuild's batches).
-pub(crate) fn unnest_rows(types: &[&str]) -> String {
-    let columns: Vec<String> = types
-        .iter()
-        .zip(1..)
-        .map(|(t, i)| format!("unnest(${i}::{t}[])"))
-        .collect();
-    format!("SELECT {}", columns.join(", "))
 }
 
 /// Every projection, in the order a worker should start them.

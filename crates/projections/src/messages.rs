@@ -3,8 +3,8 @@
 //! A channel message is rendered to JSON text once, by one function per
 //! kind, from data the projections store; both the message a projection
 //! worker publishes live ([`crate::Projection::messages`]) and the one a
-//! reconnecting socket replays ([`crate::queries::ticket_messages`],
-//! [`crate::queries::notification_messages`]) come from there, so they are
+//! reconnecting socket replays ([`crate::ReadStore::ticket_messages`],
+//! [`crate::ReadStore::notification_messages`]) come from there, so they are
 //! the same bytes, with the same `seq`.
 //!
 //! - Ticket channel: the `ticket_channel` projection renders each ticket
@@ -97,12 +97,13 @@ struct NotificationMessage<'a> {
 
 /// The ticket-channel message of the ticket event `event` (whose payload is
 /// `payload`), given the ticket's state after it: for a deletion that is the
-/// last known state, flagged deleted, at the deletion's version.
+/// last known state, flagged deleted, at the deletion's version. Returned
+/// with its seq on the channel (the event's).
 pub(crate) fn ticket_message(
     event: &StoredEvent,
     payload: &TicketPayload,
     after: &Ticket,
-) -> Result<String, StoreError> {
+) -> Result<(i64, String), StoreError> {
     let seq = event.seq.ok_or_else(|| {
         StoreError::Corrupt(format!(
             "ticket event {} has no channel seq",
@@ -150,7 +151,7 @@ pub(crate) fn ticket_message(
             },
         })?,
     };
-    Ok(text)
+    Ok((seq, text))
 }
 
 /// The notification-channel message of `notification`: the notification

@@ -16,14 +16,14 @@
 
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Object, Pool};
 use ticketflow_store::{EventStore, StoreError, StoredEvent};
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::Client;
 
 mod indexes;
 
-use crate::checkpoint::{lock_checkpoint, set_checkpoint};
-use crate::{Projection, Tables};
+use crate::pg::PgReadTx;
+use crate::{Projection, ReadTx, Tables};
 
 /// Events read and applied per transaction while replaying: large, since a
 /// batch costs a few statements whatever its size.
@@ -66,7 +66,7 @@ pub async fn rebuild(
     projection: &dyn Projection,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Rebuilt, StoreError> {
-    let mut client = pool.get().await?;
+    let client = pool.get().await?;
     let name = projection.name();
     let locked: bool = client
         .query_one(
@@ -80,9 +80,15 @@ pub async fn rebuild(
             "a rebuild of {name} is already running"
         )));
     }
+    // The connection moves into each transaction and back; one a failed
+    // transaction closed released the lock with its session.
+    let mut slot = Some(client);
     let result = Rebuild::new(events, projection, progress)
-        .run(&mut client)
+        .run(&mut slot)
         .await;
+    let Some(client) = slot else {
+        return result;
+    };
     // Released whatever happened: the connection goes back to the pool.
     let unlocked = client
         .execute(
@@ -93,6 +99,16 @@ pub async fn rebuild(
     let rebuilt = result?;
     unlocked?;
     Ok(rebuilt)
+}
+
+/// The rebuild's connection, between its transactions.
+fn connection(slot: &Option<Object>) -> Result<&Client, StoreError> {
+    match slot {
+        Some(client) => Ok(client),
+        None => Err(StoreError::Unavailable(
+            "the rebuild's connection was lost".into(),
+        )),
+    }
 }
 
 struct Rebuild<'a> {
@@ -122,18 +138,19 @@ impl<'a> Rebuild<'a> {
         }
     }
 
-    async fn run(mut self, client: &mut Client) -> Result<Rebuilt, StoreError> {
-        self.create_copies(client).await?;
-        self.replay(client).await?;
-        self.complete_copies(client).await?;
-        let tx = client.transaction().await?;
-        lock_checkpoint(&tx, self.projection.name()).await?;
+    async fn run(mut self, slot: &mut Option<Object>) -> Result<Rebuilt, StoreError> {
+        self.create_copies(connection(slot)?).await?;
+        self.replay(slot).await?;
+        self.complete_copies(connection(slot)?).await?;
+        let mut tx = self.begin(slot).await?;
+        tx.lock_checkpoint(self.projection.name()).await?;
         // The live worker now waits: whatever it has not applied, the copies
         // get here, and it resumes from the checkpoint set below.
-        while self.apply_next(&tx).await? > 0 {}
-        swap_tables(&tx, self.projection, &self.copies).await?;
-        set_checkpoint(&tx, self.projection.name(), self.position).await?;
-        tx.commit().await?;
+        while self.apply_next(&mut tx).await? > 0 {}
+        swap_tables(tx.client()?, self.projection, &self.copies).await?;
+        tx.set_checkpoint(self.projection.name(), self.position)
+            .await?;
+        *slot = Some(tx.commit_keep().await?);
         Ok(Rebuilt {
             position: self.position,
             applied: self.applied,
@@ -159,24 +176,33 @@ impl<'a> Rebuild<'a> {
         Ok(())
     }
 
+    /// A transaction writing to the copies, on the rebuild's connection.
+    async fn begin(&self, slot: &mut Option<Object>) -> Result<PgReadTx, StoreError> {
+        let client = slot
+            .take()
+            .ok_or_else(|| StoreError::Unavailable("the rebuild's connection was lost".into()))?;
+        PgReadTx::begin(client, self.copies.clone()).await
+    }
+
     /// Replays the log into the copies, a batch per transaction, to the head.
-    async fn replay(&mut self, client: &mut Client) -> Result<(), StoreError> {
+    async fn replay(&mut self, slot: &mut Option<Object>) -> Result<(), StoreError> {
         let mut batch = self.events.read_all(self.position, REBUILD_BATCH).await?;
         while let Some(last) = batch.last().map(|e| e.position) {
             // The next batch is read (on another connection) while this one
             // is applied: decoding rows and writing rows overlap.
-            let tx = client.transaction().await?;
+            let mut tx = self.begin(slot).await?;
             // Nothing waits on these commits being durable: after a crash
             // the copies are dropped and the rebuild starts over. The swap's
             // commit stays synchronous.
-            tx.batch_execute("SET LOCAL synchronous_commit = off")
+            tx.client()?
+                .batch_execute("SET LOCAL synchronous_commit = off")
                 .await?;
             let (next, applied) = tokio::join!(
                 self.events.read_all(last, REBUILD_BATCH),
-                apply(&tx, self.projection, &self.copies, &batch),
+                apply(&mut tx, self.projection, &batch),
             );
             applied?;
-            tx.commit().await?;
+            *slot = Some(tx.commit_keep().await?);
             self.advance(&batch);
             self.report().await?;
             batch = next?;
@@ -185,9 +211,9 @@ impl<'a> Rebuild<'a> {
     }
 
     /// Applies the next batch of the log to the copies; returns its size.
-    async fn apply_next(&mut self, tx: &Transaction<'_>) -> Result<usize, StoreError> {
+    async fn apply_next(&mut self, tx: &mut PgReadTx) -> Result<usize, StoreError> {
         let batch = self.events.read_all(self.position, REBUILD_BATCH).await?;
-        apply(tx, self.projection, &self.copies, &batch).await?;
+        apply(tx, self.projection, &batch).await?;
         self.advance(&batch);
         Ok(batch.len())
     }
@@ -216,21 +242,20 @@ impl<'a> Rebuild<'a> {
     }
 }
 
-/// Applies a batch read from the log to the copies.
+/// Applies a batch read from the log to the copies `tx` writes to.
 async fn apply(
-    tx: &Transaction<'_>,
+    tx: &mut PgReadTx,
     projection: &dyn Projection,
-    copies: &Tables,
     batch: &[StoredEvent],
 ) -> Result<(), StoreError> {
     let events: Vec<&StoredEvent> = batch.iter().collect();
-    projection.apply(tx, copies, &events).await
+    projection.apply(tx, &events).await
 }
 
 /// Replaces each live table by its copy, inside the caller's transaction,
 /// its indexes renamed to the live ones' names.
 async fn swap_tables(
-    tx: &Transaction<'_>,
+    tx: &Client,
     projection: &dyn Projection,
     copies: &Tables,
 ) -> Result<(), StoreError> {

@@ -12,12 +12,11 @@
 use async_trait::async_trait;
 use ticketflow_domain::TicketEvent;
 use ticketflow_store::{StoreError, StoredEvent};
-use tokio_postgres::{Client, Transaction};
-use uuid::Uuid;
 
-use crate::messages::{ticket_message, Channel, ChannelMessage};
+use crate::messages::{ticket_message, ChannelMessage};
+use crate::read_store::{MessageRow, ReadStore, ReadTx, StateTable};
 use crate::ticket_states::{OnDelete, TicketStates};
-use crate::{unnest_rows, Projection, Tables};
+use crate::Projection;
 
 /// Projection "ticket_channel", owning the stored messages and its ticket
 /// states.
@@ -34,86 +33,36 @@ impl Projection for TicketChannelProjection {
         &["rm_ticket_messages", "rm_channel_tickets"]
     }
 
-    async fn apply(
-        &self,
-        tx: &Transaction<'_>,
-        tables: &Tables,
-        events: &[&StoredEvent],
-    ) -> Result<(), StoreError> {
-        let table = tables.name("rm_channel_tickets");
-        let mut states = TicketStates::load(tx, &table, events, OnDelete::Drop).await?;
-        let mut rows = Rows::default();
+    async fn apply(&self, tx: &mut dyn ReadTx, events: &[&StoredEvent]) -> Result<(), StoreError> {
+        let table = StateTable::Channel;
+        let mut states = TicketStates::load(tx, table, events, OnDelete::Drop).await?;
+        let mut rows = Vec::new();
         for event in events {
             let judge = |_: &_, decoded: &TicketEvent| decoded.payload.clone();
             let Some((payload, after)) = states.advance(event, judge)? else {
                 continue;
             };
-            rows.push(event, ticket_message(event, &payload, after)?);
+            let (seq, message) = ticket_message(event, &payload, after)?;
+            rows.push(MessageRow {
+                project_id: event.project_id,
+                seq,
+                position: event.position,
+                message,
+            });
         }
-        states.save(tx, &table).await?;
-        if rows.positions.is_empty() {
+        states.save(tx, table).await?;
+        if rows.is_empty() {
             return Ok(());
         }
-        let sql = format!(
-            "INSERT INTO {} (project_id, seq, position, message) {}
-             ON CONFLICT (project_id, seq) DO NOTHING",
-            tables.name("rm_ticket_messages"),
-            unnest_rows(&["uuid", "bigint", "bigint", "text"])
-        );
-        tx.execute(
-            &sql,
-            &[
-                &rows.project_ids,
-                &rows.seqs,
-                &rows.positions,
-                &rows.messages,
-            ],
-        )
-        .await?;
-        Ok(())
+        tx.insert_ticket_messages(&rows).await
     }
 
     async fn messages(
         &self,
-        client: &Client,
+        reads: &dyn ReadStore,
         after: i64,
         upto: i64,
     ) -> Result<Vec<ChannelMessage>, StoreError> {
-        let rows = client
-            .query(
-                "SELECT project_id, seq, message FROM rm_ticket_messages
-                 WHERE position > $1 AND position <= $2 ORDER BY position",
-                &[&after, &upto],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ChannelMessage {
-                    channel: Channel::Tickets {
-                        project_id: r.try_get(0)?,
-                    },
-                    seq: r.try_get(1)?,
-                    json: r.try_get(2)?,
-                })
-            })
-            .collect()
-    }
-}
-
-/// The columns of `rm_ticket_messages` rows, one array each, for one set-based insert.
-#[derive(Default)]
-struct Rows {
-    project_ids: Vec<Uuid>,
-    seqs: Vec<Option<i64>>,
-    positions: Vec<i64>,
-    messages: Vec<String>,
-}
-
-impl Rows {
-    fn push(&mut self, event: &StoredEvent, message: String) {
-        self.project_ids.push(event.project_id);
-        self.seqs.push(event.seq);
-        self.positions.push(event.position);
-        self.messages.push(message);
+        reads.ticket_messages_between(after, upto).await
     }
 }

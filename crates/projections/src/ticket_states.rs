@@ -1,7 +1,7 @@
 //! The ticket states a projection keeps beside its rows (a `ticket_id`,
 //! `state` table), handled a batch at a time: the states the batch touches
-//! are read in one query, advanced in memory event by event, and the changed
-//! ones written back in one statement.
+//! are read at once, advanced in memory event by event, and the changed
+//! ones written back at once.
 //!
 //! A batch must build what applying its events one by one builds, wherever
 //! the batch boundaries fall (a rebuild's batches are not the live worker's),
@@ -13,11 +13,9 @@ use std::collections::HashMap;
 use cqrs_es::Aggregate;
 use ticketflow_domain::{Ticket, TicketEvent, TicketPayload};
 use ticketflow_store::{StoreError, StoredEvent};
-use tokio_postgres::types::Json;
-use tokio_postgres::Transaction;
 use uuid::Uuid;
 
-use crate::unnest_rows;
+use crate::read_store::{ReadTx, StateTable};
 
 /// What happens to a deleted ticket's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +42,8 @@ impl TicketStates {
     /// Reads from `table` the states of the tickets `events` touch; a
     /// ticket without a row starts from the empty state.
     pub(crate) async fn load(
-        tx: &Transaction<'_>,
-        table: &str,
+        tx: &mut dyn ReadTx,
+        table: StateTable,
         events: &[&StoredEvent],
         on_delete: OnDelete,
     ) -> Result<Self, StoreError> {
@@ -58,10 +56,8 @@ impl TicketStates {
         ids.dedup();
         let mut slots = HashMap::with_capacity(ids.len());
         if !ids.is_empty() {
-            let sql = format!("SELECT ticket_id, state FROM {table} WHERE ticket_id = ANY($1)");
-            for row in tx.query(&sql, &[&ids]).await? {
-                let Json(state): Json<Ticket> = row.try_get(1)?;
-                slots.insert(row.try_get(0)?, Slot { state, position: 0 });
+            for (id, state) in tx.load_states(table, &ids).await? {
+                slots.insert(id, Slot { state, position: 0 });
             }
         }
         Ok(Self { slots, on_delete })
@@ -108,27 +104,24 @@ impl TicketStates {
 
     /// Writes the changed states back to `table`, dropping deleted ones
     /// under [`OnDelete::Drop`].
-    pub(crate) async fn save(&self, tx: &Transaction<'_>, table: &str) -> Result<(), StoreError> {
-        let (mut ids, mut states, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+    pub(crate) async fn save(
+        &self,
+        tx: &mut dyn ReadTx,
+        table: StateTable,
+    ) -> Result<(), StoreError> {
+        let (mut states, mut dropped) = (Vec::new(), Vec::new());
         for (state, _) in self.changed() {
             if self.on_delete == OnDelete::Drop && state.deleted {
                 dropped.push(state.id);
             } else {
-                ids.push(state.id);
-                states.push(Json(state));
+                states.push(state);
             }
         }
-        if !ids.is_empty() {
-            let sql = format!(
-                "INSERT INTO {table} (ticket_id, state) {}
-                 ON CONFLICT (ticket_id) DO UPDATE SET state = EXCLUDED.state",
-                unnest_rows(&["uuid", "jsonb"])
-            );
-            tx.execute(&sql, &[&ids, &states]).await?;
+        if !states.is_empty() {
+            tx.save_states(table, &states).await?;
         }
         if !dropped.is_empty() {
-            let sql = format!("DELETE FROM {table} WHERE ticket_id = ANY($1)");
-            tx.execute(&sql, &[&dropped]).await?;
+            tx.drop_states(table, &dropped).await?;
         }
         Ok(())
     }

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use support::*;
 use ticketflow_domain::{Actor, Priority, TicketChanges};
 use ticketflow_projections::{
-    all, by_name, checkpoint, queries, rebuild, Channel, ChannelMessage, CommentsProjection,
-    NotificationsProjection, Projection, TicketChannelProjection, TicketsProjection,
+    all, by_name, rebuild, Channel, ChannelMessage, CommentsProjection, NotificationsProjection,
+    Projection, TicketChannelProjection, TicketsProjection,
 };
 use ticketflow_store::{EventStore, StoredEvent};
 use uuid::Uuid;
@@ -94,8 +94,8 @@ fn update(
 /// 6. alice hands PROJ-1 to carol
 /// 7. bob deletes PROJ-1
 /// 8. alice comments on PROJ-2
-async fn ticket_story() -> (World, Vec<ChannelMessage>, Uuid, Uuid) {
-    let w = World::new().await;
+async fn ticket_story(backend: Backend) -> (World, Vec<ChannelMessage>, Uuid, Uuid) {
+    let w = World::on(backend).await;
     let p = TicketChannelProjection;
     let mut live = w.sync_messages(&p).await;
     assert!(live.is_empty(), "member events make no message: {live:?}");
@@ -123,9 +123,8 @@ async fn ticket_story() -> (World, Vec<ChannelMessage>, Uuid, Uuid) {
     (w, live, a, b)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tickets_life_in_ticket_channel_messages() {
-    let (w, live, a, b) = ticket_story().await;
+async fn a_tickets_life_in_ticket_channel_messages(backend: Backend) {
+    let (w, live, a, b) = ticket_story(backend).await;
     assert_eq!(seqs(&live), (1..=9).collect::<Vec<_>>());
     assert!(live.iter().all(|m| m.channel
         == Channel::Tickets {
@@ -279,48 +278,43 @@ async fn a_tickets_life_in_ticket_channel_messages() {
         assert_eq!(Some(m.seq), e.seq);
     }
     // The deleted ticket's state is no longer kept; the live one's is.
-    let client = w.client().await;
-    let kept: Vec<Uuid> = client
-        .query("SELECT ticket_id FROM rm_channel_tickets", &[])
-        .await
-        .expect("states")
+    let kept = w.dump("rm_channel_tickets").await;
+    let kept: Vec<&Value> = kept
+        .as_array()
+        .expect("rows")
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| &r["ticket_id"])
         .collect();
-    assert_eq!(kept, vec![b]);
+    assert_eq!(kept, vec![&json!(b)]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replay_sends_the_bytes_the_live_worker_sent() {
-    let (w, live, _, _) = ticket_story().await;
-    let client = w.client().await;
+async fn replay_sends_the_bytes_the_live_worker_sent(backend: Backend) {
+    let (w, live, _, _) = ticket_story(backend).await;
     let pid = w.project_id;
 
-    let replay = queries::ticket_messages(&client, pid, 0, 1000)
-        .await
-        .expect("replay");
+    let replay = w.reads.ticket_messages(pid, 0, 1000).await.expect("replay");
     assert_eq!(replay, texts(&live));
     // From every point, in pages of two.
     for since in 0..=9usize {
-        let page = queries::ticket_messages(&client, pid, since as i64, 2)
+        let page = w
+            .reads
+            .ticket_messages(pid, since as i64, 2)
             .await
             .expect("page");
         let end = (since + 2).min(live.len());
         assert_eq!(page, texts(&live[since..end]), "since {since}");
     }
+    assert_eq!(w.reads.ticket_channel_head(pid).await.expect("head"), 9);
     assert_eq!(
-        queries::ticket_channel_head(&client, pid)
-            .await
-            .expect("head"),
-        9
-    );
-    assert_eq!(
-        queries::ticket_channel_head(&client, Uuid::now_v7())
+        w.reads
+            .ticket_channel_head(Uuid::now_v7())
             .await
             .expect("head"),
         0
     );
-    assert!(queries::ticket_messages(&client, Uuid::now_v7(), 0, 10)
+    assert!(w
+        .reads
+        .ticket_messages(Uuid::now_v7(), 0, 10)
         .await
         .expect("none")
         .is_empty());
@@ -330,11 +324,14 @@ async fn replay_sends_the_bytes_the_live_worker_sent() {
     let p = TicketChannelProjection;
     let log = w.log().await;
     let head = log.last().expect("log").position;
-    let whole = p.messages(&client, 0, head).await.expect("all");
+    let whole = p.messages(w.reads.as_ref(), 0, head).await.expect("all");
     assert_eq!(texts(&whole), replay);
     for after in 0..head {
         for upto in after..=head {
-            let range = p.messages(&client, after, upto).await.expect("range");
+            let range = p
+                .messages(w.reads.as_ref(), after, upto)
+                .await
+                .expect("range");
             let in_range: Vec<i64> = log
                 .iter()
                 .filter(|e| e.position > after && e.position <= upto)
@@ -342,7 +339,9 @@ async fn replay_sends_the_bytes_the_live_worker_sent() {
                 .collect();
             assert_eq!(seqs(&range), in_range, "({after}, {upto}]");
             let since = in_range.first().map_or(0, |s| s - 1);
-            let replayed = queries::ticket_messages(&client, pid, since, in_range.len() as i64)
+            let replayed = w
+                .reads
+                .ticket_messages(pid, since, in_range.len() as i64)
                 .await
                 .expect("replay");
             assert_eq!(texts(&range), replayed, "({after}, {upto}]");
@@ -356,7 +355,7 @@ async fn replay_sends_the_bytes_the_live_worker_sent() {
     ] {
         w.sync(quiet).await;
         assert!(quiet
-            .messages(&client, 0, head)
+            .messages(w.reads.as_ref(), 0, head)
             .await
             .expect("none")
             .is_empty());
@@ -365,7 +364,7 @@ async fn replay_sends_the_bytes_the_live_worker_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_stores_the_same_messages() {
-    let (w, _, _, _) = ticket_story().await;
+    let (w, _, _, _) = ticket_story(Backend::Postgres).await;
     // More of everything, over several tickets.
     for i in 0..4 {
         let t = w.create(&carol(), &format!("T{i}"), Some(&alice())).await;
@@ -379,12 +378,15 @@ async fn a_rebuild_stores_the_same_messages() {
     assert!(all().iter().any(|q| q.name() == "ticket_channel"));
     w.sync(p.as_ref()).await;
     let incremental = w.dump_projection(p.as_ref()).await;
-    let client = w.client().await;
-    let head = queries::ticket_channel_head(&client, w.project_id)
+    let head = w
+        .reads
+        .ticket_channel_head(w.project_id)
         .await
         .expect("head");
     assert_eq!(head, 9 + 4 * 3 + 2);
-    let before = queries::ticket_messages(&client, w.project_id, 0, 1000)
+    let before = w
+        .reads
+        .ticket_messages(w.project_id, 0, 1000)
         .await
         .expect("replay");
     assert_eq!(
@@ -397,7 +399,9 @@ async fn a_rebuild_stores_the_same_messages() {
             .await
             .expect("rebuild");
         assert_eq!(w.dump_projection(p.as_ref()).await, incremental);
-        let after = queries::ticket_messages(&client, w.project_id, 0, 1000)
+        let after = w
+            .reads
+            .ticket_messages(w.project_id, 0, 1000)
             .await
             .expect("replay");
         assert_eq!(after, before);
@@ -407,7 +411,7 @@ async fn a_rebuild_stores_the_same_messages() {
     w.sync(p.as_ref()).await;
     assert_eq!(w.dump_projection(p.as_ref()).await, incremental);
     assert_eq!(
-        checkpoint(&client, p.name()).await.expect("checkpoint"),
+        w.checkpoint(p.name()).await,
         w.store.head_position().await.expect("head")
     );
 }
@@ -419,9 +423,8 @@ fn rest_unread(n: &ticketflow_projections::Notification) -> Value {
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notification_messages_replay_identically_even_after_reads() {
-    let w = World::new().await;
+async fn notification_messages_replay_identically_even_after_reads(backend: Backend) {
+    let w = World::on(backend).await;
     let p = NotificationsProjection;
     let mut live = w.sync_messages(&p).await;
     let t = w.create(&alice(), "Fix login bug", Some(&bob())).await;
@@ -434,21 +437,21 @@ async fn notification_messages_replay_identically_even_after_reads() {
     live.extend(w.sync_messages(&p).await);
     w.assign(&alice(), t, Some(&carol())).await;
     live.extend(w.sync_messages(&p).await);
-    let client = w.client().await;
     let head = w.store.head_position().await.expect("head");
     // One batch of the whole log publishes the same, in the same order.
-    assert_eq!(p.messages(&client, 0, head).await.expect("all"), live);
+    assert_eq!(
+        p.messages(w.reads.as_ref(), 0, head).await.expect("all"),
+        live
+    );
 
     // Read flags change nothing in a message.
-    let (_, bobs) = queries::notifications(&client, bob().id, false, None, 50)
+    let (_, bobs) = w
+        .reads
+        .notifications(bob().id, false, None, 50)
         .await
         .expect("list");
-    assert!(queries::mark_read(&client, bob().id, bobs[1].id)
-        .await
-        .expect("read"));
-    queries::mark_all_read(&client, carol().id)
-        .await
-        .expect("read all");
+    assert!(w.reads.mark_read(bob().id, bobs[1].id).await.expect("read"));
+    w.reads.mark_all_read(carol().id).await.expect("read all");
 
     for user in [alice(), bob(), carol()] {
         let mine: Vec<ChannelMessage> = live
@@ -459,23 +462,24 @@ async fn notification_messages_replay_identically_even_after_reads() {
         let n = mine.len() as i64;
         assert!(n > 0, "{} has notifications", user.username);
         assert_eq!(seqs(&mine), (1..=n).collect::<Vec<_>>());
-        let replay = queries::notification_messages(&client, user.id, 0, 100)
+        let replay = w
+            .reads
+            .notification_messages(user.id, 0, 100)
             .await
             .expect("replay");
         assert_eq!(replay, texts(&mine), "{}", user.username);
-        let tail = queries::notification_messages(&client, user.id, n - 1, 100)
+        let tail = w
+            .reads
+            .notification_messages(user.id, n - 1, 100)
             .await
             .expect("tail");
         assert_eq!(tail, texts(&mine[mine.len() - 1..]));
-        assert_eq!(
-            queries::notification_head(&client, user.id)
-                .await
-                .expect("head"),
-            n
-        );
+        assert_eq!(w.reads.notification_head(user.id).await.expect("head"), n);
 
         // Each is the REST item, unread, in the envelope.
-        let (_, rest) = queries::notifications(&client, user.id, false, None, 50)
+        let (_, rest) = w
+            .reads
+            .notifications(user.id, false, None, 50)
             .await
             .expect("list");
         for m in &mine {
@@ -492,15 +496,23 @@ async fn notification_messages_replay_identically_even_after_reads() {
         }
     }
     // Some of them are read by now, yet their messages say unread.
-    let (unread, bobs) = queries::notifications(&client, bob().id, false, None, 50)
+    let (unread, bobs) = w
+        .reads
+        .notifications(bob().id, false, None, 50)
         .await
         .expect("list");
     assert!(bobs.iter().any(|n| n.read));
     assert!(unread < bobs.len() as i64);
-    assert!(
-        queries::notification_messages(&client, Uuid::now_v7(), 0, 10)
-            .await
-            .expect("nobody")
-            .is_empty()
-    );
+    assert!(w
+        .reads
+        .notification_messages(Uuid::now_v7(), 0, 10)
+        .await
+        .expect("nobody")
+        .is_empty());
 }
+
+on_each_backend!(
+    a_tickets_life_in_ticket_channel_messages,
+    replay_sends_the_bytes_the_live_worker_sent,
+    notification_messages_replay_identically_even_after_reads,
+);

@@ -4,9 +4,10 @@
 
 mod support;
 
+use serde_json::json;
 use support::*;
 use ticketflow_domain::{NewTicket, NotificationType, Priority, TicketChanges};
-use ticketflow_projections::{notification_id, queries, Notification, NotificationsProjection};
+use ticketflow_projections::{notification_id, Notification, NotificationsProjection};
 use ticketflow_store::EventStore;
 use uuid::Uuid;
 
@@ -25,8 +26,8 @@ use NotificationType::*;
 /// 9. bob rewrites the description, keeping carol's mention and adding
 ///    alice's: alice only
 /// 10. alice deletes it: nobody
-async fn story() -> (World, Uuid) {
-    let w = World::new().await;
+async fn story(backend: Backend) -> (World, Uuid) {
+    let w = World::on(backend).await;
     let t = w
         .create_with(
             &alice(),
@@ -92,15 +93,14 @@ async fn page(
     after: Option<i64>,
     limit: i64,
 ) -> (i64, Vec<Notification>) {
-    let client = w.client().await;
-    queries::notifications(&client, user, unread_only, after, limit)
+    w.reads
+        .notifications(user, unread_only, after, limit)
         .await
         .expect("notifications")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_rule_end_to_end_with_contiguous_seqs() {
-    let (w, _) = story().await;
+async fn every_rule_end_to_end_with_contiguous_seqs(backend: Backend) {
+    let (w, _) = story(backend).await;
 
     let (unread, alices) = list(&w, alice().id).await;
     assert_eq!(unread, 4);
@@ -150,26 +150,23 @@ async fn every_rule_end_to_end_with_contiguous_seqs() {
         ])
     );
 
-    let client = w.client().await;
     for (user, head) in [(alice(), 4), (bob(), 4), (carol(), 2)] {
         assert_eq!(
-            queries::notification_head(&client, user.id)
-                .await
-                .expect("head"),
+            w.reads.notification_head(user.id).await.expect("head"),
             head
         );
     }
     assert_eq!(
-        queries::notification_head(&client, Uuid::now_v7())
+        w.reads
+            .notification_head(Uuid::now_v7())
             .await
             .expect("head"),
         0
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_notification_carries_its_ticket_event_and_stable_id() {
-    let (w, t) = story().await;
+async fn a_notification_carries_its_ticket_event_and_stable_id(backend: Backend) {
+    let (w, t) = story(backend).await;
     let (_, bobs) = list(&w, bob().id).await;
     let assigned = bobs.last().expect("bob's first");
     let created = &w.store.stream_events(t, 0, 1).await.expect("events")[0];
@@ -219,9 +216,8 @@ async fn a_notification_carries_its_ticket_event_and_stable_id() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lists_page_newest_first() {
-    let (w, _) = story().await;
+async fn lists_page_newest_first(backend: Backend) {
+    let (w, _) = story(backend).await;
     let bob = bob().id;
     let (unread, first) = page(&w, bob, false, None, 3).await;
     assert_eq!((unread, seqs(&first)), (4, vec![4, 3, 2]));
@@ -230,8 +226,9 @@ async fn lists_page_newest_first() {
     let (unread, past_the_end) = page(&w, bob, false, Some(1), 3).await;
     assert_eq!((unread, seqs(&past_the_end)), (4, vec![]));
 
-    let client = w.client().await;
-    let replay = queries::notification_messages(&client, bob, 1, 2)
+    let replay = w
+        .reads
+        .notification_messages(bob, 1, 2)
         .await
         .expect("after");
     let replayed: Vec<i64> = replay.iter().map(|(seq, _)| *seq).collect();
@@ -241,16 +238,12 @@ async fn lists_page_newest_first() {
     assert_eq!((unread, nobody.len()), (0, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reading_one_notification() {
-    let (w, _) = story().await;
-    let client = w.client().await;
+async fn reading_one_notification(backend: Backend) {
+    let (w, _) = story(backend).await;
     let (_, bobs) = list(&w, bob().id).await;
     let second = bobs.iter().find(|n| n.seq == 2).expect("seq 2").id;
 
-    assert!(queries::mark_read(&client, bob().id, second)
-        .await
-        .expect("read"));
+    assert!(w.reads.mark_read(bob().id, second).await.expect("read"));
     let (unread, bobs) = list(&w, bob().id).await;
     assert_eq!(unread, 3);
     let read: Vec<(i64, bool)> = bobs.iter().map(|n| (n.seq, n.read)).collect();
@@ -261,58 +254,39 @@ async fn reading_one_notification() {
     assert_eq!(seqs(&unread_page), vec![1]);
 
     // Again: still fine, nothing changes.
-    assert!(queries::mark_read(&client, bob().id, second)
-        .await
-        .expect("again"));
-    assert_eq!(
-        queries::unread_count(&client, bob().id)
-            .await
-            .expect("count"),
-        3
-    );
+    assert!(w.reads.mark_read(bob().id, second).await.expect("again"));
+    assert_eq!(w.reads.unread_count(bob().id).await.expect("count"), 3);
     // Someone else's, or no such notification: not found.
-    assert!(!queries::mark_read(&client, alice().id, second)
+    assert!(!w
+        .reads
+        .mark_read(alice().id, second)
         .await
         .expect("other's"));
-    assert!(!queries::mark_read(&client, bob().id, Uuid::now_v7())
+    assert!(!w
+        .reads
+        .mark_read(bob().id, Uuid::now_v7())
         .await
         .expect("unknown"));
     assert_eq!(list(&w, alice().id).await.0, 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reading_all_covers_what_exists_not_what_comes() {
-    let (w, _) = story().await;
-    let client = w.client().await;
+async fn reading_all_covers_what_exists_not_what_comes(backend: Backend) {
+    let (w, _) = story(backend).await;
     let (_, bobs) = list(&w, bob().id).await;
     let first = bobs.last().expect("first").id;
-    assert!(queries::mark_read(&client, bob().id, first)
-        .await
-        .expect("one"));
+    assert!(w.reads.mark_read(bob().id, first).await.expect("one"));
 
-    assert_eq!(
-        queries::mark_all_read(&client, bob().id)
-            .await
-            .expect("all"),
-        4
-    );
+    assert_eq!(w.reads.mark_all_read(bob().id).await.expect("all"), 4);
     let (unread, bobs) = list(&w, bob().id).await;
     assert_eq!(unread, 0);
     assert!(bobs.iter().all(|n| n.read));
     // The read-all mark covers the single flag, which is dropped.
-    let flags: i64 = client
-        .query_one(
-            "SELECT count(*) FROM notification_reads WHERE user_id = $1",
-            &[&bob().id],
-        )
-        .await
-        .expect("flags")
-        .get(0);
-    assert_eq!(flags, 0);
+    let flags = w
+        .rows_where("notification_reads", "user_id", json!(bob().id))
+        .await;
+    assert_eq!(flags, Vec::<serde_json::Value>::new());
     // Marking one below the mark: found, already read, no flag stored.
-    assert!(queries::mark_read(&client, bob().id, first)
-        .await
-        .expect("again"));
+    assert!(w.reads.mark_read(bob().id, first).await.expect("again"));
     assert_eq!(list(&w, bob().id).await.0, 0);
     // Others are untouched.
     assert_eq!(list(&w, alice().id).await.0, 4);
@@ -329,40 +303,35 @@ async fn reading_all_covers_what_exists_not_what_comes() {
     assert_eq!(bobs[0].ticket_id, t2);
     assert!(!bobs[0].read);
     // Read-all with nothing new is harmless, and the mark never goes back.
+    assert_eq!(w.reads.mark_all_read(bob().id).await.expect("all"), 5);
+    assert_eq!(w.reads.mark_all_read(carol().id).await.expect("all"), 2);
     assert_eq!(
-        queries::mark_all_read(&client, bob().id)
-            .await
-            .expect("all"),
-        5
-    );
-    assert_eq!(
-        queries::mark_all_read(&client, carol().id)
-            .await
-            .expect("all"),
-        2
-    );
-    assert_eq!(
-        queries::mark_all_read(&client, Uuid::now_v7())
-            .await
-            .expect("nobody"),
+        w.reads.mark_all_read(Uuid::now_v7()).await.expect("nobody"),
         0
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_projections_ticket_state_follows_the_tickets() {
-    let (w, t) = story().await;
+async fn the_projections_ticket_state_follows_the_tickets(backend: Backend) {
+    let (w, t) = story(backend).await;
     let live = w.create(&alice(), "Alive", None).await;
     w.sync(&NotificationsProjection).await;
-    let client = w.client().await;
-    let states: Vec<Uuid> = client
-        .query("SELECT ticket_id FROM rm_notify_tickets", &[])
-        .await
-        .expect("states")
+    let states = w.dump("rm_notify_tickets").await;
+    let ids: Vec<&serde_json::Value> = states
+        .as_array()
+        .expect("rows")
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| &r["ticket_id"])
         .collect();
     // The deleted ticket's state is gone; the live one is kept.
-    assert_eq!(states, vec![live]);
+    assert_eq!(ids, vec![&json!(live)]);
     assert_ne!(t, live);
 }
+
+on_each_backend!(
+    every_rule_end_to_end_with_contiguous_seqs,
+    a_notification_carries_its_ticket_event_and_stable_id,
+    lists_page_newest_first,
+    reading_one_notification,
+    reading_all_covers_what_exists_not_what_comes,
+    the_projections_ticket_state_follows_the_tickets,
+);

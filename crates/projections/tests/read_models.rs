@@ -3,15 +3,15 @@
 
 mod support;
 
+use serde_json::json;
 use support::*;
 use ticketflow_domain::{Priority, TicketChanges};
-use ticketflow_projections::{queries, CommentsProjection, TicketsProjection};
+use ticketflow_projections::{CommentsProjection, TicketsProjection};
 use ticketflow_store::EventStore;
 use uuid::Uuid;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ticket_rows_hold_the_aggregates_state() {
-    let w = World::new().await;
+async fn ticket_rows_hold_the_aggregates_state(backend: Backend) {
+    let w = World::on(backend).await;
     let a = w.create(&alice(), "First", None).await;
     let b = w.create(&bob(), "Second", Some(&carol())).await;
     w.update(
@@ -31,62 +31,54 @@ async fn ticket_rows_hold_the_aggregates_state() {
     w.assign(&alice(), b, None).await;
     w.sync(&TicketsProjection).await;
 
-    let client = w.client().await;
     for id in [a, b] {
         let loaded = w.store.load_ticket(id).await.expect("load").state;
-        let read = queries::ticket(&client, id).await.expect("query");
+        let read = w.reads.ticket(id).await.expect("query");
         assert_eq!(read, Some(loaded), "ticket {id}");
     }
-    let row = client
-        .query_one(
-            "SELECT number, status_id, assignee_id, deleted, last_position
-             FROM rm_tickets WHERE ticket_id = $1",
-            &[&a],
-        )
-        .await
-        .expect("row");
-    assert_eq!(row.get::<_, i64>(0), 1);
-    assert_eq!(row.get::<_, Option<i64>>(1), Some(2));
-    assert_eq!(row.get::<_, Option<Uuid>>(2), Some(bob().id));
-    assert!(!row.get::<_, bool>(3));
+    let row = &w.rows_where("rm_tickets", "ticket_id", json!(a)).await[0];
     let last = w.store.load_ticket(a).await.expect("load").last_position;
-    assert_eq!(row.get::<_, i64>(4), last);
+    assert_eq!(
+        [
+            &row["number"],
+            &row["status_id"],
+            &row["assignee_id"],
+            &row["deleted"],
+            &row["last_position"]
+        ],
+        [
+            &json!(1),
+            &json!(2),
+            &json!(bob().id),
+            &json!(false),
+            &json!(last)
+        ]
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deleted_ticket_keeps_its_row_but_leaves_the_reads() {
-    let w = World::new().await;
+async fn a_deleted_ticket_keeps_its_row_but_leaves_the_reads(backend: Backend) {
+    let w = World::on(backend).await;
     let a = w.create(&alice(), "Doomed", Some(&bob())).await;
     let b = w.create(&alice(), "Kept", None).await;
     w.delete(&bob(), a).await;
     w.sync(&TicketsProjection).await;
 
-    let client = w.client().await;
-    assert_eq!(queries::ticket(&client, a).await.expect("query"), None);
-    let listed = queries::tickets(&client, w.project_id, None, None, 0, 50)
+    assert_eq!(w.reads.ticket(a).await.expect("query"), None);
+    let listed = w
+        .reads
+        .tickets(w.project_id, None, None, 0, 50)
         .await
         .expect("list");
     assert_eq!(listed.iter().map(|t| t.id).collect::<Vec<_>>(), vec![b]);
-    let row = client
-        .query_one(
-            "SELECT deleted, (state->>'deleted')::boolean, (state->>'version')::bigint
-             FROM rm_tickets WHERE ticket_id = $1",
-            &[&a],
-        )
-        .await
-        .expect("row");
-    assert!(row.get::<_, bool>(0));
-    assert!(row.get::<_, bool>(1));
-    assert_eq!(row.get::<_, i64>(2), 2);
-    assert_eq!(
-        queries::ticket(&client, Uuid::now_v7()).await.expect("q"),
-        None
-    );
+    let row = &w.rows_where("rm_tickets", "ticket_id", json!(a)).await[0];
+    assert_eq!(row["deleted"], json!(true));
+    assert_eq!(row["state"]["deleted"], json!(true));
+    assert_eq!(row["state"]["version"], json!(2));
+    assert_eq!(w.reads.ticket(Uuid::now_v7()).await.expect("q"), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tickets_page_by_number_and_filter_by_status_and_assignee() {
-    let w = World::new().await;
+async fn tickets_page_by_number_and_filter_by_status_and_assignee(backend: Backend) {
+    let w = World::on(backend).await;
     let mut ids = Vec::new();
     for n in 1..=7 {
         let assignee = match n % 3 {
@@ -105,41 +97,49 @@ async fn tickets_page_by_number_and_filter_by_status_and_assignee() {
     }
     w.delete(&alice(), ids[5]).await;
     w.sync(&TicketsProjection).await;
-    let client = w.client().await;
     let numbers = |tickets: Vec<ticketflow_domain::Ticket>| -> Vec<u64> {
         tickets.iter().map(|t| t.number).collect()
     };
 
-    let page = |after, limit| queries::tickets(&client, w.project_id, None, None, after, limit);
+    let page = |after, limit| w.reads.tickets(w.project_id, None, None, after, limit);
     assert_eq!(numbers(page(0, 3).await.expect("p1")), vec![1, 2, 3]);
     assert_eq!(numbers(page(3, 3).await.expect("p2")), vec![4, 5, 7]);
     assert_eq!(numbers(page(7, 3).await.expect("p3")), Vec::<u64>::new());
 
-    let in_progress = queries::tickets(&client, w.project_id, Some(2), None, 0, 50)
+    let in_progress = w
+        .reads
+        .tickets(w.project_id, Some(2), None, 0, 50)
         .await
         .expect("status");
     assert_eq!(numbers(in_progress), vec![2, 4]);
-    let open_after_1 = queries::tickets(&client, w.project_id, Some(1), None, 1, 50)
+    let open_after_1 = w
+        .reads
+        .tickets(w.project_id, Some(1), None, 1, 50)
         .await
         .expect("status");
     assert_eq!(numbers(open_after_1), vec![3, 5, 7]);
-    let bobs = queries::tickets(&client, w.project_id, None, Some(bob().id), 0, 50)
+    let bobs = w
+        .reads
+        .tickets(w.project_id, None, Some(bob().id), 0, 50)
         .await
         .expect("assignee");
     assert_eq!(numbers(bobs), vec![3]);
-    let carols_open = queries::tickets(&client, w.project_id, Some(1), Some(carol().id), 0, 50)
+    let carols_open = w
+        .reads
+        .tickets(w.project_id, Some(1), Some(carol().id), 0, 50)
         .await
         .expect("both");
     assert_eq!(numbers(carols_open), vec![1, 7]);
-    let elsewhere = queries::tickets(&client, Uuid::now_v7(), None, None, 0, 50)
+    let elsewhere = w
+        .reads
+        .tickets(Uuid::now_v7(), None, None, 0, 50)
         .await
         .expect("other project");
     assert!(elsewhere.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn comments_are_listed_in_order_and_paged_by_version() {
-    let w = World::new().await;
+async fn comments_are_listed_in_order_and_paged_by_version(backend: Backend) {
+    let w = World::on(backend).await;
     let a = w.create(&alice(), "Talked about", None).await;
     let other = w.create(&alice(), "Other", None).await;
     let c1 = w.comment(&bob(), a, "first").await;
@@ -149,8 +149,7 @@ async fn comments_are_listed_in_order_and_paged_by_version() {
     w.comment(&alice(), other, "elsewhere").await;
     w.sync(&CommentsProjection).await;
 
-    let client = w.client().await;
-    let all = queries::comments(&client, a, 0, 50).await.expect("all");
+    let all = w.reads.comments(a, 0, 50).await.expect("all");
     assert_eq!(
         all.iter().map(|c| c.id).collect::<Vec<_>>(),
         vec![c1, c2, c3]
@@ -166,21 +165,19 @@ async fn comments_are_listed_in_order_and_paged_by_version() {
     let stored = w.store.stream_events(a, 3, 1).await.expect("event");
     assert_eq!(second.created_at, stored[0].occurred_at);
 
-    let first_page = queries::comments(&client, a, 0, 2).await.expect("p1");
+    let first_page = w.reads.comments(a, 0, 2).await.expect("p1");
     assert_eq!(first_page.len(), 2);
-    let rest = queries::comments(&client, a, first_page[1].version, 2)
+    let rest = w
+        .reads
+        .comments(a, first_page[1].version, 2)
         .await
         .expect("p2");
     assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), vec![c3]);
-    assert!(queries::comments(&client, a, 5, 2)
-        .await
-        .expect("p3")
-        .is_empty());
+    assert!(w.reads.comments(a, 5, 2).await.expect("p3").is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn projections_ignore_what_is_not_theirs() {
-    let w = World::new().await;
+async fn projections_ignore_what_is_not_theirs(backend: Backend) {
+    let w = World::on(backend).await;
     // Only project events so far: nothing to show, but the checkpoint moves.
     w.sync_all().await;
     for table in [
@@ -192,10 +189,7 @@ async fn projections_ignore_what_is_not_theirs() {
         assert_eq!(w.dump(table).await, serde_json::json!([]), "{table}");
     }
     let head = w.store.head_position().await.expect("head");
-    let client = w.client().await;
-    let checkpoints = ticketflow_projections::checkpoints(&client)
-        .await
-        .expect("checkpoints");
+    let checkpoints = w.reads.checkpoints().await.expect("checkpoints");
     assert_eq!(
         checkpoints,
         vec![
@@ -206,3 +200,11 @@ async fn projections_ignore_what_is_not_theirs() {
         ]
     );
 }
+
+on_each_backend!(
+    ticket_rows_hold_the_aggregates_state,
+    a_deleted_ticket_keeps_its_row_but_leaves_the_reads,
+    tickets_page_by_number_and_filter_by_status_and_assignee,
+    comments_are_listed_in_order_and_paged_by_version,
+    projections_ignore_what_is_not_theirs,
+);

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::*;
-use ticketflow_projections::{all, checkpoint, queries, rebuild, Progress, Projection, Rebuilt};
+use ticketflow_projections::{all, rebuild, Progress, Projection, Rebuilt};
 use ticketflow_store::EventStore;
 
 /// Several tickets' worth of every kind of event.
@@ -87,16 +87,13 @@ async fn a_rebuild_reproduces_the_incremental_tables_twice() {
     w.sync_all().await;
     let head = w.store.head_position().await.expect("head");
     // User state outside the projection: one read flag and a read-all mark.
-    let client = w.client().await;
-    let (_, bobs) = queries::notifications(&client, bob().id, false, None, 50)
+    let (_, bobs) = w
+        .reads
+        .notifications(bob().id, false, None, 50)
         .await
         .expect("list");
-    assert!(queries::mark_read(&client, bob().id, bobs[1].id)
-        .await
-        .expect("read"));
-    queries::mark_all_read(&client, carol().id)
-        .await
-        .expect("read all");
+    assert!(w.reads.mark_read(bob().id, bobs[1].id).await.expect("read"));
+    w.reads.mark_all_read(carol().id).await.expect("read all");
     let unread_before = unread_counts(&w).await;
 
     for projection in all() {
@@ -126,7 +123,7 @@ async fn a_rebuild_reproduces_the_incremental_tables_twice() {
                 "{} round {round}",
                 p.name()
             );
-            assert_eq!(checkpoint(&client, p.name()).await.expect("cp"), head);
+            assert_eq!(w.checkpoint(p.name()).await, head);
         }
     }
     assert_eq!(unread_counts(&w).await, unread_before, "read flags survive");
@@ -143,18 +140,13 @@ async fn a_rebuild_reproduces_the_incremental_tables_twice() {
             }
         );
     }
-    assert!(queries::ticket(&client, t).await.expect("ticket").is_some());
+    assert!(w.reads.ticket(t).await.expect("ticket").is_some());
 }
 
 async fn unread_counts(w: &World) -> Vec<i64> {
-    let client = w.client().await;
     let mut out = Vec::new();
     for user in [alice(), bob(), carol()] {
-        out.push(
-            queries::unread_count(&client, user.id)
-                .await
-                .expect("count"),
-        );
+        out.push(w.reads.unread_count(user.id).await.expect("count"));
     }
     out
 }
@@ -259,7 +251,7 @@ async fn a_rebuild_under_writes_and_a_live_worker_loses_nothing() {
     let client = w.client().await;
     for p in all() {
         let p = p.as_ref();
-        assert_eq!(checkpoint(&client, p.name()).await.expect("cp"), head);
+        assert_eq!(w.checkpoint(p.name()).await, head);
         let live = w.dump_projection(p).await;
         w.reset(p).await;
         w.sync(p).await;
@@ -280,12 +272,15 @@ async fn a_rebuild_under_writes_and_a_live_worker_loses_nothing() {
 async fn readers_see_the_whole_model_throughout_a_rebuild() {
     let w = Arc::new(busy_world(6).await);
     w.sync_all().await;
-    let client = w.client().await;
-    let tickets = queries::tickets(&client, w.project_id, None, None, 0, 200)
+    let tickets = w
+        .reads
+        .tickets(w.project_id, None, None, 0, 200)
         .await
         .expect("tickets")
         .len();
-    let (bob_unread, bobs) = queries::notifications(&client, bob().id, false, None, 200)
+    let (bob_unread, bobs) = w
+        .reads
+        .notifications(bob().id, false, None, 200)
         .await
         .expect("notifications");
     let done = Arc::new(AtomicBool::new(false));
@@ -293,14 +288,17 @@ async fn readers_see_the_whole_model_throughout_a_rebuild() {
     let reader = {
         let (w, done) = (w.clone(), done.clone());
         tokio::spawn(async move {
-            let client = w.client().await;
             let mut reads = 0;
             while !done.load(Ordering::Relaxed) || reads == 0 {
-                let seen = queries::tickets(&client, w.project_id, None, None, 0, 200)
+                let seen = w
+                    .reads
+                    .tickets(w.project_id, None, None, 0, 200)
                     .await
                     .expect("tickets during a rebuild");
                 assert_eq!(seen.len(), tickets);
-                let (unread, items) = queries::notifications(&client, bob().id, false, None, 200)
+                let (unread, items) = w
+                    .reads
+                    .notifications(bob().id, false, None, 200)
                     .await
                     .expect("notifications during a rebuild");
                 assert_eq!((unread, items.len()), (bob_unread, bobs.len()));

@@ -29,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ticketflow_api::AuthUser;
 use ticketflow_bus::{Broker, BusError, Message as BusMessage, Subscription};
-use ticketflow_projections::queries;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -806,13 +805,11 @@ impl PresenceSession {
         let Some(id) = raw.as_str().and_then(|s| Uuid::parse_str(s).ok()) else {
             return Ok(Err(bad_message("ticket_id must be a ticket id")));
         };
-        let client = self
+        let ticket = self
             .gateway
             .api
-            .read_client()
-            .await
-            .map_err(|_| End::Close(1011, "store unavailable"))?;
-        let ticket = queries::ticket(&client, id)
+            .reads
+            .ticket(id)
             .await
             .map_err(|_| End::Close(1011, "store unavailable"))?;
         match ticket {

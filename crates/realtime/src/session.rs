@@ -15,7 +15,6 @@ use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use ticketflow_api::{ApiError, AuthUser};
-use ticketflow_projections::queries;
 use tokio::time::{interval_at, sleep, sleep_until, Instant, Interval, Sleep};
 
 use crate::hub::{ChannelKey, Control, Live, REMOVED_MEMBER, SLOW_CONSUMER};
@@ -112,15 +111,10 @@ impl Session {
     }
 
     async fn head(&self) -> Result<i64, End> {
-        let client = self
-            .gateway
-            .api
-            .read_client()
-            .await
-            .map_err(|_| End::Close(1011, "store unavailable"))?;
+        let reads = &self.gateway.api.reads;
         let head = match &self.key {
-            ChannelKey::Tickets(p) => queries::ticket_channel_head(&client, *p).await,
-            ChannelKey::Notifications(u) => queries::notification_head(&client, *u).await,
+            ChannelKey::Tickets(p) => reads.ticket_channel_head(*p).await,
+            ChannelKey::Notifications(u) => reads.notification_head(*u).await,
         };
         head.map_err(|_| End::Close(1011, "store unavailable"))
     }
@@ -139,19 +133,12 @@ impl Session {
 
     /// Sends the stored messages with seq in (after, upto]; returns the last sent.
     async fn replay(&self, sink: &mut Sink, mut after: i64, upto: i64) -> Result<i64, End> {
-        let client = self
-            .gateway
-            .api
-            .read_client()
-            .await
-            .map_err(|_| End::Close(1011, "store unavailable"))?;
+        let reads = &self.gateway.api.reads;
         while after < upto {
             let want = REPLAY_PAGE.min(upto - after);
             let page = match &self.key {
-                ChannelKey::Tickets(p) => queries::ticket_messages(&client, *p, after, want).await,
-                ChannelKey::Notifications(u) => {
-                    queries::notification_messages(&client, *u, after, want).await
-                }
+                ChannelKey::Tickets(p) => reads.ticket_messages(*p, after, want).await,
+                ChannelKey::Notifications(u) => reads.notification_messages(*u, after, want).await,
             }
             .map_err(|_| End::Close(1011, "store unavailable"))?;
             if page.is_empty() {

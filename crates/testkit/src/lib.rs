@@ -17,6 +17,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
+use ticketflow_projections::PgReadStore;
 use ticketflow_realtime::{Gateway, Settings, Timing};
 use ticketflow_store::pg::PgStore;
 
@@ -132,7 +133,7 @@ impl Front {
             accounts: shared.clone(),
             idempotency: shared,
             tokens: Arc::new(TokenKeys::new(JWT_SECRET.as_bytes())),
-            reads: store.pool().clone(),
+            reads: Arc::new(PgReadStore::new(store.pool().clone())),
             watch: store.watch(),
             read_models: ticketflow_workers::read_model_names(),
             aggregates: Default::default(),

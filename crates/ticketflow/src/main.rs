@@ -14,6 +14,7 @@ mod projections_cli;
 
 use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
+use ticketflow_projections::PgReadStore;
 use ticketflow_realtime::{Gateway, Settings, Timing};
 use ticketflow_store::pg::PgStore;
 
@@ -207,7 +208,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState {
         events: store.clone(),
         accounts: store.clone(),
-        reads: store.pool().clone(),
+        reads: Arc::new(PgReadStore::new(store.pool().clone())),
         idempotency: store,
         tokens: Arc::new(TokenKeys::new(&secret)),
         watch,

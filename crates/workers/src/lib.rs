@@ -16,7 +16,10 @@ use std::time::Duration;
 /// How often a standby tries to become the leader.
 pub const STANDBY_POLL: Duration = Duration::from_secs(1);
 
+use std::sync::Arc;
+
 use ticketflow_bus::Bus;
+use ticketflow_projections::{PgReadStore, ReadStore};
 use ticketflow_store::pg::{PgStore, Watch};
 use ticketflow_store::StoreError;
 use tokio::task::JoinHandle;
@@ -50,9 +53,11 @@ pub fn spawn(
         tasks.push(tokio::spawn(relay.run()));
     }
     if projections {
+        let reads: Arc<dyn ReadStore> = Arc::new(PgReadStore::new(store.pool().clone()));
         for projection in ticketflow_projections::all() {
             let worker = projector::Projector {
                 store: store.clone(),
+                reads: reads.clone(),
                 bus: bus.clone(),
                 broker: bus.broker(),
                 projection,

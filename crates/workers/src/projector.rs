@@ -13,9 +13,8 @@ use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::consumer::Consumer;
 use futures::StreamExt;
 use ticketflow_bus::{Broker, Bus};
-use ticketflow_projections::checkpoint::{apply_batch, checkpoint, Applied};
-use ticketflow_projections::Channel;
-use ticketflow_projections::Projection;
+use ticketflow_projections::checkpoint::{apply_batch, Applied};
+use ticketflow_projections::{Channel, Projection, ReadStore};
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{EventStore, StoreError, StoredEvent};
 
@@ -44,7 +43,10 @@ fn nats(e: impl std::fmt::Display) -> ProjectorError {
 }
 
 pub struct Projector {
+    /// The event log (gap fills), leadership and checkpoint announcements.
     pub store: PgStore,
+    /// The read models the projection writes.
+    pub reads: Arc<dyn ReadStore>,
     pub bus: Bus,
     /// Where the rendered channel messages go.
     pub broker: Broker,
@@ -104,11 +106,10 @@ impl Projector {
                 Err(e) => tracing::error!(error = %e, "skipping a malformed message"),
             }
         }
-        let mut client = self.store.pool().get().await.map_err(StoreError::from)?;
-        let before = checkpoint(&client, self.projection.name()).await?;
-        let position = self.apply(&mut client, &events).await?;
+        let before = self.reads.checkpoint(self.projection.name()).await?;
+        let position = self.apply(&events).await?;
         // Sockets first: they are what someone is waiting on.
-        self.publish_messages(&client, before, position).await?;
+        self.publish_messages(before, position).await?;
         // Only after the commit: an unacked message comes back, and is skipped.
         for message in &messages {
             message.ack().await.map_err(nats)?;
@@ -121,17 +122,16 @@ impl Projector {
 
     /// Announces the channel messages this batch stored. Best effort: a
     /// gateway that misses one notices the jump in seq and reads it back.
-    async fn publish_messages(
-        &self,
-        client: &tokio_postgres::Client,
-        after: i64,
-        upto: i64,
-    ) -> Result<(), ProjectorError> {
+    async fn publish_messages(&self, after: i64, upto: i64) -> Result<(), ProjectorError> {
         if upto <= after {
             return Ok(());
         }
-        for message in self.projection.messages(client, after, upto).await? {
-            let subjects = &self.broker.subjects;
+        let messages = self
+            .projection
+            .messages(self.reads.as_ref(), after, upto)
+            .await?;
+        let subjects = &self.broker.subjects;
+        for message in messages {
             let subject = match message.channel {
                 Channel::Tickets { project_id } => {
                     subjects.channel("tickets", &project_id.to_string())
@@ -148,13 +148,10 @@ impl Projector {
     }
 
     /// Applies a batch, first filling any gap before it from the event store.
-    async fn apply(
-        &self,
-        client: &mut tokio_postgres::Client,
-        events: &[StoredEvent],
-    ) -> Result<i64, ProjectorError> {
+    async fn apply(&self, events: &[StoredEvent]) -> Result<i64, ProjectorError> {
+        let reads = self.reads.as_ref();
         loop {
-            match apply_batch(client, self.projection.as_ref(), events).await? {
+            match apply_batch(reads, self.projection.as_ref(), events).await? {
                 Applied::Done { position, .. } => return Ok(position),
                 Applied::Gap { expected_from } => {
                     let upto = events.first().map_or(expected_from, |e| e.position);
@@ -176,7 +173,7 @@ impl Projector {
                         ))
                         .into());
                     }
-                    apply_batch(client, self.projection.as_ref(), &missing).await?;
+                    apply_batch(reads, self.projection.as_ref(), &missing).await?;
                 }
             }
         }

@@ -44,6 +44,9 @@ fn tickets_projection() -> Arc<dyn Projection> {
 fn start_projector(store: &PgStore, bus: &Bus) -> tokio::task::JoinHandle<()> {
     let worker = Projector {
         store: store.clone(),
+        reads: Arc::new(ticketflow_projections::PgReadStore::new(
+            store.pool().clone(),
+        )),
         bus: bus.clone(),
         broker: bus.broker(),
         projection: tickets_projection(),

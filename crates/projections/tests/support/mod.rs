@@ -1,7 +1,13 @@
 //! Shared fixtures: a database of one's own with project PROJ (alice the
 //! admin, bob and carol members), commands run through the domain and the
 //! real event store, and helpers to feed projections and look at their tables.
-#![allow(dead_code)]
+//!
+//! The event log is always PostgreSQL's; the read models are on the
+//! [`Backend`] a test asks for, so one test body checks the projections on
+//! every backend ([`on_each_backend!`]).
+#![allow(dead_code, unused_macros)]
+
+use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
 use serde_json::Value;
@@ -9,7 +15,9 @@ use ticketflow_domain::{
     Actor, EventMeta, NewMember, NewTicket, Priority, Project, ProjectCommand, Ticket,
     TicketChanges, TicketCommand,
 };
-use ticketflow_projections::{apply_batch, checkpoint, Applied, ChannelMessage, Projection};
+use ticketflow_projections::{
+    apply_batch, Applied, ChannelMessage, PgReadStore, Projection, ReadStore,
+};
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{Append, EventStore, Metadata, StoredEvent};
 use ticketflow_testkit::TestDb;
@@ -42,20 +50,57 @@ fn meta(actor: &Actor) -> EventMeta {
     }
 }
 
-/// A migrated database holding project PROJ.
+/// Where a test keeps its read models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+}
+
+/// Generates, for each `async fn name(backend: Backend)` listed, a module
+/// `name` with one test per backend (`name::postgres`, ...).
+macro_rules! on_each_backend {
+    (threads = $threads:literal; $($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+            async fn postgres() {
+                super::$name(super::support::Backend::Postgres).await
+            }
+        }
+    )+};
+    ($($name:ident),+ $(,)?) => {
+        on_each_backend!(threads = 2; $($name),+);
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_each_backend;
+
+/// A migrated database holding project PROJ, and read models on a backend.
 pub struct World {
     pub store: PgStore,
+    /// The read models under test.
+    pub reads: Arc<dyn ReadStore>,
+    pub backend: Backend,
     pub project_id: Uuid,
     pub db: TestDb,
 }
 
 impl World {
+    /// With the read models on PostgreSQL, in the log's database.
     pub async fn new() -> Self {
+        Self::on(Backend::Postgres).await
+    }
+
+    pub async fn on(backend: Backend) -> Self {
         let db = TestDb::create().await;
         let store = db.store().await;
+        let reads: Arc<dyn ReadStore> = match backend {
+            Backend::Postgres => Arc::new(PgReadStore::new(store.pool().clone())),
+        };
         let project_id = Uuid::now_v7();
         let world = Self {
             store,
+            reads,
+            backend,
             project_id,
             db,
         };
@@ -217,6 +262,7 @@ impl World {
         .await;
     }
 
+    /// A connection to the log's database (where the PostgreSQL read models are).
     pub async fn client(&self) -> deadpool_postgres::Object {
         self.store.pool().get().await.expect("connection")
     }
@@ -226,32 +272,33 @@ impl World {
         self.store.read_all(0, 1_000_000).await.expect("read log")
     }
 
+    pub async fn checkpoint(&self, name: &str) -> i64 {
+        self.reads.checkpoint(name).await.expect("checkpoint")
+    }
+
+    /// Applies `events` as one batch.
+    pub async fn apply(&self, projection: &dyn Projection, events: &[StoredEvent]) -> Applied {
+        apply_batch(self.reads.as_ref(), projection, events)
+            .await
+            .expect("apply")
+    }
+
     /// Feeds `projection` every event after its checkpoint, as a live worker
     /// filling from the store would.
     pub async fn sync(&self, projection: &dyn Projection) -> Applied {
-        let mut client = self.client().await;
-        let at = checkpoint(&client, projection.name())
-            .await
-            .expect("checkpoint");
+        let at = self.checkpoint(projection.name()).await;
         let events = self.store.read_all(at, 1_000_000).await.expect("read");
-        apply_batch(&mut client, projection, &events)
-            .await
-            .expect("apply")
+        self.apply(projection, &events).await
     }
 
     /// Like [`World::sync`], then returns what a live worker publishes
     /// after that batch: the messages of the positions it applied.
     pub async fn sync_messages(&self, projection: &dyn Projection) -> Vec<ChannelMessage> {
-        let client = self.client().await;
-        let before = checkpoint(&client, projection.name())
-            .await
-            .expect("checkpoint");
+        let before = self.checkpoint(projection.name()).await;
         self.sync(projection).await;
-        let after = checkpoint(&client, projection.name())
-            .await
-            .expect("checkpoint");
+        let after = self.checkpoint(projection.name()).await;
         projection
-            .messages(&client, before, after)
+            .messages(self.reads.as_ref(), before, after)
             .await
             .expect("messages")
     }
@@ -262,8 +309,15 @@ impl World {
         }
     }
 
-    /// Every row of `table` as JSON, in a fixed order.
+    /// Every row of `table` as a JSON array of objects, in a fixed order;
+    /// ids as UUID strings, flags as booleans, stored JSON as JSON.
     pub async fn dump(&self, table: &str) -> Value {
+        match self.backend {
+            Backend::Postgres => self.dump_pg(table).await,
+        }
+    }
+
+    async fn dump_pg(&self, table: &str) -> Value {
         let client = self.client().await;
         let sql = format!(
             "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]'::jsonb)
@@ -274,6 +328,17 @@ impl World {
             .await
             .expect("dump")
             .get::<_, Value>(0)
+    }
+
+    /// The rows of `table` whose `column` holds `value`.
+    pub async fn rows_where(&self, table: &str, column: &str, value: Value) -> Vec<Value> {
+        let rows = self.dump(table).await;
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .filter(|r| r[column] == value)
+            .cloned()
+            .collect()
     }
 
     /// The rows of every table of `projection`, by table.
@@ -287,6 +352,12 @@ impl World {
 
     /// Empties `projection`'s tables and forgets its checkpoint.
     pub async fn reset(&self, projection: &dyn Projection) {
+        match self.backend {
+            Backend::Postgres => self.reset_pg(projection).await,
+        }
+    }
+
+    async fn reset_pg(&self, projection: &dyn Projection) {
         let client = self.client().await;
         let tables = projection.tables().join(", ");
         client

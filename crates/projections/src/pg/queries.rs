@@ -1,0 +1,317 @@
+//! The reads of [`super::PgReadStore`], each one statement (so from one
+//! snapshot) on a pooled connection, over the live tables.
+
+use ticketflow_domain::Ticket;
+use ticketflow_store::StoreError;
+use tokio_postgres::{Client, Row};
+use uuid::Uuid;
+
+use crate::messages::{Channel, ChannelMessage};
+use crate::queries::{Comment, Notification};
+
+pub(super) async fn ticket(client: &Client, id: Uuid) -> Result<Option<Ticket>, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT state FROM rm_tickets WHERE ticket_id = $1 AND NOT deleted",
+            &[&id],
+        )
+        .await?;
+    row.map(|r| Ok(serde_json::from_value(r.try_get(0)?)?))
+        .transpose()
+}
+
+pub(super) async fn tickets(
+    client: &Client,
+    project_id: Uuid,
+    status_id: Option<i64>,
+    assignee_id: Option<Uuid>,
+    after_number: i64,
+    limit: i64,
+) -> Result<Vec<Ticket>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT state FROM rm_tickets
+             WHERE project_id = $1 AND NOT deleted AND number > $2
+               AND ($3::bigint IS NULL OR status_id = $3)
+               AND ($4::uuid IS NULL OR assignee_id = $4)
+             ORDER BY number LIMIT $5",
+            &[&project_id, &after_number, &status_id, &assignee_id, &limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok(serde_json::from_value(r.try_get(0)?)?))
+        .collect()
+}
+
+pub(super) async fn comments(
+    client: &Client,
+    ticket_id: Uuid,
+    after_version: i64,
+    limit: i64,
+) -> Result<Vec<Comment>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT comment_id, ticket_id, author, body, created_at, version FROM rm_comments
+             WHERE ticket_id = $1 AND version > $2 ORDER BY version LIMIT $3",
+            &[&ticket_id, &after_version, &limit],
+        )
+        .await?;
+    rows.iter().map(comment).collect()
+}
+
+fn comment(r: &Row) -> Result<Comment, StoreError> {
+    Ok(Comment {
+        id: r.try_get(0)?,
+        ticket_id: r.try_get(1)?,
+        author: serde_json::from_value(r.try_get(2)?)?,
+        body: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+        version: r.try_get(5)?,
+    })
+}
+
+/// The columns of a notification, its read flag last; `n` is the
+/// notification, `m` the user's read-all mark, `r` their single reads.
+const NOTIFICATION_COLUMNS: &str = "n.notification_id, n.seq, n.notification_type, n.title, \
+     n.message, n.ticket_id, n.ticket_key, n.project_id, n.occurred_at, \
+     (n.seq <= coalesce(m.up_to_seq, 0) OR r.notification_id IS NOT NULL)";
+
+const NOTIFICATION_JOINS: &str = "rm_notifications n
+     LEFT JOIN notification_read_marks m ON m.user_id = n.user_id
+     LEFT JOIN notification_reads r
+       ON r.user_id = n.user_id AND r.notification_id = n.notification_id";
+
+/// A notification is unread when neither its own flag nor the mark covers it.
+const UNREAD: &str = "n.seq > coalesce(m.up_to_seq, 0) AND r.notification_id IS NULL";
+
+pub(super) async fn notifications(
+    client: &Client,
+    user_id: Uuid,
+    unread_only: bool,
+    after_seq: Option<i64>,
+    limit: i64,
+) -> Result<(i64, Vec<Notification>), StoreError> {
+    // One statement for the count and the page, so they agree; the count
+    // comes back on every row, and on a lone row of NULLs when the page is empty.
+    let sql = format!(
+        "WITH page AS (
+           SELECT {NOTIFICATION_COLUMNS} FROM {NOTIFICATION_JOINS}
+           WHERE n.user_id = $1 AND ($2::bigint IS NULL OR n.seq < $2)
+             AND (NOT $3 OR ({UNREAD}))
+           ORDER BY n.seq DESC LIMIT $4),
+         unread AS (
+           SELECT count(*) AS c FROM {NOTIFICATION_JOINS} WHERE n.user_id = $1 AND {UNREAD})
+         SELECT page.*, unread.c FROM unread LEFT JOIN page ON true ORDER BY page.seq DESC"
+    );
+    let rows = client
+        .query(&sql, &[&user_id, &after_seq, &unread_only, &limit])
+        .await?;
+    let unread = rows.first().map_or(Ok(0), |r| r.try_get(10))?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<_, Option<Uuid>>(0)?.is_some() {
+            items.push(notification(row)?);
+        }
+    }
+    Ok((unread, items))
+}
+
+/// The columns of a notification as its channel message shows it: the
+/// columns of [`NOTIFICATION_COLUMNS`] with the read flag always false (a
+/// message is never marked read), then the user.
+const MESSAGE_COLUMNS: &str = "n.notification_id, n.seq, n.notification_type, n.title, \
+     n.message, n.ticket_id, n.ticket_key, n.project_id, n.occurred_at, false, n.user_id";
+
+/// The user's notifications with seq > `after_seq`, oldest first, unread
+/// (as their channel messages show them).
+pub(super) async fn notifications_since(
+    client: &Client,
+    user_id: Uuid,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<Notification>, StoreError> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM rm_notifications n
+         WHERE n.user_id = $1 AND n.seq > $2 ORDER BY n.seq LIMIT $3"
+    );
+    let rows = client.query(&sql, &[&user_id, &after_seq, &limit]).await?;
+    rows.iter().map(notification).collect()
+}
+
+/// The notifications of the events with position in `(after, upto]`, with
+/// their users, by position (so each user's in seq order).
+pub(super) async fn notifications_between(
+    client: &Client,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<(Uuid, Notification)>, StoreError> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM rm_notifications n
+         WHERE n.position > $1 AND n.position <= $2 ORDER BY n.position, n.user_id, n.seq"
+    );
+    let rows = client.query(&sql, &[&after, &upto]).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(10)?, notification(r)?)))
+        .collect()
+}
+
+pub(super) async fn ticket_messages(
+    client: &Client,
+    project_id: Uuid,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT seq, message FROM rm_ticket_messages
+             WHERE project_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&project_id, &after_seq, &limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// The ticket-channel messages of the events with position in `(after, upto]`.
+pub(super) async fn ticket_messages_between(
+    client: &Client,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<ChannelMessage>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT project_id, seq, message FROM rm_ticket_messages
+             WHERE position > $1 AND position <= $2 ORDER BY position",
+            &[&after, &upto],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ChannelMessage {
+                channel: Channel::Tickets {
+                    project_id: r.try_get(0)?,
+                },
+                seq: r.try_get(1)?,
+                json: r.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn ticket_channel_head(
+    client: &Client,
+    project_id: Uuid,
+) -> Result<i64, StoreError> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(max(seq), 0) FROM rm_ticket_messages WHERE project_id = $1",
+            &[&project_id],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+fn notification(r: &Row) -> Result<Notification, StoreError> {
+    let kind: String = r.try_get(2)?;
+    Ok(Notification {
+        id: r.try_get(0)?,
+        seq: r.try_get(1)?,
+        notification_type: kind
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+        title: r.try_get(3)?,
+        message: r.try_get(4)?,
+        ticket_id: r.try_get(5)?,
+        ticket_key: r.try_get(6)?,
+        project_id: r.try_get(7)?,
+        timestamp: r.try_get(8)?,
+        read: r.try_get(9)?,
+    })
+}
+
+pub(super) async fn notification_head(client: &Client, user_id: Uuid) -> Result<i64, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT last_seq FROM rm_notification_heads WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?;
+    Ok(row.map_or(Ok(0), |r| r.try_get(0))?)
+}
+
+pub(super) async fn unread_count(client: &Client, user_id: Uuid) -> Result<i64, StoreError> {
+    let sql =
+        format!("SELECT count(*) FROM {NOTIFICATION_JOINS} WHERE n.user_id = $1 AND {UNREAD}");
+    Ok(client.query_one(&sql, &[&user_id]).await?.try_get(0)?)
+}
+
+pub(super) async fn mark_read(
+    client: &Client,
+    user_id: Uuid,
+    notification_id: Uuid,
+) -> Result<bool, StoreError> {
+    // A flag is stored only above the read-all mark: below it, it says nothing new.
+    let row = client
+        .query_one(
+            "WITH found AS (
+               SELECT n.notification_id, n.seq > coalesce(m.up_to_seq, 0) AS above_mark
+               FROM rm_notifications n
+               LEFT JOIN notification_read_marks m ON m.user_id = n.user_id
+               WHERE n.notification_id = $2 AND n.user_id = $1),
+             flagged AS (
+               INSERT INTO notification_reads (user_id, notification_id)
+               SELECT $1, notification_id FROM found WHERE above_mark
+               ON CONFLICT DO NOTHING)
+             SELECT count(*) FROM found",
+            &[&user_id, &notification_id],
+        )
+        .await?;
+    Ok(row.try_get::<_, i64>(0)? > 0)
+}
+
+pub(super) async fn mark_all_read(client: &Client, user_id: Uuid) -> Result<i64, StoreError> {
+    // The mark only moves forward; single flags it now covers are dropped.
+    let row = client
+        .query_one(
+            "WITH head AS (
+               SELECT coalesce(
+                 (SELECT last_seq FROM rm_notification_heads WHERE user_id = $1), 0) AS seq),
+             mark AS (
+               INSERT INTO notification_read_marks AS m (user_id, up_to_seq)
+               SELECT $1, seq FROM head
+               ON CONFLICT (user_id) DO UPDATE
+                 SET up_to_seq = greatest(m.up_to_seq, EXCLUDED.up_to_seq)
+               RETURNING up_to_seq),
+             pruned AS (
+               DELETE FROM notification_reads r USING rm_notifications n, mark
+               WHERE r.user_id = $1 AND n.notification_id = r.notification_id
+                 AND n.user_id = $1 AND n.seq <= mark.up_to_seq)
+             SELECT up_to_seq FROM mark",
+            &[&user_id],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+pub(super) async fn checkpoint(client: &Client, name: &str) -> Result<i64, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT position FROM projection_checkpoints WHERE name = $1",
+            &[&name],
+        )
+        .await?;
+    Ok(row.map_or(Ok(0), |r| r.try_get(0))?)
+}
+
+pub(super) async fn checkpoints(client: &Client) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT name, position FROM projection_checkpoints ORDER BY name",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
