@@ -7,7 +7,7 @@
 //! where the last commit left off.
 //!
 //! Projections decide what to write; a [`ReadStore`] persists it and answers
-//! the reads, on PostgreSQL ([`pg`]) or on SQLite (`sqlite`), so both run
+//! the reads, on PostgreSQL ([`pg`]) or on SQLite ([`sqlite`]), so both run
 //! the same projection code.
 //!
 //! - [`read_store`]: the storage traits and the rows they take;
@@ -28,6 +28,7 @@ pub mod pg;
 pub mod queries;
 pub mod read_store;
 pub mod rebuild;
+pub mod sqlite;
 mod ticket_channel;
 mod ticket_states;
 mod tickets;
@@ -45,6 +46,7 @@ pub use pg::PgReadStore;
 pub use queries::{Comment, Notification};
 pub use read_store::{ReadStore, ReadTx};
 pub use rebuild::{rebuild, Progress, Rebuilt};
+pub use sqlite::SqliteReadStore;
 pub use ticket_channel::TicketChannelProjection;
 pub use tickets::TicketsProjection;
 

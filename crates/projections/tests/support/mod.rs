@@ -16,7 +16,7 @@ use ticketflow_domain::{
     TicketChanges, TicketCommand,
 };
 use ticketflow_projections::{
-    apply_batch, Applied, ChannelMessage, PgReadStore, Projection, ReadStore,
+    apply_batch, Applied, ChannelMessage, PgReadStore, Projection, ReadStore, SqliteReadStore,
 };
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{Append, EventStore, Metadata, StoredEvent};
@@ -54,6 +54,8 @@ fn meta(actor: &Actor) -> EventMeta {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
+    /// A `reads.db` in a temporary directory.
+    Sqlite,
 }
 
 /// Generates, for each `async fn name(backend: Backend)` listed, a module
@@ -64,6 +66,11 @@ macro_rules! on_each_backend {
             #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
             async fn postgres() {
                 super::$name(super::support::Backend::Postgres).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+            async fn sqlite() {
+                super::$name(super::support::Backend::Sqlite).await
             }
         }
     )+};
@@ -82,6 +89,8 @@ pub struct World {
     pub backend: Backend,
     pub project_id: Uuid,
     pub db: TestDb,
+    /// Where the SQLite read models live, removed with the world.
+    dir: Option<tempfile::TempDir>,
 }
 
 impl World {
@@ -93,8 +102,15 @@ impl World {
     pub async fn on(backend: Backend) -> Self {
         let db = TestDb::create().await;
         let store = db.store().await;
-        let reads: Arc<dyn ReadStore> = match backend {
-            Backend::Postgres => Arc::new(PgReadStore::new(store.pool().clone())),
+        let (reads, dir): (Arc<dyn ReadStore>, _) = match backend {
+            Backend::Postgres => (Arc::new(PgReadStore::new(store.pool().clone())), None),
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let reads = SqliteReadStore::open(&dir.path().join("reads.db"))
+                    .await
+                    .expect("open reads.db");
+                (Arc::new(reads), Some(dir))
+            }
         };
         let project_id = Uuid::now_v7();
         let world = Self {
@@ -103,6 +119,7 @@ impl World {
             backend,
             project_id,
             db,
+            dir,
         };
         world
             .project(ProjectCommand::Create {
@@ -314,6 +331,7 @@ impl World {
     pub async fn dump(&self, table: &str) -> Value {
         match self.backend {
             Backend::Postgres => self.dump_pg(table).await,
+            Backend::Sqlite => self.dump_sqlite(table),
         }
     }
 
@@ -354,6 +372,7 @@ impl World {
     pub async fn reset(&self, projection: &dyn Projection) {
         match self.backend {
             Backend::Postgres => self.reset_pg(projection).await,
+            Backend::Sqlite => self.reset_sqlite(projection),
         }
     }
 
@@ -371,5 +390,75 @@ impl World {
             )
             .await
             .expect("forget checkpoint");
+    }
+
+    /// The directory of the SQLite read models.
+    pub fn dir_path(&self) -> &std::path::Path {
+        self.dir.as_ref().expect("a SQLite world").path()
+    }
+
+    /// A connection of the test's own to the SQLite read models.
+    fn sqlite(&self) -> rusqlite::Connection {
+        let dir = self.dir.as_ref().expect("a SQLite world");
+        let conn = rusqlite::Connection::open(dir.path().join("reads.db")).expect("open");
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .expect("busy timeout");
+        conn
+    }
+
+    /// Like [`World::dump_pg`]: 16-byte blobs are UUIDs, `deleted` a flag,
+    /// `state` and `author` JSON text.
+    fn dump_sqlite(&self, table: &str) -> Value {
+        use rusqlite::types::ValueRef;
+        let conn = self.sqlite();
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table}"))
+            .expect("dump");
+        let names: Vec<String> = stmt.column_names().map(|n| n.to_string()).collect();
+        let mut rows: Vec<Value> = stmt
+            .query_map([], |r| {
+                let mut row = serde_json::Map::new();
+                for (i, name) in names.iter().enumerate() {
+                    let value = match r.get_ref(i)? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(n) if name == "deleted" => Value::Bool(n != 0),
+                        ValueRef::Integer(n) => n.into(),
+                        ValueRef::Real(x) => x.into(),
+                        ValueRef::Text(t) => {
+                            let text = String::from_utf8_lossy(t).into_owned();
+                            match name.as_str() {
+                                "state" | "author" => {
+                                    serde_json::from_str(&text).expect("stored JSON")
+                                }
+                                _ => Value::String(text),
+                            }
+                        }
+                        ValueRef::Blob(b) => match Uuid::from_slice(b) {
+                            Ok(id) => Value::String(id.to_string()),
+                            Err(_) => Value::String(format!("{b:?}")),
+                        },
+                    };
+                    row.insert(name.clone(), value);
+                }
+                Ok(Value::Object(row))
+            })
+            .expect("dump")
+            .collect::<Result<_, _>>()
+            .expect("dump rows");
+        rows.sort_by_key(|row| row.to_string());
+        Value::Array(rows)
+    }
+
+    fn reset_sqlite(&self, projection: &dyn Projection) {
+        let conn = self.sqlite();
+        for table in projection.tables() {
+            conn.execute(&format!("DELETE FROM {table}"), [])
+                .expect("empty");
+        }
+        conn.execute(
+            "DELETE FROM projection_checkpoints WHERE name = ?1",
+            [projection.name()],
+        )
+        .expect("forget checkpoint");
     }
 }
