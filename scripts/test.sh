@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command that checks ticketflow on a fresh machine: formatting, lints, then every test
-# against real PostgreSQL and NATS (started by scripts/services.sh if they aren't up).
+# against real PostgreSQL and NATS (started by scripts/services.sh if they aren't up), then the
+# integration suite again in the embedded mode.
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -- append       # extra args go to `cargo test` (here: a test-name filter)
 # Builds go to ${CARGO_TARGET_DIR:-~/.cache/ticketflow/target}, outside the clone, so a fresh
@@ -23,8 +24,13 @@ step "services (PostgreSQL, nats-server)"
 # shellcheck source=scripts/services.sh
 . scripts/services.sh
 
-step "cargo test --workspace --all-targets $*"
+step "cargo test --workspace --all-targets $*  (integration suite on PostgreSQL + NATS)"
 cargo test --workspace --all-targets --no-fail-fast "$@"
+
+# The same HTTP/WebSocket tests again, each server embedded: SQLite files in a data directory of
+# its own and the in-process broker (tests that need several instances say so and stop early).
+step "cargo test -p ticketflow --tests $*  (integration suite embedded)"
+TICKETFLOW_TEST_MODE=embedded cargo test -p ticketflow --tests --no-fail-fast "$@"
 
 step "ticketflow-bench --quick (keeps the benchmark tool working; asserts nothing about speed)"
 cargo build -p ticketflow -p ticketflow-bench

@@ -15,10 +15,9 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
-use ticketflow_projections::PgReadStore;
-use ticketflow_realtime::{Gateway, Settings, Timing};
+use ticketflow_realtime::{Settings, Timing};
+use ticketflow_server::{Backend, DataDir};
 use ticketflow_store::pg::PgStore;
 
 pub use nats::NatsServer;
@@ -100,19 +99,43 @@ impl Drop for TestDb {
     }
 }
 
-/// The whole server on 127.0.0.1 on a free port: the API, the relay and the
-/// projection workers, over a database of its own and a NATS stream under a
-/// prefix of its own (NATS_URL, default the one scripts/services.sh starts).
+/// Whether the integration suite runs embedded (`TICKETFLOW_TEST_MODE=embedded`:
+/// SQLite files in a temporary data directory and the in-process broker) or,
+/// by default, on PostgreSQL and NATS.
+pub fn embedded_mode() -> bool {
+    std::env::var("TICKETFLOW_TEST_MODE").is_ok_and(|mode| mode == "embedded")
+}
+
+/// Where a test server's data lives.
+pub enum Home {
+    Services(Box<Services>),
+    /// A data directory of its own.
+    Embedded {
+        dir: tempfile::TempDir,
+    },
+}
+
+/// A database and a NATS prefix of one's own.
+pub struct Services {
+    pub db: TestDb,
+    pub store: PgStore,
+    pub bus: Bus,
+}
+
+/// The whole server on 127.0.0.1 on a free port: the API, the gateway and
+/// the background workers, in the mode [`embedded_mode`] picks, assembled by
+/// `ticketflow-server` as the binary assembles it.
 pub struct TestServer {
     pub base: String,
     pub http: reqwest::Client,
-    pub store: PgStore,
-    pub bus: Bus,
+    pub backend: Backend,
+    pub home: Home,
     /// The highest X-Position seen; GETs wait for it (read-your-writes), as a
     /// client following the contract would.
     last_position: Arc<AtomicI64>,
+    queue_limit: usize,
+    timing: Timing,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    pub db: TestDb,
 }
 
 fn nats_url() -> String {
@@ -126,28 +149,16 @@ pub struct Front {
 }
 
 impl Front {
-    async fn start(store: &PgStore, bus: &Bus, queue_limit: usize, timing: Timing) -> Self {
-        let shared = Arc::new(store.clone());
-        let state = AppState {
-            events: shared.clone(),
-            accounts: shared.clone(),
-            idempotency: shared,
-            tokens: Arc::new(TokenKeys::new(JWT_SECRET.as_bytes())),
-            reads: Arc::new(PgReadStore::new(store.pool().clone())),
-            watch: store.watch(),
-            read_models: ticketflow_workers::read_model_names(),
-            aggregates: Default::default(),
-            broker: Some(bus.broker()),
-        };
+    async fn start(backend: &Backend, queue_limit: usize, timing: Timing) -> Self {
         let settings = Settings {
             queue_limit,
             replay_limit: 100_000,
             timing,
         };
-        let (gateway, mut tasks) = Gateway::start(state.clone(), bus.broker(), settings)
+        let (app, mut tasks) = backend
+            .front(JWT_SECRET.as_bytes(), settings, true, true)
             .await
-            .expect("start the gateway");
-        let app = ticketflow_api::router(state).merge(ticketflow_realtime::router(gateway));
+            .expect("start the API and gateway");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -254,34 +265,135 @@ impl TestServer {
     }
 
     async fn start_with(queue_limit: usize, timing: Timing) -> Self {
-        let db = TestDb::create().await;
-        // Five leaders (relay, projections) hold a connection each.
-        let store = db.store_with_pool(20).await;
-        let prefix = format!("tf_{}", uuid::Uuid::new_v4().simple());
-        let bus = Bus::connect(&nats_url(), &prefix)
-            .await
-            .expect("connect to NATS");
-        bus.ensure_stream().await.expect("create the test's stream");
-        let watch = store.watch();
-        let mut tasks =
-            ticketflow_workers::spawn(&store, &bus, &watch, true, true).expect("start the workers");
-        let mut front = Front::start(&store, &bus, queue_limit, timing).await;
+        let home = if embedded_mode() {
+            Home::Embedded {
+                dir: tempfile::tempdir().expect("a temporary data directory"),
+            }
+        } else {
+            let db = TestDb::create().await;
+            // Five leaders (relay, projections) hold a connection each.
+            let store = db.store_with_pool(20).await;
+            let prefix = format!("tf_{}", uuid::Uuid::new_v4().simple());
+            let bus = Bus::connect(&nats_url(), &prefix)
+                .await
+                .expect("connect to NATS");
+            bus.ensure_stream().await.expect("create the test's stream");
+            Home::Services(Box::new(Services { db, store, bus }))
+        };
+        Self::start_in(home, queue_limit, timing).await
+    }
+
+    async fn start_in(home: Home, queue_limit: usize, timing: Timing) -> Self {
+        let backend = match &home {
+            Home::Services(home) => Backend::services(home.store.clone(), Some(home.bus.clone())),
+            Home::Embedded { dir } => {
+                let dir = DataDir::open(dir.path()).expect("lock the data directory");
+                Backend::embedded(dir)
+                    .await
+                    .expect("open the embedded stores")
+            }
+        };
+        let mut tasks = backend
+            .spawn_workers(true, true)
+            .expect("start the workers");
+        let mut front = Front::start(&backend, queue_limit, timing).await;
         tasks.append(&mut front.tasks);
         Self {
             base: front.base.clone(),
             http: reqwest::Client::new(),
-            store,
-            bus,
+            backend,
+            home,
             last_position: Arc::new(AtomicI64::new(0)),
+            queue_limit,
+            timing,
             tasks,
-            db,
         }
     }
 
-    /// Another API and gateway instance over the same database and bus, as a
-    /// second server process (or a restarted one) would be.
-    pub async fn another_instance(&self) -> Front {
-        Front::start(&self.store, &self.bus, 1024, Timing::default()).await
+    /// The same data served by a new server, as after a process restart: the
+    /// old one's tasks are stopped and its stores closed first. The new one
+    /// listens on another port.
+    pub async fn restart(mut self) -> Self {
+        let placeholder = Home::Embedded {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        };
+        let home = std::mem::replace(&mut self.home, placeholder);
+        let (queue_limit, timing) = (self.queue_limit, self.timing);
+        let last_position = self.last_position.clone();
+        drop(self);
+        let mut server = Self::start_in(home, queue_limit, timing).await;
+        server.last_position = last_position;
+        server
+    }
+
+    /// Another API and gateway instance on the same data, or `None` in the
+    /// embedded mode, which runs one process.
+    pub async fn another_instance(&self) -> Option<Front> {
+        match &self.home {
+            Home::Services(home) => {
+                let backend = Backend::services(home.store.clone(), Some(home.bus.clone()));
+                Some(Front::start(&backend, 1024, Timing::default()).await)
+            }
+            Home::Embedded { .. } => {
+                eprintln!("embedded mode: one instance only; the multi-instance part is skipped");
+                None
+            }
+        }
+    }
+
+    /// The PostgreSQL database, for what only exists there (the CLI).
+    pub fn database_url(&self) -> Option<&str> {
+        match &self.home {
+            Home::Services(home) => Some(&home.db.url),
+            Home::Embedded { .. } => None,
+        }
+    }
+
+    /// How `username`'s password is stored, read beneath the API.
+    pub async fn stored_password_hash(&self, username: &str) -> String {
+        const SQL: &str = "SELECT password_hash FROM users WHERE username = ";
+        match &self.home {
+            Home::Services(home) => {
+                let row = home
+                    .db
+                    .client()
+                    .await
+                    .query_one(&format!("{SQL}$1"), &[&username])
+                    .await
+                    .expect("the user row");
+                row.get(0)
+            }
+            Home::Embedded { dir } => {
+                let db = rusqlite::Connection::open(dir.path().join("events.db")).expect("open");
+                db.query_row(&format!("{SQL}?1"), [username], |row| row.get(0))
+                    .expect("the user row")
+            }
+        }
+    }
+
+    /// Ages every refresh token past its expiry in place (thirty days are
+    /// not waited for).
+    pub async fn expire_refresh_tokens(&self) {
+        match &self.home {
+            Home::Services(home) => {
+                home.db
+                    .client()
+                    .await
+                    .execute(
+                        "UPDATE refresh_tokens SET expires_at = now() - interval '1 second'",
+                        &[],
+                    )
+                    .await
+                    .expect("age the tokens");
+            }
+            Home::Embedded { dir } => {
+                let db = rusqlite::Connection::open(dir.path().join("events.db")).expect("open");
+                // Stored as microseconds since the epoch.
+                let past = (chrono::Utc::now() - chrono::Duration::seconds(1)).timestamp_micros();
+                db.execute("UPDATE refresh_tokens SET expires_at = ?1", [past])
+                    .expect("age the tokens");
+            }
+        }
     }
 
     /// The `ws://` URL of `path` on this server.
@@ -514,8 +626,11 @@ impl Drop for TestServer {
         for task in &self.tasks {
             task.abort();
         }
+        let Home::Services(home) = &self.home else {
+            return;
+        };
         // Best effort: the stream is the test's own.
-        let bus = self.bus.clone();
+        let bus = home.bus.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -1,21 +1,22 @@
 //! `ticketflow`: the server binary.
 //!
 //! `ticketflow serve` runs every role in one process; `--roles` picks some.
-//! `ticketflow migrate` applies the schema and exits. Configuration comes from
-//! the environment, with flags of the same meaning.
+//! With neither DATABASE_URL nor NATS_URL it runs embedded: SQLite files in a
+//! data directory and an in-process broker. `ticketflow migrate` applies the
+//! PostgreSQL schema and exits. Configuration comes from the environment,
+//! with flags of the same meaning.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use rand::RngCore;
 mod projections_cli;
 
-use ticketflow_api::{AppState, TokenKeys};
 use ticketflow_bus::Bus;
-use ticketflow_projections::PgReadStore;
-use ticketflow_realtime::{Gateway, Settings, Timing};
+use ticketflow_realtime::{Settings, Timing};
+use ticketflow_server::{Backend, DataDir};
 use ticketflow_store::pg::PgStore;
 
 /// glibc's malloc took a quarter of the server's CPU under the command
@@ -85,10 +86,13 @@ struct ServeArgs {
     /// Prefix of the JetStream stream and subjects (several deployments may share a NATS).
     #[arg(long, env = "NATS_PREFIX", default_value = "ticketflow")]
     nats_prefix: String,
-    /// HS256 secret for access tokens.
+    /// Where the embedded mode (neither DATABASE_URL nor NATS_URL set) keeps its data.
+    #[arg(long, env = "TICKETFLOW_DATA_DIR", default_value = "./ticketflow-data")]
+    data_dir: PathBuf,
+    /// HS256 secret for access tokens (embedded mode: generated once and kept in the data directory).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
-    /// Allow running without JWT_SECRET (a random one per process).
+    /// Allow running on PostgreSQL without JWT_SECRET (a random one per process).
     #[arg(long)]
     dev: bool,
     /// Messages queued per socket before it is closed as a slow consumer (4008).
@@ -144,98 +148,113 @@ async fn main() -> anyhow::Result<()> {
 /// Opens the pool and brings the schema up to date.
 async fn connect(args: &DatabaseArgs) -> anyhow::Result<PgStore> {
     let Some(url) = args.database_url.as_deref() else {
-        bail!(
-            "DATABASE_URL is not set. The embedded mode (no external services) is not \
-             available yet; set DATABASE_URL (and NATS_URL) to run on PostgreSQL"
-        );
+        bail!("DATABASE_URL is not set: this command works on PostgreSQL");
     };
     let store = PgStore::connect(url, args.database_pool_size).context("configuring PostgreSQL")?;
     store.migrate().await.context("migrating the database")?;
     Ok(store)
 }
 
-fn jwt_secret(args: &ServeArgs) -> anyhow::Result<Vec<u8>> {
-    match (&args.jwt_secret, args.dev) {
-        (Some(secret), _) if !secret.is_empty() => Ok(secret.as_bytes().to_vec()),
-        (_, true) => {
-            tracing::warn!("--dev: using a random JWT secret; tokens die with this process");
-            let mut secret = vec![0u8; 32];
-            rand::thread_rng().fill_bytes(&mut secret);
-            Ok(secret)
+/// The secret given, else the data directory's (embedded), else a throwaway
+/// one under --dev.
+fn jwt_secret(args: &ServeArgs, backend: &Backend) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = args.jwt_secret.as_deref().filter(|s| !s.is_empty()) {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    if let Some(dir) = backend.data_dir() {
+        return dir.jwt_secret();
+    }
+    if !args.dev {
+        bail!("JWT_SECRET is not set (pass --dev to run with a throwaway secret)");
+    }
+    tracing::warn!("--dev: using a random JWT secret; tokens die with this process");
+    let mut secret = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    Ok(secret)
+}
+
+const ALL_ROLES: [Role; 4] = [Role::Api, Role::Relay, Role::Projections, Role::Realtime];
+
+/// PostgreSQL and NATS when configured; embedded when neither is.
+async fn backend(args: &ServeArgs) -> anyhow::Result<Backend> {
+    match (&args.database.database_url, &args.nats_url) {
+        (None, None) => embedded(args).await,
+        (None, Some(_)) => bail!(
+            "NATS_URL is set but DATABASE_URL is not: set both to run on PostgreSQL and NATS, \
+             or neither to run embedded"
+        ),
+        (Some(_), nats_url) => {
+            let store = connect(&args.database).await?;
+            let bus = match nats_url {
+                Some(url) => Some(connect_bus(url, &args.nats_prefix).await?),
+                None => None,
+            };
+            Ok(Backend::services(store, bus))
         }
-        _ => bail!("JWT_SECRET is not set (pass --dev to run with a throwaway secret)"),
     }
 }
 
+async fn embedded(args: &ServeArgs) -> anyhow::Result<Backend> {
+    if !ALL_ROLES.iter().all(|role| args.roles.contains(role)) {
+        bail!(
+            "--roles splits a deployment across processes, which needs PostgreSQL and NATS \
+             (DATABASE_URL and NATS_URL); the embedded mode runs every role in one process"
+        );
+    }
+    let dir = DataDir::open(&args.data_dir)?;
+    let backend = Backend::embedded(dir).await?;
+    tracing::info!(
+        mode = "embedded",
+        data_dir = %absolute(&args.data_dir).display(),
+        "events and read models in SQLite under the data directory, messages in process; \
+         set DATABASE_URL and NATS_URL to run on PostgreSQL and NATS (several instances)"
+    );
+    Ok(backend)
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+async fn connect_bus(url: &str, prefix: &str) -> anyhow::Result<Bus> {
+    let bus = Bus::connect(url, prefix)
+        .await
+        .context("connecting to NATS")?;
+    bus.ensure_stream()
+        .await
+        .context("creating the JetStream stream")?;
+    tracing::info!(
+        mode = "postgres+nats",
+        stream = bus.stream_name(),
+        "bus connected"
+    );
+    Ok(bus)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let secret = jwt_secret(&args)?;
-    let store = connect(&args.database).await?;
-    let watch = store.watch();
+    let backend = backend(&args).await?;
+    let secret = jwt_secret(&args, &backend)?;
     let has = |role| args.roles.contains(&role);
-    let bus = if has(Role::Relay) || has(Role::Projections) || has(Role::Realtime) {
-        let Some(url) = args.nats_url.as_deref() else {
-            bail!("NATS_URL is required by the relay, projections and realtime roles");
-        };
-        let bus = Bus::connect(url, &args.nats_prefix)
-            .await
-            .context("connecting to NATS")?;
-        bus.ensure_stream()
-            .await
-            .context("creating the JetStream stream")?;
-        tracing::info!(stream = bus.stream_name(), "bus connected");
-        Some(bus)
-    } else {
-        None
-    };
-    let mut tasks = match &bus {
-        Some(bus) => ticketflow_workers::spawn(
-            &store,
-            bus,
-            &watch,
-            has(Role::Relay),
-            has(Role::Projections),
-        )
-        .context("configuring the workers' connections")?,
-        None => Vec::new(),
-    };
+    let mut tasks = backend.spawn_workers(has(Role::Relay), has(Role::Projections))?;
     if !has(Role::Api) && !has(Role::Realtime) {
         tracing::info!("no api or realtime role: running background roles only");
         shutdown_signal().await;
         tasks.iter().for_each(|t| t.abort());
         return Ok(());
     }
-    let store = Arc::new(store);
-    let state = AppState {
-        events: store.clone(),
-        accounts: store.clone(),
-        reads: Arc::new(PgReadStore::new(store.pool().clone())),
-        idempotency: store,
-        tokens: Arc::new(TokenKeys::new(&secret)),
-        watch,
-        read_models: ticketflow_workers::read_model_names(),
-        aggregates: Default::default(),
-        broker: bus.as_ref().map(Bus::broker),
+    let settings = Settings {
+        queue_limit: args.ws_queue_limit,
+        replay_limit: args.replay_limit,
+        timing: Timing::default(),
     };
-    let mut app = axum::Router::new();
-    if has(Role::Api) {
-        app = app.merge(ticketflow_api::router(state.clone()));
-    }
-    if let (true, Some(bus)) = (has(Role::Realtime), bus) {
-        let settings = Settings {
-            queue_limit: args.ws_queue_limit,
-            replay_limit: args.replay_limit,
-            timing: Timing::default(),
-        };
-        let (gateway, gateway_tasks) = Gateway::start(state, bus.broker(), settings)
-            .await
-            .map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
-        tasks.extend(gateway_tasks);
-        app = app.merge(ticketflow_realtime::router(gateway));
-    }
+    let (app, front_tasks) = backend
+        .front(&secret, settings, has(Role::Api), has(Role::Realtime))
+        .await?;
+    tasks.extend(front_tasks);
     let listener = tokio::net::TcpListener::bind(args.bind_addr)
         .await
         .with_context(|| format!("binding {}", args.bind_addr))?;
-    tracing::info!(addr = %args.bind_addr, mode = "postgres", roles = ?args.roles, "ticketflow listening");
+    tracing::info!(addr = %args.bind_addr, roles = ?args.roles, "ticketflow listening");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;

@@ -408,15 +408,7 @@ async fn every_api_route_but_register_login_refresh_needs_a_token() {
 async fn passwords_are_stored_as_argon2id_hashes() {
     let server = TestServer::start().await;
     server.user("alice").await;
-    let db = server.db.client().await;
-    let row = db
-        .query_one(
-            "SELECT password_hash FROM users WHERE username = 'alice'",
-            &[],
-        )
-        .await
-        .expect("the user row");
-    let hash: String = row.get(0);
+    let hash = server.stored_password_hash("alice").await;
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(PASSWORD));
 }
@@ -425,14 +417,7 @@ async fn passwords_are_stored_as_argon2id_hashes() {
 async fn expired_refresh_token_is_401() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
-    // Thirty days are not waited for: the token is aged in place.
-    let db = server.db.client().await;
-    db.execute(
-        "UPDATE refresh_tokens SET expires_at = now() - interval '1 second'",
-        &[],
-    )
-    .await
-    .expect("age the token");
+    server.expire_refresh_tokens().await;
     let reply = refresh(&server, &alice.refresh_token).await;
     assert_error(&reply, 401, "unauthenticated", None);
 }

@@ -36,7 +36,9 @@ async fn command(
 async fn a_member_removed_elsewhere_can_no_longer_write_here() {
     let s = setup().await;
     let bob = s.member("bob").await;
-    let other = s.server.another_instance().await;
+    let Some(other) = s.server.another_instance().await else {
+        return; // Embedded: one instance.
+    };
     let path = ticket_path(&s.ticket("t").await);
     let patch = || json!({ "title": "by bob" });
 
@@ -57,7 +59,9 @@ async fn a_member_removed_elsewhere_can_no_longer_write_here() {
 async fn a_member_added_elsewhere_can_write_here_at_once() {
     let s = setup().await;
     let carol = s.server.user("carol").await;
-    let other = s.server.another_instance().await;
+    let Some(other) = s.server.another_instance().await else {
+        return; // Embedded: one instance.
+    };
     let tickets = s.tickets_path();
     let body = || json!({ "title": "by carol" });
 
@@ -76,7 +80,9 @@ async fn a_member_added_elsewhere_can_write_here_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn if_match_is_checked_against_writes_made_elsewhere() {
     let s = setup().await;
-    let other = s.server.another_instance().await;
+    let Some(other) = s.server.another_instance().await else {
+        return; // Embedded: one instance.
+    };
     let path = ticket_path(&s.ticket("t").await);
     let token = &s.alice.token;
     let title = |t: &str| json!({ "title": t });

@@ -1,28 +1,36 @@
-//! Background roles: the outbox relay ([`relay`]) and the projection workers
-//! ([`projector`]).
+//! Background roles: the relay and the projection workers ([`projector`]).
 //!
-//! Each runs as a single active instance per database, elected with a
-//! PostgreSQL session advisory lock held on a dedicated connection: other
-//! instances wait as standbys and take over within [`STANDBY_POLL`] when the
-//! leader's connection closes (its process died). Order matters to both
-//! roles, so one writer at a time is the design, not a limitation.
+//! On PostgreSQL and NATS ([`spawn`]), the outbox relay ([`relay`]) publishes
+//! the log to JetStream and each projection consumes the stream. Each runs as
+//! a single active instance per database, elected with a PostgreSQL session
+//! advisory lock held on a dedicated connection: other instances wait as
+//! standbys and take over within [`STANDBY_POLL`] when the leader's
+//! connection closes (its process died). Order matters to both roles, so one
+//! writer at a time is the design, not a limitation.
+//!
+//! Embedded ([`spawn_embedded`]), the process is alone: each projection
+//! follows the log itself, and [`local_relay`] echoes events onto the
+//! in-process broker.
 
+mod announce;
 pub mod leader;
+pub mod local_relay;
 pub mod projector;
 pub mod relay;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use ticketflow_bus::{Broker, Bus};
+use ticketflow_projections::{PgReadStore, ReadStore};
+use ticketflow_store::pg::PgStore;
+use ticketflow_store::{EventStore, StoreError, Watch};
+use tokio::task::JoinHandle;
+
+pub use announce::Announce;
 
 /// How often a standby tries to become the leader.
 pub const STANDBY_POLL: Duration = Duration::from_secs(1);
-
-use std::sync::Arc;
-
-use ticketflow_bus::Bus;
-use ticketflow_projections::{PgReadStore, ReadStore};
-use ticketflow_store::pg::{PgStore, Watch};
-use ticketflow_store::StoreError;
-use tokio::task::JoinHandle;
 
 /// Connections of the workers' own pool: one each, and some for gap fills
 /// and leadership checks.
@@ -54,18 +62,49 @@ pub fn spawn(
     }
     if projections {
         let reads: Arc<dyn ReadStore> = Arc::new(PgReadStore::new(store.pool().clone()));
+        let shared = Arc::new(store.clone());
         for projection in ticketflow_projections::all() {
             let worker = projector::Projector {
-                store: store.clone(),
+                events: shared.clone(),
                 reads: reads.clone(),
-                bus: bus.clone(),
                 broker: bus.broker(),
+                announce: shared.clone(),
                 projection,
             };
-            tasks.push(tokio::spawn(worker.run()));
+            let election = store.pool().clone();
+            tasks.push(tokio::spawn(worker.run_on_stream(bus.clone(), election)));
         }
     }
     Ok(tasks)
+}
+
+/// Starts the embedded mode's workers: one per projection, following the
+/// log, and the relay onto the in-process broker. They run until their
+/// handles are aborted.
+pub fn spawn_embedded(
+    events: Arc<dyn EventStore>,
+    reads: Arc<dyn ReadStore>,
+    announce: Arc<dyn Announce>,
+    broker: &Broker,
+    watch: &Watch,
+) -> Vec<JoinHandle<()>> {
+    let relay = local_relay::LocalRelay {
+        events: events.clone(),
+        broker: broker.clone(),
+        watch: watch.clone(),
+    };
+    let mut tasks = vec![tokio::spawn(relay.run())];
+    for projection in ticketflow_projections::all() {
+        let worker = projector::Projector {
+            events: events.clone(),
+            reads: reads.clone(),
+            broker: broker.clone(),
+            announce: announce.clone(),
+            projection,
+        };
+        tasks.push(tokio::spawn(worker.run_on_log(watch.clone())));
+    }
+    tasks
 }
 
 /// The names of the read models, in the order X-Min-Position checks them.

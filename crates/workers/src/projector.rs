@@ -1,9 +1,17 @@
-//! A projection worker: one durable JetStream pull consumer per projection,
-//! explicit acks after the read model's transaction commits.
+//! A projection worker: applies the log to one projection's read model, each
+//! batch in one transaction with the projection's checkpoint, then publishes
+//! the channel messages the batch stored and announces how far it got.
 //!
-//! The checkpoint (stored with the rows) decides what is new, so redelivered
-//! messages change nothing. A batch that does not continue the checkpoint
-//! (the consumer was created after events were published, or the stream was
+//! Where the batches come from depends on the mode:
+//! - on PostgreSQL and NATS ([`Projector::run_on_stream`]), one durable
+//!   JetStream pull consumer per projection, acked after the commit, with a
+//!   leader elected per projection among the instances;
+//! - embedded ([`Projector::run_on_log`]), the log itself, read from the
+//!   checkpoint on as it grows: the process is the only worker.
+//!
+//! The checkpoint decides what is new, so redelivered messages change
+//! nothing. A stream batch that does not continue the checkpoint (the
+//! consumer was created after events were published, or the stream was
 //! reset) is filled in from the event store, the source of truth.
 
 use std::sync::Arc;
@@ -11,15 +19,15 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::consumer::Consumer;
+use deadpool_postgres::Pool;
 use futures::StreamExt;
 use ticketflow_bus::{Broker, Bus};
 use ticketflow_projections::checkpoint::{apply_batch, Applied};
 use ticketflow_projections::{Channel, Projection, ReadStore};
-use ticketflow_store::pg::PgStore;
-use ticketflow_store::{EventStore, StoreError, StoredEvent};
+use ticketflow_store::{EventStore, StoreError, StoredEvent, Watch};
 
 use crate::leader::Leadership;
-use crate::STANDBY_POLL;
+use crate::{Announce, STANDBY_POLL};
 
 const BATCH: usize = 500;
 /// How long one fetch waits for messages before checking leadership again.
@@ -43,22 +51,24 @@ fn nats(e: impl std::fmt::Display) -> ProjectorError {
 }
 
 pub struct Projector {
-    /// The event log (gap fills), leadership and checkpoint announcements.
-    pub store: PgStore,
+    /// The event log: gap fills, and the source itself when following the log.
+    pub events: Arc<dyn EventStore>,
     /// The read models the projection writes.
     pub reads: Arc<dyn ReadStore>,
-    pub bus: Bus,
     /// Where the rendered channel messages go.
     pub broker: Broker,
+    /// Where the checkpoint is announced (X-Min-Position waits on it).
+    pub announce: Arc<dyn Announce>,
     pub projection: Arc<dyn Projection>,
 }
 
 impl Projector {
-    /// Runs until the task is dropped: standby until leader, then projects.
-    pub async fn run(self) {
+    /// Runs until the task is dropped: standby until leader (elected on
+    /// `election`), then projects what the stream delivers.
+    pub async fn run_on_stream(self, bus: Bus, election: Pool) {
         let role = format!("projection:{}", self.projection.name());
         loop {
-            let Some(leadership) = Leadership::try_acquire(self.store.pool(), &role).await else {
+            let Some(leadership) = Leadership::try_acquire(&election, &role).await else {
                 tokio::time::sleep(STANDBY_POLL).await;
                 continue;
             };
@@ -66,24 +76,55 @@ impl Projector {
                 projection = self.projection.name(),
                 "projection worker is leading"
             );
-            if let Err(e) = self.lead(&leadership).await {
+            if let Err(e) = self.lead(&bus, &leadership).await {
                 tracing::warn!(projection = self.projection.name(), error = %e, "projection interrupted");
                 tokio::time::sleep(BACKOFF).await;
             }
         }
     }
 
-    async fn lead(&self, leadership: &Leadership) -> Result<(), ProjectorError> {
-        let consumer = self.bus.durable_consumer(self.projection.name()).await?;
+    /// Runs until the task is dropped, following the log from the checkpoint.
+    pub async fn run_on_log(self, mut watch: Watch) {
+        loop {
+            if let Err(e) = self.follow(&mut watch).await {
+                tracing::warn!(projection = self.projection.name(), error = %e, "projection interrupted");
+                tokio::time::sleep(BACKOFF).await;
+            }
+        }
+    }
+
+    async fn lead(&self, bus: &Bus, leadership: &Leadership) -> Result<(), ProjectorError> {
+        let consumer = bus.durable_consumer(self.projection.name()).await?;
         loop {
             if !leadership.alive().await {
                 return Err(ProjectorError::Deposed);
             }
-            self.project_batch(&consumer).await?;
+            self.project_fetched(&consumer).await?;
         }
     }
 
-    async fn project_batch(&self, consumer: &Consumer<pull::Config>) -> Result<(), ProjectorError> {
+    async fn follow(&self, watch: &mut Watch) -> Result<(), ProjectorError> {
+        let name = self.projection.name();
+        let mut at = self.reads.checkpoint(name).await?;
+        // What an earlier run applied counts for X-Min-Position from the start.
+        self.announce.announce_checkpoint(name, at).await?;
+        loop {
+            let batch = self.events.read_all(at, BATCH as i64).await?;
+            if batch.is_empty() {
+                let grown = watch.head.wait_for(|head| *head > at).await;
+                // The store is gone, and with it the process: nothing to follow.
+                grown.map_err(|_| StoreError::Unavailable("the log closed".into()))?;
+                continue;
+            }
+            at = self.project(&batch).await?;
+            self.announce.announce_checkpoint(name, at).await?;
+        }
+    }
+
+    async fn project_fetched(
+        &self,
+        consumer: &Consumer<pull::Config>,
+    ) -> Result<(), ProjectorError> {
         let mut batch = consumer
             .fetch()
             .max_messages(BATCH)
@@ -106,18 +147,25 @@ impl Projector {
                 Err(e) => tracing::error!(error = %e, "skipping a malformed message"),
             }
         }
-        let before = self.reads.checkpoint(self.projection.name()).await?;
-        let position = self.apply(&events).await?;
-        // Sockets first: they are what someone is waiting on.
-        self.publish_messages(before, position).await?;
+        let position = self.project(&events).await?;
         // Only after the commit: an unacked message comes back, and is skipped.
         for message in &messages {
             message.ack().await.map_err(nats)?;
         }
         Ok(self
-            .store
+            .announce
             .announce_checkpoint(self.projection.name(), position)
             .await?)
+    }
+
+    /// Applies a batch and publishes the channel messages it stored; returns
+    /// the checkpoint after it.
+    async fn project(&self, events: &[StoredEvent]) -> Result<i64, ProjectorError> {
+        let before = self.reads.checkpoint(self.projection.name()).await?;
+        let position = self.apply(events).await?;
+        // Sockets first: they are what someone is waiting on.
+        self.publish_messages(before, position).await?;
+        Ok(position)
     }
 
     /// Announces the channel messages this batch stored. Best effort: a
@@ -156,7 +204,7 @@ impl Projector {
                 Applied::Gap { expected_from } => {
                     let upto = events.first().map_or(expected_from, |e| e.position);
                     let missing = self
-                        .store
+                        .events
                         .read_all(expected_from - 1, upto - expected_from)
                         .await?;
                     tracing::info!(

@@ -12,8 +12,9 @@
 use std::time::Duration;
 
 use ticketflow_bus::Bus;
-use ticketflow_store::pg::{PgStore, Watch};
+use ticketflow_store::pg::PgStore;
 use ticketflow_store::EventStore;
+use ticketflow_store::Watch;
 
 use crate::leader::Leadership;
 use crate::STANDBY_POLL;

@@ -42,16 +42,17 @@ fn tickets_projection() -> Arc<dyn Projection> {
 }
 
 fn start_projector(store: &PgStore, bus: &Bus) -> tokio::task::JoinHandle<()> {
+    let shared = Arc::new(store.clone());
     let worker = Projector {
-        store: store.clone(),
+        events: shared.clone(),
         reads: Arc::new(ticketflow_projections::PgReadStore::new(
             store.pool().clone(),
         )),
-        bus: bus.clone(),
         broker: bus.broker(),
+        announce: shared,
         projection: tickets_projection(),
     };
-    tokio::spawn(worker.run())
+    tokio::spawn(worker.run_on_stream(bus.clone(), store.pool().clone()))
 }
 
 /// Waits (bounded) until the tickets projection has applied the log's head.

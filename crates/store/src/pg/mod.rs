@@ -17,9 +17,6 @@ use tokio_postgres::NoTls;
 
 use crate::StoreError;
 
-/// The watch moved to [`crate::watch`]; re-exported for the workers, which
-/// still name it here.
-pub use crate::watch::Watch;
 pub use migrate::migrate;
 
 /// A pool of connections to one ticketflow database.

@@ -1,0 +1,151 @@
+//! The embedded mode's data directory: the SQLite files, the generated JWT
+//! secret, and a lock that keeps a second process out.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use rand::RngCore;
+
+const LOCK: &str = "LOCK";
+const SECRET: &str = "jwt-secret";
+
+/// A data directory this process owns until the value is dropped.
+#[derive(Debug)]
+pub struct DataDir {
+    path: PathBuf,
+    /// Holds the exclusive lock; the OS releases it when the process dies,
+    /// so a crash never leaves the directory locked.
+    _lock: File,
+}
+
+impl DataDir {
+    /// Creates the directory if needed and locks it. Fails with a message
+    /// naming the other process when one already uses it: two writers on the
+    /// same files would each believe they own the log.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        fs::create_dir_all(path)
+            .with_context(|| format!("creating the data directory {}", path.display()))?;
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path.join(LOCK))
+            .with_context(|| format!("opening {}", path.join(LOCK).display()))?;
+        if lock.try_lock().is_err() {
+            let mut holder = String::new();
+            let _ = lock.read_to_string(&mut holder);
+            bail!(
+                "the data directory {} is in use by another ticketflow process{}; \
+                 stop it, or give this one its own --data-dir",
+                path.display(),
+                match holder.trim() {
+                    "" => String::new(),
+                    pid => format!(" (pid {pid})"),
+                }
+            );
+        }
+        lock.set_len(0)
+            .and_then(|()| lock.write_all(std::process::id().to_string().as_bytes()))
+            .with_context(|| format!("writing {}", path.join(LOCK).display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The event log, accounts and idempotency records.
+    pub fn events_db(&self) -> PathBuf {
+        self.path.join("events.db")
+    }
+
+    /// The read models and their checkpoints.
+    pub fn reads_db(&self) -> PathBuf {
+        self.path.join("reads.db")
+    }
+
+    /// The JWT secret kept in the directory, generated on first use, so
+    /// tokens outlive a restart without anyone configuring a secret.
+    pub fn jwt_secret(&self) -> anyhow::Result<Vec<u8>> {
+        let path = self.path.join(SECRET);
+        match fs::read(&path) {
+            Ok(secret) if !secret.is_empty() => return Ok(secret),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        write_private(&path, secret.as_bytes())?;
+        tracing::info!(path = %path.display(), "generated a JWT secret");
+        Ok(secret.into_bytes())
+    }
+}
+
+/// Writes a file only its owner can read, whole or not at all (a crash
+/// mid-write must not leave an empty secret that the next start trusts).
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let partial = path.with_extension("partial");
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", partial.display()))?;
+    fs::rename(&partial, path).with_context(|| format!("creating {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_owner_is_refused_until_the_first_is_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = DataDir::open(dir.path()).expect("first");
+        let refused = DataDir::open(dir.path()).expect_err("second");
+        let message = refused.to_string();
+        assert!(
+            message.contains("in use by another ticketflow process"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
+        drop(first);
+        DataDir::open(dir.path()).expect("free again");
+    }
+
+    #[test]
+    fn the_secret_is_generated_once_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = DataDir::open(dir.path()).expect("open");
+        let secret = first.jwt_secret().expect("generate");
+        assert_eq!(secret.len(), 64);
+        assert_eq!(first.jwt_secret().expect("again"), secret);
+        drop(first);
+        let reopened = DataDir::open(dir.path()).expect("reopen");
+        assert_eq!(reopened.jwt_secret().expect("kept"), secret);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(SECRET))
+                .expect("stat")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
