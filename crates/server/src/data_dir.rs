@@ -56,18 +56,17 @@ impl DataDir {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The event log, accounts and idempotency records.
+    pub const EVENTS_DB: &str = "events.db";
+    /// The read models, their checkpoints and the notification read marks.
+    pub const READS_DB: &str = "reads.db";
+
     pub fn events_db(&self) -> PathBuf {
-        self.path.join("events.db")
+        self.path.join(Self::EVENTS_DB)
     }
 
-    /// The read models and their checkpoints.
     pub fn reads_db(&self) -> PathBuf {
-        self.path.join("reads.db")
+        self.path.join(Self::READS_DB)
     }
 
     /// The JWT secret kept in the directory, generated on first use, so

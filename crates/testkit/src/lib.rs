@@ -364,7 +364,8 @@ impl TestServer {
                 row.get(0)
             }
             Home::Embedded { dir } => {
-                let db = rusqlite::Connection::open(dir.path().join("events.db")).expect("open");
+                let db =
+                    rusqlite::Connection::open(dir.path().join(DataDir::EVENTS_DB)).expect("open");
                 db.query_row(&format!("{SQL}?1"), [username], |row| row.get(0))
                     .expect("the user row")
             }
@@ -387,7 +388,8 @@ impl TestServer {
                     .expect("age the tokens");
             }
             Home::Embedded { dir } => {
-                let db = rusqlite::Connection::open(dir.path().join("events.db")).expect("open");
+                let db =
+                    rusqlite::Connection::open(dir.path().join(DataDir::EVENTS_DB)).expect("open");
                 // Stored as microseconds since the epoch.
                 let past = (chrono::Utc::now() - chrono::Duration::seconds(1)).timestamp_micros();
                 db.execute("UPDATE refresh_tokens SET expires_at = ?1", [past])

@@ -15,6 +15,7 @@ use rand::RngCore;
 mod projections_cli;
 
 use ticketflow_bus::Bus;
+use ticketflow_projections::PgReadStore;
 use ticketflow_realtime::{Settings, Timing};
 use ticketflow_server::{Backend, DataDir};
 use ticketflow_store::pg::PgStore;
@@ -47,6 +48,14 @@ enum Command {
         command: ProjectionsCommand,
         #[command(flatten)]
         database: DatabaseArgs,
+        /// The embedded mode's data directory (used without DATABASE_URL).
+        #[arg(
+            long,
+            global = true,
+            env = "TICKETFLOW_DATA_DIR",
+            default_value = "./ticketflow-data"
+        )]
+        data_dir: PathBuf,
     },
 }
 
@@ -133,15 +142,25 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Projections { command, database } => {
-            let store = connect(&database).await?;
-            match command {
-                ProjectionsCommand::Status => projections_cli::status(&store).await,
-                ProjectionsCommand::Rebuild { name, all } => {
-                    projections_cli::rebuild_cmd(&store, name, all).await
-                }
+        Command::Projections {
+            command,
+            database,
+            data_dir,
+        } => match (command, &database.database_url) {
+            (ProjectionsCommand::Status, None) => projections_cli::status_embedded(&data_dir).await,
+            (ProjectionsCommand::Rebuild { .. }, None) => {
+                bail!("rebuild works on PostgreSQL (DATABASE_URL); the embedded mode has none yet")
             }
-        }
+            (ProjectionsCommand::Status, Some(_)) => {
+                let store = connect(&database).await?;
+                let reads = PgReadStore::new(store.pool().clone());
+                projections_cli::status(&store, &reads).await
+            }
+            (ProjectionsCommand::Rebuild { name, all }, Some(_)) => {
+                let store = connect(&database).await?;
+                projections_cli::rebuild_cmd(&store, name, all).await
+            }
+        },
     }
 }
 

@@ -1,22 +1,38 @@
 //! `ticketflow projections status|rebuild`: operators' view of the read models.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use ticketflow_projections::rebuild::{rebuild, Progress};
-use ticketflow_projections::Projection;
+use ticketflow_projections::{Projection, ReadStore, SqliteReadStore};
+use ticketflow_server::DataDir;
 use ticketflow_store::pg::PgStore;
+use ticketflow_store::sqlite::SqliteStore;
 use ticketflow_store::EventStore;
 
-/// Each projection's (and the relay's) position, lag behind the log, and
-/// rate over one second.
-pub async fn status(store: &PgStore) -> anyhow::Result<()> {
-    let before = store.checkpoints().await.context("reading checkpoints")?;
+/// [`status`] of an embedded data directory, which a running server may be
+/// using: SQLite lets several processes read the files.
+pub async fn status_embedded(dir: &Path) -> anyhow::Result<()> {
+    if !dir.join(DataDir::EVENTS_DB).exists() {
+        bail!("{} holds no ticketflow data", dir.display());
+    }
+    let events = SqliteStore::open(&dir.join(DataDir::EVENTS_DB)).context("opening the log")?;
+    let reads = SqliteReadStore::open(&dir.join(DataDir::READS_DB))
+        .await
+        .context("opening the read models")?;
+    status(&events, &reads).await
+}
+
+/// Each projection's (and the relay's, when there is one) position, lag
+/// behind the log, and rate over one second.
+pub async fn status(events: &dyn EventStore, reads: &dyn ReadStore) -> anyhow::Result<()> {
+    let before = reads.checkpoints().await.context("reading checkpoints")?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = store.checkpoints().await.context("reading checkpoints")?;
-    let head = store
+    let after = reads.checkpoints().await.context("reading checkpoints")?;
+    let head = events
         .head_position()
         .await
         .context("reading the log head")?;
@@ -25,7 +41,8 @@ pub async fn status(store: &PgStore) -> anyhow::Result<()> {
         "NAME", "POSITION", "LAG", "RATE"
     );
     println!("{:<16} {:>12}", "log head", head);
-    let mut names: Vec<&str> = vec!["relay"];
+    let relayed = after.iter().any(|(name, _)| name == "relay");
+    let mut names: Vec<&str> = if relayed { vec!["relay"] } else { Vec::new() };
     names.extend(ticketflow_workers::read_model_names());
     for name in names {
         let at =

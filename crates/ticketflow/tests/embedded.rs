@@ -280,3 +280,43 @@ async fn a_killed_server_restarts_with_its_data_tokens_and_replay() {
         (Some(4), Some("four"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_status_reads_the_data_directory_of_a_running_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, _) = Server::start(dir.path());
+    let credentials = json!({ "username": "alice", "password": "password123" });
+    server.post("/api/auth/register", None, credentials).await;
+    let status = Command::new(env!("CARGO_BIN_EXE_ticketflow"))
+        .args(["projections", "status", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let table = String::from_utf8_lossy(&status.stdout);
+    for name in [
+        "log head",
+        "tickets",
+        "comments",
+        "notifications",
+        "ticket_channel",
+    ] {
+        assert!(table.contains(name), "status lacks {name}:\n{table}");
+    }
+    let rebuild = Command::new(env!("CARGO_BIN_EXE_ticketflow"))
+        .args(["projections", "rebuild", "--all", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run");
+    assert!(!rebuild.status.success());
+    let said = String::from_utf8_lossy(&rebuild.stderr);
+    assert!(said.contains("rebuild works on PostgreSQL"), "{said}");
+    drop(server);
+}

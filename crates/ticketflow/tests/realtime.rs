@@ -218,6 +218,51 @@ async fn replay_after_fifty_missed_changes_then_live() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_restart_the_data_stays_and_since_resumes_the_stream() {
+    let s = setup().await;
+    let ticket = s.ticket("before").await;
+    let path = format!("/api/tickets/{ticket}");
+    s.server
+        .patch(&path, &s.alice.token, json!({ "title": "renamed" }))
+        .await;
+    s.server.get(&path, &s.alice.token).await;
+    let mut socket = connect(&tickets_url(&s, &s.alice.token, Some(0))).await;
+    assert_eq!(next_json(&mut socket).await["seq"], 2);
+    let before = [next_json(&mut socket).await, next_json(&mut socket).await];
+    drop(socket);
+
+    let Setup {
+        server,
+        alice,
+        project_id,
+    } = s;
+    let s = Setup {
+        server: server.restart().await,
+        alice,
+        project_id,
+    };
+    let reply = s.server.get(&path, &s.alice.token).await;
+    assert_eq!(reply.body["title"], "renamed", "{:?}", reply.body);
+    assert_eq!(s.server.history(&s.alice, &ticket).await.len(), 2);
+    // A client that saw seq 1 before the restart gets seq 2, byte for byte.
+    let mut socket = connect(&tickets_url(&s, &s.alice.token, Some(1))).await;
+    assert_eq!(next_json(&mut socket).await["seq"], 2);
+    assert_eq!(next_json(&mut socket).await, before[1]);
+    assert_eq!(
+        next_json(&mut socket).await,
+        json!({ "type": "replay_complete", "seq": 2 })
+    );
+    s.server
+        .patch(&path, &s.alice.token, json!({ "title": "after" }))
+        .await;
+    let live = next_json(&mut socket).await;
+    assert_eq!(
+        (live["seq"].as_i64(), live["data"]["title"].as_str()),
+        (Some(3), Some("after"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn since_beyond_the_head_asks_for_a_resync_then_goes_live() {
     let s = setup().await;
     let mut socket = connect(&tickets_url(&s, &s.alice.token, Some(99))).await;
