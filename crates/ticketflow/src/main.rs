@@ -208,6 +208,19 @@ async fn backend(args: &ServeArgs) -> anyhow::Result<Backend> {
                 Some(url) => Some(connect_bus(url, &args.nats_prefix).await?),
                 None => None,
             };
+            tracing::info!(
+                mode = if bus.is_some() {
+                    "postgres+nats"
+                } else {
+                    "postgres"
+                },
+                "events and read models in PostgreSQL{}",
+                if bus.is_some() {
+                    ", messages on NATS"
+                } else {
+                    "; no NATS_URL: API role only"
+                }
+            );
             Ok(Backend::services(store, bus))
         }
     }
@@ -242,11 +255,7 @@ async fn connect_bus(url: &str, prefix: &str) -> anyhow::Result<Bus> {
     bus.ensure_stream()
         .await
         .context("creating the JetStream stream")?;
-    tracing::info!(
-        mode = "postgres+nats",
-        stream = bus.stream_name(),
-        "bus connected"
-    );
+    tracing::info!(stream = bus.stream_name(), "bus connected");
     Ok(bus)
 }
 

@@ -23,14 +23,20 @@ async fn stalled_client(url: &str, host: &str) -> WebSocketStream<TcpStream> {
     ws
 }
 
-/// 6 MB of messages: more than the kernel buffers between the server and a
-/// stalled reader can hold (the server's send buffer autotunes to 4 MiB; the
-/// stalled client pins its receive buffer small), so the server must notice.
-const COMMENTS: usize = 600;
+/// Messages a socket may have queued. At least a projector batch (500), so
+/// the reading client is never closed by one burst when the machine is busy
+/// and a batch's messages reach the hub at once.
+const QUEUE_LIMIT: usize = 512;
+
+/// 15 MB of messages: more than a stalled reader's queue (5 MB) and the
+/// kernel buffers between it and the server (the server's send buffer
+/// autotunes to 4 MiB; the stalled client pins its receive buffer small) can
+/// hold, so the server must notice.
+const COMMENTS: usize = 1500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stalled_socket_is_closed_with_4008_and_a_reading_one_misses_nothing() {
-    let server = TestServer::start_with_queue_limit(8).await;
+    let server = TestServer::start_with_queue_limit(QUEUE_LIMIT).await;
     let alice: TestUser = server.user("alice").await;
     let project = server.project(&alice, "SLOW").await;
     let pid = project["id"].as_str().expect("id").to_string();
