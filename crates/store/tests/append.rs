@@ -12,11 +12,13 @@ use ticketflow_domain::project::ProjectPayload;
 use ticketflow_domain::Role;
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{AsOf, EventStore, Loaded, StoreError, SNAPSHOT_EVERY};
-use ticketflow_testkit::fixtures::{created, retitled};
+use ticketflow_testkit::fixtures::{
+    append_project, append_ticket, create_project, created, member, retitled,
+};
 use ticketflow_testkit::TestDb;
 use uuid::Uuid;
 
-use support::{append_project, append_ticket, change_project, create_project, member, Backend};
+use support::{change_project, Backend};
 
 on_both_backends!(
     reader_by_position_never_skips_a_late_commit,

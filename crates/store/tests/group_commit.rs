@@ -151,7 +151,7 @@ async fn concurrent_appends_commit_once_each_with_contiguous_positions() {
     let store = Arc::new(db.store().await);
     let mut projects = Vec::new();
     for i in 0..8 {
-        projects.push(create_project(&store, &format!("GC{i}")).await);
+        projects.push(create_project(store.as_ref(), &format!("GC{i}")).await);
     }
     let baseline = store.head_position().await.expect("head");
     let appends = (0..APPENDS).map(|i| {
@@ -224,7 +224,7 @@ async fn concurrent_appends_commit_once_each_with_contiguous_positions() {
 async fn a_stale_append_fails_alone_while_its_batch_commits() {
     let db = TestDb::create().await;
     let store = Arc::new(db.store().await);
-    let project_id = create_project(&store, "MIX").await;
+    let project_id = create_project(store.as_ref(), "MIX").await;
     let mut tickets = Vec::new();
     for _ in 0..10 {
         tickets.push(new_ticket(&store, project_id).await);
@@ -268,7 +268,7 @@ async fn a_stale_append_fails_alone_while_its_batch_commits() {
 async fn two_appends_to_one_stream_in_a_batch_run_one_after_the_other() {
     let db = TestDb::create().await;
     let store = Arc::new(db.store().await);
-    let project_id = create_project(&store, "TWICE").await;
+    let project_id = create_project(store.as_ref(), "TWICE").await;
     let ticket = new_ticket(&store, project_id).await;
     let other = new_ticket(&store, project_id).await;
     let (head, blocked) = stall_committers(&store, &db, project_id).await;

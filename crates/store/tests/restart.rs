@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ticketflow_store::{Claim, Loaded, NewUser, StoredResponse, User};
-use ticketflow_testkit::fixtures::{created, retitled};
+use ticketflow_testkit::fixtures::{append_ticket, create_project, created, retitled};
 use uuid::Uuid;
 
-use support::{append_ticket, create_project, Backend};
+use support::Backend;
 
 on_both_backends!(
     data_survives_closing_and_reopening,

@@ -6,7 +6,6 @@ use ticketflow_domain::event::{Actor, Event, EventMeta};
 use ticketflow_domain::project::{Project, ProjectPayload};
 use ticketflow_domain::ticket::{Priority, Ticket, TicketPayload};
 use ticketflow_domain::{default_statuses, Member, Role};
-use ticketflow_store::pg::PgStore;
 use ticketflow_store::{Append, EventStore, Loaded, Metadata, StoreError};
 use uuid::Uuid;
 
@@ -24,15 +23,20 @@ pub fn meta() -> EventMeta {
     }
 }
 
-/// Appends a new project `key` (ProjectCreated, then alice as admin).
-pub async fn append_project(store: &PgStore, id: Uuid, key: &str) -> Result<(), StoreError> {
-    let member = Member {
-        user_id: actor().id,
-        username: "alice".into(),
-        display_name: "Alice".into(),
-        role: Role::Admin,
+/// A member named `username` (also their display name), joining now.
+pub fn member(user_id: Uuid, username: &str, role: Role) -> Member {
+    Member {
+        user_id,
+        username: username.into(),
+        display_name: username.into(),
+        role,
         joined_at: Utc::now(),
-    };
+    }
+}
+
+/// Appends a new project `key` (ProjectCreated, then alice as admin).
+pub async fn append_project(store: &dyn EventStore, id: Uuid, key: &str) -> Result<(), StoreError> {
+    let member = member(actor().id, "alice", Role::Admin);
     let created = ProjectPayload::ProjectCreated {
         project_id: id,
         key: key.into(),
@@ -53,7 +57,7 @@ pub async fn append_project(store: &PgStore, id: Uuid, key: &str) -> Result<(), 
     store.append_project(append).await.map(|_| ())
 }
 
-pub async fn create_project(store: &PgStore, key: &str) -> Uuid {
+pub async fn create_project(store: &dyn EventStore, key: &str) -> Uuid {
     let id = Uuid::now_v7();
     append_project(store, id, key)
         .await
@@ -92,7 +96,7 @@ pub fn retitled(n: usize) -> Event<TicketPayload> {
 
 /// Appends `events` to a ticket on top of `before`, returning the new state.
 pub async fn append_ticket(
-    store: &PgStore,
+    store: &dyn EventStore,
     project_id: Uuid,
     ticket_id: Uuid,
     before: Loaded<Ticket>,

@@ -251,20 +251,12 @@ async fn read_reply(resp: reqwest::Response) -> Reply {
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::start_with_queue_limit(1024).await
+        Self::start_with(1024, Timing::default()).await
     }
 
-    /// Like [`TestServer::start`], with `WS_QUEUE_LIMIT` set to `queue_limit`.
-    pub async fn start_with_queue_limit(queue_limit: usize) -> Self {
-        Self::start_with(queue_limit, Timing::default()).await
-    }
-
-    /// A server with short keepalive timings, to watch pings and idle drops.
-    pub async fn start_with_timing(timing: Timing) -> Self {
-        Self::start_with(1024, timing).await
-    }
-
-    async fn start_with(queue_limit: usize, timing: Timing) -> Self {
+    /// A server with `WS_QUEUE_LIMIT` set to `queue_limit` and the given
+    /// keepalive timings (short ones to watch pings and idle drops).
+    pub async fn start_with(queue_limit: usize, timing: Timing) -> Self {
         let home = if embedded_mode() {
             Home::Embedded {
                 dir: tempfile::tempdir().expect("a temporary data directory"),

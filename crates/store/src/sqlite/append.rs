@@ -38,29 +38,13 @@ pub(super) fn append_project(
         });
     }
     index_project(conn, project_id, &events)?;
-    let state = apply_all(before.state, &events);
-    let seqs = vec![None; events.len()];
-    let stored = write_events::<Project>(
-        conn,
-        Stream {
-            stream_id,
-            project_id,
-            expected,
-        },
-        &events,
-        &seqs,
-        &metadata,
-    )?;
-    snapshot_if_due(
-        conn,
+    let stream = Stream {
         stream_id,
-        (expected, expected + events.len() as i64),
-        &state,
-    )?;
-    Ok(Committed {
-        state,
-        events: stored,
-    })
+        project_id,
+        expected,
+    };
+    let seqs = vec![None; events.len()];
+    commit_events::<Project>(conn, stream, before.state, &events, &seqs, &metadata)
 }
 
 /// `project_version`: the project version the events were decided against,
@@ -92,24 +76,29 @@ pub(super) fn append_ticket(
         });
     }
     let seqs = number_and_sequence(conn, project_id, &mut events)?;
-    let state = apply_all(before.state, &events);
-    let stored = write_events::<Ticket>(
-        conn,
-        Stream {
-            stream_id,
-            project_id,
-            expected,
-        },
-        &events,
-        &seqs,
-        &metadata,
-    )?;
-    snapshot_if_due(
-        conn,
+    let stream = Stream {
         stream_id,
-        (expected, expected + events.len() as i64),
-        &state,
-    )?;
+        project_id,
+        expected,
+    };
+    commit_events::<Ticket>(conn, stream, before.state, &events, &seqs, &metadata)
+}
+
+/// Writes checked events to their stream, snapshots the state they lead to
+/// when one is due, and returns both.
+fn commit_events<A: StreamKind>(
+    conn: &Connection,
+    stream: Stream,
+    before: A,
+    events: &[A::Event],
+    seqs: &[Option<i64>],
+    metadata: &Metadata,
+) -> Result<Committed<A>, StoreError> {
+    let (stream_id, expected) = (stream.stream_id, stream.expected);
+    let state = apply_all(before, events);
+    let stored = write_events::<A>(conn, stream, events, seqs, metadata)?;
+    let versions = (expected, expected + events.len() as i64);
+    snapshot_if_due(conn, stream_id, versions, &state)?;
     Ok(Committed {
         state,
         events: stored,

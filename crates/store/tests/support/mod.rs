@@ -8,17 +8,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
 use ticketflow_domain::event::Event;
-use ticketflow_domain::project::{Project, ProjectPayload};
-use ticketflow_domain::ticket::{Ticket, TicketPayload};
-use ticketflow_domain::{default_statuses, Member, Role};
+use ticketflow_domain::project::ProjectPayload;
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::sqlite::SqliteStore;
-use ticketflow_store::{
-    Accounts, Append, EventStore, IdempotencyStore, Loaded, Metadata, StoreError, Watch,
-};
-use ticketflow_testkit::fixtures::{actor, meta};
+use ticketflow_store::{Accounts, Append, EventStore, IdempotencyStore, Metadata, Watch};
+use ticketflow_testkit::fixtures::meta;
 use ticketflow_testkit::TestDb;
 use uuid::Uuid;
 
@@ -149,47 +144,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub fn member(user_id: Uuid, username: &str, role: Role) -> Member {
-    Member {
-        user_id,
-        username: username.into(),
-        display_name: username.into(),
-        role,
-        joined_at: Utc::now(),
-    }
-}
-
-/// Appends a new project `key` (ProjectCreated, then alice as admin).
-pub async fn append_project(store: &dyn Store, id: Uuid, key: &str) -> Result<(), StoreError> {
-    let created = ProjectPayload::ProjectCreated {
-        project_id: id,
-        key: key.into(),
-        name: key.into(),
-        statuses: default_statuses(),
-    };
-    let alice = member(actor().id, "alice", Role::Admin);
-    let events = vec![
-        Event::new(&meta(), created),
-        Event::new(&meta(), ProjectPayload::MemberAdded { member: alice }),
-    ];
-    let append = Append {
-        stream_id: id,
-        project_id: id,
-        before: Loaded::<Project>::default(),
-        events,
-        metadata: Metadata::default(),
-    };
-    store.append_project(append).await.map(|_| ())
-}
-
-pub async fn create_project(store: &dyn Store, key: &str) -> Uuid {
-    let id = Uuid::now_v7();
-    append_project(store, id, key)
-        .await
-        .expect("create project");
-    id
-}
-
 /// Appends one event to a project, on top of its current state.
 pub async fn change_project(store: &dyn Store, project_id: Uuid, payload: ProjectPayload) {
     let before = store.load_project(project_id).await.expect("load project");
@@ -201,28 +155,4 @@ pub async fn change_project(store: &dyn Store, project_id: Uuid, payload: Projec
         metadata: Metadata::default(),
     };
     store.append_project(append).await.expect("change project");
-}
-
-/// Appends `events` to a ticket on top of `before`, returning the new state.
-pub async fn append_ticket(
-    store: &dyn Store,
-    project_id: Uuid,
-    ticket_id: Uuid,
-    before: Loaded<Ticket>,
-    events: Vec<Event<TicketPayload>>,
-) -> Result<Loaded<Ticket>, StoreError> {
-    let append = Append {
-        stream_id: ticket_id,
-        project_id,
-        before,
-        events,
-        metadata: Metadata::default(),
-    };
-    let committed = store.append_ticket(append).await?;
-    Ok(Loaded {
-        version: committed.state.version,
-        last_position: committed.last_position(),
-        state: committed.state,
-        replayed: 0,
-    })
 }
