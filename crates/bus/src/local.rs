@@ -63,6 +63,10 @@ impl PubSub for LocalPubSub {
         let n = self.inboxes.fetch_add(1, Ordering::Relaxed);
         format!("_INBOX.local.{n}")
     }
+
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// Whether `subject` matches `pattern` under NATS rules: tokens split on

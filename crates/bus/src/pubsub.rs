@@ -55,6 +55,12 @@ pub trait PubSub: Send + Sync + 'static {
 
     /// A subject of one's own to receive answers on.
     fn new_inbox(&self) -> String;
+
+    /// Whether other processes may be on this broker. An in-process broker
+    /// says no, so nobody waits out a timeout for answers that cannot come.
+    fn shared(&self) -> bool {
+        true
+    }
 }
 
 /// Core NATS.

@@ -11,7 +11,8 @@
 //!   is dropped, so a dead instance's users leave;
 //! - a socket opening on an instance asks the others for their users of the
 //!   project on `<prefix>.presence.sync.<project_id>` (replies collected for
-//!   [`SYNC_WINDOW`]), so `presence_state` is whole even on a fresh instance.
+//!   [`SYNC_WINDOW`]), so `presence_state` is whole even on a fresh instance
+//!   (skipped on an in-process broker, where there are no others).
 //!
 //! A user is present while any instance has them: `user_status` `joined`
 //! goes out when a user goes from absent to present, `left` on the way back,
@@ -173,6 +174,11 @@ impl Presence {
     /// Learns the other instances' users of a project (before a socket joins).
     async fn sync(&self, project_id: Uuid) {
         let pubsub = &self.broker.pubsub;
+        if !pubsub.shared() {
+            // Alone on the broker (embedded): nobody would answer within
+            // the window, and every presence socket would wait it out.
+            return;
+        }
         let inbox = pubsub.new_inbox();
         let Ok(mut replies) = pubsub.subscribe(inbox.clone()).await else {
             return;

@@ -78,7 +78,11 @@ impl Backend {
     /// The data directory's SQLite files and an in-process broker.
     pub async fn embedded(dir: DataDir) -> anyhow::Result<Self> {
         let events_db = dir.events_db();
-        let store = SqliteStore::open(&events_db)
+        // Opening migrates and blocks: not on the runtime's threads.
+        let path = events_db.clone();
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+            .await
+            .context("the task opening the event log")?
             .with_context(|| format!("opening the event log {}", events_db.display()))?;
         let reads_db = dir.reads_db();
         let reads = SqliteReadStore::open(&reads_db)

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, TransactionBehavior};
 use ticketflow_domain::Ticket;
 use ticketflow_store::StoreError;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 use uuid::Uuid;
 
 use crate::messages::ChannelMessage;
@@ -40,6 +40,10 @@ pub(crate) fn db(e: rusqlite::Error) -> StoreError {
         _ => StoreError::Unavailable(format!("SQLite: {e}")),
     }
 }
+
+/// Reads at once, and reading connections kept: more would only queue on
+/// the disk, while each would hold a blocking thread and a page cache.
+const MAX_READERS: usize = 8;
 
 /// Runs `f` on a blocking thread.
 async fn blocking<T: Send + 'static>(
@@ -72,6 +76,8 @@ struct Inner {
     writer: Arc<Mutex<Connection>>,
     /// Reading connections not in use.
     idle: StdMutex<Vec<Connection>>,
+    /// Bounds the blocking threads (and connections) reads occupy.
+    readers: Semaphore,
 }
 
 impl SqliteReadStore {
@@ -90,6 +96,7 @@ impl SqliteReadStore {
                 path,
                 writer: Arc::new(Mutex::new(writer)),
                 idle: StdMutex::default(),
+                readers: Semaphore::new(MAX_READERS),
             }),
         })
     }
@@ -104,6 +111,10 @@ impl SqliteReadStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _permit =
+            self.inner.readers.acquire().await.map_err(|_| {
+                StoreError::Unavailable("the read models' readers are closed".into())
+            })?;
         let inner = self.inner.clone();
         blocking(move || {
             let conn = inner.reader()?;
@@ -145,9 +156,12 @@ impl Inner {
     }
 
     fn put_back(&self, conn: Connection) {
-        // A poisoned list only loses the connection.
+        // A poisoned list only loses the connection; so does one over the
+        // bound (a read whose caller gave up has let another one start).
         if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
+            if idle.len() < MAX_READERS {
+                idle.push(conn);
+            }
         }
     }
 }
