@@ -126,7 +126,10 @@ impl SqliteReadStore {
     }
 
     /// Runs `f` in a transaction of the writing connection, on a blocking
-    /// thread, and commits.
+    /// thread, and commits it durably: these are a client's own writes (read
+    /// marks), not derived data a restart re-derives, so unlike the
+    /// projections' batches they wait for the disk (`synchronous=FULL` for
+    /// this one commit).
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError> + Send + 'static,
@@ -135,15 +138,27 @@ impl SqliteReadStore {
         blocking(move || {
             let mut conn = conn;
             end_leftover_transaction(&conn)?;
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
+            conn.pragma_update(None, "synchronous", "FULL")
                 .map_err(db)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(db)?;
-            Ok(out)
+            let out = commit_with(&mut conn, f);
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(db)?;
+            out
         })
         .await
     }
+}
+
+fn commit_with<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let out = f(&tx)?;
+    tx.commit().map_err(db)?;
+    Ok(out)
 }
 
 impl Inner {
