@@ -62,12 +62,27 @@ impl AppState {
         let claims = self
             .tokens
             .verify_access(token)
-            .map_err(|e| ApiError::unauthenticated(format!("invalid access token: {e}")))?;
+            .map_err(|e| ApiError::unauthenticated(refusal(e.kind())))?;
         Ok(AuthUser {
             id: claims.sub,
             username: claims.username,
             expires_at: claims.exp,
         })
+    }
+}
+
+/// Why an access token was refused, in words a client author can act on
+/// (jsonwebtoken's own messages are its variant names, "InvalidToken").
+fn refusal(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match kind {
+        ErrorKind::ExpiredSignature => "the access token has expired",
+        ErrorKind::InvalidSignature => "the access token's signature is not ours",
+        ErrorKind::InvalidToken
+        | ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_) => "not an access token (a refresh token, or malformed)",
+        _ => "invalid access token",
     }
 }
 

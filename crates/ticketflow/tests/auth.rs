@@ -260,6 +260,8 @@ async fn refresh_token_is_refused_as_bearer() {
     let alice = server.user("alice").await;
     let reply = server.get("/api/me", &alice.refresh_token).await;
     assert_error(&reply, 401, "unauthenticated", None);
+    let message = reply.body["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("not an access token"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
