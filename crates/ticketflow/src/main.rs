@@ -148,8 +148,8 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
         } => match (command, &database.database_url) {
             (ProjectionsCommand::Status, None) => projections_cli::status_embedded(&data_dir).await,
-            (ProjectionsCommand::Rebuild { .. }, None) => {
-                bail!("rebuild works on PostgreSQL (DATABASE_URL); the embedded mode has none yet")
+            (ProjectionsCommand::Rebuild { name, all }, None) => {
+                projections_cli::rebuild_embedded(&data_dir, name, all).await
             }
             (ProjectionsCommand::Status, Some(_)) => {
                 let store = connect(&database).await?;

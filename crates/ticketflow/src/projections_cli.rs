@@ -3,11 +3,11 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use ticketflow_projections::rebuild::{rebuild, Progress};
-use ticketflow_projections::{Projection, ReadStore, SqliteReadStore};
+use ticketflow_projections::{apply_batch, Applied, Projection, ReadStore, SqliteReadStore};
 use ticketflow_server::DataDir;
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::sqlite::SqliteStore;
@@ -61,17 +61,7 @@ pub async fn status(events: &dyn EventStore, reads: &dyn ReadStore) -> anyhow::R
 
 /// Rebuilds one projection, or all, reporting progress on stderr.
 pub async fn rebuild_cmd(store: &PgStore, name: Option<String>, all: bool) -> anyhow::Result<()> {
-    let projections = match (name, all) {
-        (_, true) => ticketflow_projections::all(),
-        (Some(name), false) => match ticketflow_projections::by_name(&name) {
-            Some(p) => vec![p],
-            None => bail!(
-                "no projection named {name} (known: {:?})",
-                ticketflow_workers::read_model_names()
-            ),
-        },
-        (None, false) => bail!("name a projection, or pass --all"),
-    };
+    let projections = chosen(name, all)?;
     // Read models are independent (their own tables, checkpoint and rebuild
     // lock), so they are rebuilt at once: while one waits on PostgreSQL,
     // another decodes, and every core has work.
@@ -84,6 +74,97 @@ pub async fn rebuild_cmd(store: &PgStore, name: Option<String>, all: bool) -> an
         done.context("a rebuild task failed")??;
     }
     Ok(())
+}
+
+/// The projections a rebuild command names.
+fn chosen(name: Option<String>, all: bool) -> anyhow::Result<Vec<Arc<dyn Projection>>> {
+    match (name, all) {
+        (_, true) => Ok(ticketflow_projections::all()),
+        (Some(name), false) => match ticketflow_projections::by_name(&name) {
+            Some(p) => Ok(vec![p]),
+            None => bail!(
+                "no projection named {name} (known: {:?})",
+                ticketflow_workers::read_model_names()
+            ),
+        },
+        (None, false) => bail!("name a projection, or pass --all"),
+    }
+}
+
+/// Events a batch of an embedded rebuild replays.
+const EMBEDDED_BATCH: i64 = 10_000;
+
+/// Rebuilds read models of an embedded data directory, one after another:
+/// each is emptied, then the log is applied to it from the start. The data
+/// directory is locked throughout, so the server must be stopped.
+pub async fn rebuild_embedded(dir: &Path, name: Option<String>, all: bool) -> anyhow::Result<()> {
+    let projections = chosen(name, all)?;
+    let dir = DataDir::open(dir)?;
+    let events_db = dir.events_db();
+    let events = tokio::task::spawn_blocking(move || SqliteStore::open(&events_db))
+        .await
+        .context("the task opening the log")?
+        .context("opening the log")?;
+    let reads = SqliteReadStore::open(&dir.reads_db())
+        .await
+        .context("opening the read models")?;
+    let redraw = projections.len() == 1 && std::io::stderr().is_terminal();
+    for projection in projections {
+        let name = projection.name();
+        let started = Instant::now();
+        reads
+            .reset(projection.as_ref())
+            .await
+            .with_context(|| format!("emptying {name}"))?;
+        let (position, applied) = replay(&events, &reads, projection.as_ref(), started, redraw)
+            .await
+            .with_context(|| format!("rebuilding {name}"))?;
+        let newline = if redraw { "\n" } else { "" };
+        eprintln!(
+            "{newline}{name}: rebuilt at position {position} ({applied} events in {:.1}s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Applies the whole log to an emptied projection; returns where it stands
+/// and how many events it applied.
+async fn replay(
+    events: &SqliteStore,
+    reads: &SqliteReadStore,
+    projection: &dyn Projection,
+    started: Instant,
+    redraw: bool,
+) -> anyhow::Result<(i64, u64)> {
+    let head = events.head_position().await?;
+    let (mut position, mut applied) = (0, 0u64);
+    loop {
+        let batch = events.read_all(position, EMBEDDED_BATCH).await?;
+        if batch.is_empty() {
+            return Ok((position, applied));
+        }
+        match apply_batch(reads, projection, &batch).await? {
+            Applied::Done {
+                position: at,
+                applied: n,
+            } => {
+                position = at;
+                applied += n as u64;
+            }
+            Applied::Gap { expected_from } => {
+                bail!("the log skips from {position} to {expected_from}")
+            }
+        }
+        let rate = applied as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        let progress = Progress {
+            applied,
+            position,
+            head: head.max(position),
+            rate,
+        };
+        print_progress(projection.name(), progress, redraw);
+    }
 }
 
 async fn rebuild_one(

@@ -287,13 +287,7 @@ async fn projections_status_reads_the_data_directory_of_a_running_server() {
     let (server, _) = Server::start(dir.path());
     let credentials = json!({ "username": "alice", "password": "password123" });
     server.post("/api/auth/register", None, credentials).await;
-    let status = Command::new(env!("CARGO_BIN_EXE_ticketflow"))
-        .args(["projections", "status", "--data-dir"])
-        .arg(dir.path())
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run");
+    let status = projections(dir.path(), &["status"]);
     assert!(
         status.status.success(),
         "{}",
@@ -309,14 +303,138 @@ async fn projections_status_reads_the_data_directory_of_a_running_server() {
     ] {
         assert!(table.contains(name), "status lacks {name}:\n{table}");
     }
-    let rebuild = Command::new(env!("CARGO_BIN_EXE_ticketflow"))
-        .args(["projections", "rebuild", "--all", "--data-dir"])
-        .arg(dir.path())
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("run");
-    assert!(!rebuild.status.success());
-    let said = String::from_utf8_lossy(&rebuild.stderr);
-    assert!(said.contains("rebuild works on PostgreSQL"), "{said}");
+    // A rebuild needs the directory to itself.
+    let refused = projections(dir.path(), &["rebuild", "--all"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("in use by another ticketflow process"),
+        "{said}"
+    );
     drop(server);
+}
+
+/// `ticketflow projections <args> --data-dir <dir>`, run to completion.
+fn projections(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ticketflow"))
+        .arg("projections")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run ticketflow projections")
+}
+
+/// What a rebuild must give back: the read side as bob sees it (the
+/// ticket, its comments, his notifications with their read flags) and the
+/// ticket channel's whole history.
+async fn read_side(server: &Server, token: &str, ticket: &str, channel: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    for path in [
+        format!("/api/tickets/{ticket}"),
+        format!("/api/tickets/{ticket}/comments"),
+        "/api/notifications".to_string(),
+    ] {
+        let (status, body) = server
+            .call(reqwest::Method::GET, &path, Some(token), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        seen.push(body);
+    }
+    let mut socket = connect(&server.ws(&format!("{channel}&since=0"))).await;
+    loop {
+        let message = next_json(&mut socket).await;
+        if message["type"] == "replay_complete" {
+            return seen;
+        }
+        seen.push(message);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_of_a_stopped_servers_read_models_gives_them_back_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, _) = Server::start(dir.path());
+    let mut tokens = Vec::new();
+    for name in ["alice", "bob"] {
+        let credentials = json!({ "username": name, "password": "password123" });
+        let user = server
+            .post("/api/auth/register", None, credentials.clone())
+            .await;
+        let login = server.post("/api/auth/login", None, credentials).await;
+        let token = login["access_token"].as_str().expect("token").to_string();
+        tokens.push((user["id"].as_str().expect("id").to_string(), token));
+    }
+    let [(_, alice), (bob_id, bob)] = [tokens[0].clone(), tokens[1].clone()];
+    let project = server
+        .post(
+            "/api/projects",
+            Some(&alice),
+            json!({ "key": "RB", "name": "Rebuild" }),
+        )
+        .await;
+    let pid = project["id"].as_str().expect("id").to_string();
+    server
+        .post(
+            &format!("/api/projects/{pid}/members"),
+            Some(&alice),
+            json!({ "username": "bob" }),
+        )
+        .await;
+    let ticket = server
+        .post(
+            &format!("/api/projects/{pid}/tickets"),
+            Some(&alice),
+            json!({ "title": "t", "assignee_id": bob_id }),
+        )
+        .await;
+    let tid = ticket["id"].as_str().expect("id").to_string();
+    let (_, written) = server
+        .post_at(
+            &format!("/api/tickets/{tid}/comments"),
+            Some(&alice),
+            json!({ "body": "@bob look" }),
+        )
+        .await;
+    // Read-your-writes, then a read mark, which is not the projection's.
+    let ((_, notes), _) = server
+        .send(
+            reqwest::Method::GET,
+            "/api/notifications",
+            Some(&bob),
+            None,
+            written,
+        )
+        .await;
+    let first = notes["items"][0]["id"]
+        .as_str()
+        .expect("a notification")
+        .to_string();
+    let ((status, _), _) = server
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/notifications/{first}/read"),
+            Some(&bob),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let channel = format!("/ws/projects/{pid}/tickets/?token={bob}");
+    let before = read_side(&server, &bob, &tid, &channel).await;
+    server.kill();
+
+    let rebuilt = projections(dir.path(), &["rebuild", "--all"]);
+    let said = String::from_utf8_lossy(&rebuilt.stderr);
+    assert!(rebuilt.status.success(), "{said}");
+    for name in ["tickets", "comments", "notifications", "ticket_channel"] {
+        assert!(
+            said.contains(&format!("{name}: rebuilt at position")),
+            "{said}"
+        );
+    }
+    let (server, _) = Server::start(dir.path());
+    assert_eq!(read_side(&server, &bob, &tid, &channel).await, before);
 }

@@ -28,6 +28,7 @@ use crate::queries::{Comment, Notification};
 use crate::read_store::{
     CommentRow, MessageRow, NotificationRow, ReadStore, ReadTx, StateTable, TicketRow,
 };
+use crate::Projection;
 
 /// A SQLite failure, as the store's error: a value that does not decode is
 /// corrupt data; anything else, the database failing.
@@ -121,6 +122,27 @@ impl SqliteReadStore {
             let out = f(&conn);
             inner.put_back(conn);
             out
+        })
+        .await
+    }
+
+    /// Empties `projection`'s tables and forgets its checkpoint, in one
+    /// transaction, so that applying the log from the start rebuilds it: the
+    /// embedded rebuild. Unlike PostgreSQL's there is no copy to swap in;
+    /// the caller holds the data directory, so nobody reads the model while
+    /// it refills, and an interrupted rebuild is finished by the server's
+    /// projector, which carries on from the checkpoint. The read marks are
+    /// not the projection's and stay.
+    pub async fn reset(&self, projection: &dyn Projection) -> Result<(), StoreError> {
+        let (tables, name) = (projection.tables(), projection.name());
+        self.write(move |tx| {
+            for table in tables {
+                tx.execute(&format!("DELETE FROM {table}"), [])
+                    .map_err(db)?;
+            }
+            tx.execute("DELETE FROM projection_checkpoints WHERE name = ?1", [name])
+                .map_err(db)?;
+            Ok(())
         })
         .await
     }
