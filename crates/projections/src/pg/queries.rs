@@ -7,7 +7,7 @@ use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
 use crate::messages::{Channel, ChannelMessage};
-use crate::queries::{Comment, Notification};
+use crate::queries::{Comment, Notification, NOTIFICATION_COLUMNS, NOTIFICATION_JOINS, UNREAD};
 
 pub(super) async fn ticket(client: &Client, id: Uuid) -> Result<Option<Ticket>, StoreError> {
     let row = client
@@ -69,20 +69,6 @@ fn comment(r: &Row) -> Result<Comment, StoreError> {
         version: r.try_get(5)?,
     })
 }
-
-/// The columns of a notification, its read flag last; `n` is the
-/// notification, `m` the user's read-all mark, `r` their single reads.
-const NOTIFICATION_COLUMNS: &str = "n.notification_id, n.seq, n.notification_type, n.title, \
-     n.message, n.ticket_id, n.ticket_key, n.project_id, n.occurred_at, \
-     (n.seq <= coalesce(m.up_to_seq, 0) OR r.notification_id IS NOT NULL)";
-
-const NOTIFICATION_JOINS: &str = "rm_notifications n
-     LEFT JOIN notification_read_marks m ON m.user_id = n.user_id
-     LEFT JOIN notification_reads r
-       ON r.user_id = n.user_id AND r.notification_id = n.notification_id";
-
-/// A notification is unread when neither its own flag nor the mark covers it.
-const UNREAD: &str = "n.seq > coalesce(m.up_to_seq, 0) AND r.notification_id IS NULL";
 
 pub(super) async fn notifications(
     client: &Client,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::db;
 use crate::messages::{Channel, ChannelMessage};
-use crate::queries::{Comment, Notification};
+use crate::queries::{Comment, Notification, NOTIFICATION_COLUMNS, NOTIFICATION_JOINS, UNREAD};
 
 fn state(text: &str) -> Result<Ticket, StoreError> {
     Ok(serde_json::from_str(text)?)
@@ -90,20 +90,6 @@ pub(super) fn comments(
         })
         .collect()
 }
-
-/// The columns of a notification, its read flag last; `n` is the
-/// notification, `m` the user's read-all mark, `r` their single reads.
-const NOTIFICATION_COLUMNS: &str = "n.notification_id, n.seq, n.notification_type, n.title, \
-     n.message, n.ticket_id, n.ticket_key, n.project_id, n.occurred_at, \
-     (n.seq <= coalesce(m.up_to_seq, 0) OR r.notification_id IS NOT NULL)";
-
-const NOTIFICATION_JOINS: &str = "rm_notifications n
-     LEFT JOIN notification_read_marks m ON m.user_id = n.user_id
-     LEFT JOIN notification_reads r
-       ON r.user_id = n.user_id AND r.notification_id = n.notification_id";
-
-/// A notification is unread when neither its own flag nor the mark covers it.
-const UNREAD: &str = "n.seq > coalesce(m.up_to_seq, 0) AND r.notification_id IS NULL";
 
 /// A notification as its channel message shows it (never read), then its user.
 const MESSAGE_COLUMNS: &str = "n.notification_id, n.seq, n.notification_type, n.title, \
