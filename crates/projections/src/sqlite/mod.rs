@@ -14,13 +14,14 @@ mod schema;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, TransactionBehavior};
 use ticketflow_domain::Ticket;
+use ticketflow_store::sqlite::Readers;
 use ticketflow_store::StoreError;
-use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 use crate::messages::ChannelMessage;
@@ -41,10 +42,6 @@ pub(crate) fn db(e: rusqlite::Error) -> StoreError {
         _ => StoreError::Unavailable(format!("SQLite: {e}")),
     }
 }
-
-/// Reads at once, and reading connections kept: more would only queue on
-/// the disk, while each would hold a blocking thread and a page cache.
-const MAX_READERS: usize = 8;
 
 /// Runs `f` on a blocking thread.
 async fn blocking<T: Send + 'static>(
@@ -75,10 +72,7 @@ struct Inner {
     path: PathBuf,
     /// The one connection that writes.
     writer: Arc<Mutex<Connection>>,
-    /// Reading connections not in use.
-    idle: StdMutex<Vec<Connection>>,
-    /// Bounds the blocking threads (and connections) reads occupy.
-    readers: Semaphore,
+    readers: Arc<Readers>,
 }
 
 impl SqliteReadStore {
@@ -94,10 +88,9 @@ impl SqliteReadStore {
         .await?;
         Ok(Self {
             inner: Arc::new(Inner {
+                readers: Arc::new(Readers::new(&path, schema::connect)),
                 path,
                 writer: Arc::new(Mutex::new(writer)),
-                idle: StdMutex::default(),
-                readers: Semaphore::new(MAX_READERS),
             }),
         })
     }
@@ -112,18 +105,7 @@ impl SqliteReadStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let _permit =
-            self.inner.readers.acquire().await.map_err(|_| {
-                StoreError::Unavailable("the read models' readers are closed".into())
-            })?;
-        let inner = self.inner.clone();
-        blocking(move || {
-            let conn = inner.reader()?;
-            let out = f(&conn);
-            inner.put_back(conn);
-            out
-        })
-        .await
+        self.inner.readers.read(|conn| f(conn)).await
     }
 
     /// Empties `projection`'s tables and forgets its checkpoint, in one
@@ -181,26 +163,6 @@ fn commit_with<T>(
     let out = f(&tx)?;
     tx.commit().map_err(db)?;
     Ok(out)
-}
-
-impl Inner {
-    fn reader(&self) -> Result<Connection, StoreError> {
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        match idle {
-            Some(conn) => Ok(conn),
-            None => schema::connect(&self.path).map_err(db),
-        }
-    }
-
-    fn put_back(&self, conn: Connection) {
-        // A poisoned list only loses the connection; so does one over the
-        // bound (a read whose caller gave up has let another one start).
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < MAX_READERS {
-                idle.push(conn);
-            }
-        }
-    }
 }
 
 /// A batch's transaction: `BEGIN IMMEDIATE` on the writing connection, held

@@ -5,10 +5,11 @@ use ticketflow_domain::event::Event;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::read::{stored_event, EVENT_COLUMNS};
+use super::read::stored_event;
 use super::PgStore;
 use crate::event_store::{AsOf, Loaded};
 use crate::stream::StreamKind;
+use crate::stream::EVENT_COLUMNS;
 use crate::StoreError;
 
 impl PgStore {

@@ -23,6 +23,8 @@ mod read;
 mod readers;
 mod writer;
 
+pub use readers::{Open, Readers};
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +46,7 @@ pub struct SqliteStore {
     /// The one writing connection, on its own thread.
     writer: Arc<writer::Writer>,
     /// Read-only connections for the blocking pool.
-    readers: Arc<readers::Readers>,
+    readers: Arc<Readers>,
     /// Raised by the writer after each commit, and by the projectors'
     /// [`SqliteStore::announce_checkpoint`].
     feed: WatchFeed,
@@ -78,7 +80,7 @@ impl SqliteStore {
         let writer = writer::Writer::start(conn, feed.clone())?;
         Ok(Self {
             writer: Arc::new(writer),
-            readers: Arc::new(readers::Readers::new(path)),
+            readers: Arc::new(Readers::new(path, open_reader)),
             feed,
         })
     }

@@ -11,11 +11,8 @@ use super::{append, from_micros, SqliteStore};
 use crate::event_store::{
     Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, StoredEvent,
 };
-use crate::stream::parse_role;
+use crate::stream::{parse_role, EVENT_COLUMNS};
 use crate::StoreError;
-
-pub(super) const EVENT_COLUMNS: &str = "position, event_id, stream_id, stream_type, project_id, \
-     version, seq, event_type, schema_version, data, metadata, occurred_at";
 
 pub(super) fn stored_event(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
     let metadata: serde_json::Value = row.get(10)?;

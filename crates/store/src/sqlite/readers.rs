@@ -1,6 +1,7 @@
 //! Reading connections: a few, reused, each used by one blocking task at a
 //! time. In WAL mode a reader sees the last commit when its transaction (or
-//! its single statement) starts, and never waits for the writer.
+//! its single statement) starts, and never waits for the writer. Both SQLite
+//! files (the event log's and the read models') read through this pool.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,8 +14,13 @@ use crate::StoreError;
 /// Reads at once, and connections kept: more would only queue on the disk.
 const MAX_READERS: usize = 8;
 
-pub(super) struct Readers {
+/// How a pool opens a connection to its file.
+pub type Open = fn(&Path) -> rusqlite::Result<Connection>;
+
+/// A pool of reading connections to one SQLite file.
+pub struct Readers {
     path: PathBuf,
+    open: Open,
     /// Connections not in use.
     idle: Mutex<Vec<Connection>>,
     /// Bounds the blocking threads (and connections) reads occupy.
@@ -22,16 +28,18 @@ pub(super) struct Readers {
 }
 
 impl Readers {
-    pub(super) fn new(path: &Path) -> Self {
+    /// A pool over the file at `path`, opening connections with `open`.
+    pub fn new(path: &Path, open: Open) -> Self {
         Self {
             path: path.to_path_buf(),
+            open,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(MAX_READERS),
         }
     }
 
     /// Runs `work` on a reading connection, on a blocking thread.
-    pub(super) async fn read<T, F>(self: &Arc<Self>, work: F) -> Result<T, StoreError>
+    pub async fn read<T, F>(self: &Arc<Self>, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -56,15 +64,18 @@ impl Readers {
         if let Some(conn) = self.lock_idle().pop() {
             return Ok(conn);
         }
-        super::open_reader(&self.path).map_err(|e| {
+        (self.open)(&self.path).map_err(|e| {
             StoreError::Unavailable(format!("cannot open {}: {e}", self.path.display()))
         })
     }
 
     fn put_back(&self, conn: Connection) {
         // A connection left inside a transaction would pin an old snapshot.
-        if conn.is_autocommit() {
-            self.lock_idle().push(conn);
+        // The list can be full when a read whose caller gave up (releasing
+        // its permit) let another one start: the extra connection is closed.
+        let mut idle = self.lock_idle();
+        if conn.is_autocommit() && idle.len() < MAX_READERS {
+            idle.push(conn);
         }
     }
 
