@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use support::*;
 use ticketflow_projections::{all, apply_batch, Applied, NotificationsProjection, Projection};
@@ -234,3 +235,49 @@ on_each_backend!(
     a_fresh_projection_needs_position_one,
 );
 on_each_backend!(threads = 4; concurrent_workers_of_one_projection_apply_each_event_once);
+
+/// On PostgreSQL a batch's transaction announces the checkpoint it moved to
+/// (X-Min-Position's waiters on every instance listen for it), and only
+/// once it has committed.
+#[tokio::test]
+async fn a_postgres_batch_announces_its_checkpoint_at_commit() {
+    use futures::StreamExt;
+    use tokio_postgres::AsyncMessage;
+
+    let w = busy_world(Backend::Postgres).await;
+    let (listener, mut connection) = tokio_postgres::connect(&w.db.url, tokio_postgres::NoTls)
+        .await
+        .expect("listening connection");
+    let (heard, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                let _ = heard.send((n.channel().to_string(), n.payload().to_string()));
+            }
+        }
+    });
+    listener
+        .batch_execute(&format!(
+            "LISTEN {}",
+            ticketflow_store::pg::CHECKPOINTS_CHANNEL
+        ))
+        .await
+        .expect("LISTEN");
+
+    let log = w.log().await;
+    let head = log.last().expect("events").position;
+    let projection = ticketflow_projections::by_name("tickets").expect("tickets");
+    apply(&w, projection.as_ref(), &log).await;
+    let heard = tokio::time::timeout(Duration::from_secs(10), notifications.recv())
+        .await
+        .expect("a notification within 10 s")
+        .expect("the listener is running");
+    assert_eq!(
+        heard,
+        (
+            ticketflow_store::pg::CHECKPOINTS_CHANNEL.to_string(),
+            format!("tickets:{head}")
+        )
+    );
+}

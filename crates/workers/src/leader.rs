@@ -1,10 +1,21 @@
 //! Leadership by advisory lock.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use deadpool_postgres::{Object, Pool};
+
+/// How long a confirmed leadership is taken for granted. Leaders check on
+/// every batch; a round trip each time would cost more than some batches.
+/// Two leaders overlapping for this long is harmless: the projections' checkpoint locks
+/// and the relay's expected-last-sequence publishes keep them in turn.
+const CONFIRMED_FOR: Duration = Duration::from_secs(1);
 
 /// A held leadership: the lock lives as long as this connection.
 pub struct Leadership {
     connection: Option<Object>,
+    /// When the connection last answered.
+    confirmed: Mutex<Instant>,
 }
 
 /// A stable lock key for a role name (FNV-1a; any fixed hash would do).
@@ -25,17 +36,32 @@ impl Leadership {
             .ok()?;
         let leader = Self {
             connection: Some(connection),
+            confirmed: Mutex::new(Instant::now()),
         };
         // On false, dropping `leader` closes the connection: harmless.
         row.get::<_, bool>(0).then_some(leader)
     }
 
-    /// Whether the lock is still held: false once its connection is gone.
+    /// Whether the lock is still held: false once its connection is gone
+    /// (closed, or silent when asked, at most [`CONFIRMED_FOR`] ago).
     pub async fn alive(&self) -> bool {
-        match &self.connection {
-            Some(c) => c.simple_query("SELECT 1").await.is_ok(),
-            None => false,
+        let Some(connection) = &self.connection else {
+            return false;
+        };
+        if connection.is_closed() {
+            return false;
         }
+        let recently = |at: &Instant| at.elapsed() < CONFIRMED_FOR;
+        if self.confirmed.lock().is_ok_and(|at| recently(&at)) {
+            return true;
+        }
+        let answered = connection.simple_query("SELECT 1").await.is_ok();
+        if answered {
+            if let Ok(mut at) = self.confirmed.lock() {
+                *at = Instant::now();
+            }
+        }
+        answered
     }
 }
 

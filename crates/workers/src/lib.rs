@@ -68,7 +68,6 @@ pub fn spawn(
                 events: shared.clone(),
                 reads: reads.clone(),
                 broker: bus.broker(),
-                announce: shared.clone(),
                 projection,
             };
             let election = store.pool().clone();
@@ -99,10 +98,10 @@ pub fn spawn_embedded(
             events: events.clone(),
             reads: reads.clone(),
             broker: broker.clone(),
-            announce: announce.clone(),
             projection,
         };
-        tasks.push(tokio::spawn(worker.run_on_log(watch.clone())));
+        let run = worker.run_on_log(watch.clone(), announce.clone());
+        tasks.push(tokio::spawn(run));
     }
     tasks
 }

@@ -1,6 +1,8 @@
 //! A projection worker: applies the log to one projection's read model, each
 //! batch in one transaction with the projection's checkpoint, then publishes
-//! the channel messages the batch stored and announces how far it got.
+//! the channel messages the batch stored. How far it got is announced to
+//! X-Min-Position's waiters: on PostgreSQL by the batch's own transaction
+//! (see [`ticketflow_projections::PgReadStore`]), embedded by the worker.
 //!
 //! Where the batches come from depends on the mode:
 //! - on PostgreSQL and NATS ([`Projector::run_on_stream`]), one durable
@@ -57,8 +59,6 @@ pub struct Projector {
     pub reads: Arc<dyn ReadStore>,
     /// Where the rendered channel messages go.
     pub broker: Broker,
-    /// Where the checkpoint is announced (X-Min-Position waits on it).
-    pub announce: Arc<dyn Announce>,
     pub projection: Arc<dyn Projection>,
 }
 
@@ -83,10 +83,11 @@ impl Projector {
         }
     }
 
-    /// Runs until the task is dropped, following the log from the checkpoint.
-    pub async fn run_on_log(self, mut watch: Watch) {
+    /// Runs until the task is dropped, following the log from the
+    /// checkpoint and announcing each new one to `announce`.
+    pub async fn run_on_log(self, mut watch: Watch, announce: Arc<dyn Announce>) {
         loop {
-            if let Err(e) = self.follow(&mut watch).await {
+            if let Err(e) = self.follow(&mut watch, announce.as_ref()).await {
                 tracing::warn!(projection = self.projection.name(), error = %e, "projection interrupted");
                 tokio::time::sleep(BACKOFF).await;
             }
@@ -103,11 +104,15 @@ impl Projector {
         }
     }
 
-    async fn follow(&self, watch: &mut Watch) -> Result<(), ProjectorError> {
+    async fn follow(
+        &self,
+        watch: &mut Watch,
+        announce: &dyn Announce,
+    ) -> Result<(), ProjectorError> {
         let name = self.projection.name();
         let mut at = self.reads.checkpoint(name).await?;
         // What an earlier run applied counts for X-Min-Position from the start.
-        self.announce.announce_checkpoint(name, at).await?;
+        announce.announce_checkpoint(name, at).await?;
         loop {
             let batch = self.events.read_all(at, BATCH as i64).await?;
             if batch.is_empty() {
@@ -117,7 +122,7 @@ impl Projector {
                 continue;
             }
             at = self.project(&batch).await?;
-            self.announce.announce_checkpoint(name, at).await?;
+            announce.announce_checkpoint(name, at).await?;
         }
     }
 
@@ -147,22 +152,19 @@ impl Projector {
                 Err(e) => tracing::error!(error = %e, "skipping a malformed message"),
             }
         }
-        let position = self.project(&events).await?;
+        // The checkpoint's move is announced by its own transaction.
+        self.project(&events).await?;
         // Only after the commit: an unacked message comes back, and is skipped.
         for message in &messages {
             message.ack().await.map_err(nats)?;
         }
-        Ok(self
-            .announce
-            .announce_checkpoint(self.projection.name(), position)
-            .await?)
+        Ok(())
     }
 
     /// Applies a batch and publishes the channel messages it stored; returns
     /// the checkpoint after it.
     async fn project(&self, events: &[StoredEvent]) -> Result<i64, ProjectorError> {
-        let before = self.reads.checkpoint(self.projection.name()).await?;
-        let position = self.apply(events).await?;
+        let (before, position) = self.apply(events).await?;
         // Sockets first: they are what someone is waiting on.
         self.publish_messages(before, position).await?;
         Ok(position)
@@ -195,35 +197,52 @@ impl Projector {
         Ok(())
     }
 
-    /// Applies a batch, first filling any gap before it from the event store.
-    async fn apply(&self, events: &[StoredEvent]) -> Result<i64, ProjectorError> {
+    /// Applies a batch, first filling any gap before it from the event store;
+    /// returns the checkpoint before and after.
+    async fn apply(&self, events: &[StoredEvent]) -> Result<(i64, i64), ProjectorError> {
         let reads = self.reads.as_ref();
+        let mut before = None;
         loop {
             match apply_batch(reads, self.projection.as_ref(), events).await? {
-                Applied::Done { position, .. } => return Ok(position),
+                // What a batch applied continues its checkpoint without a gap.
+                Applied::Done { applied, position } => {
+                    let before = before.unwrap_or(position - applied as i64);
+                    return Ok((before, position));
+                }
                 Applied::Gap { expected_from } => {
-                    let upto = events.first().map_or(expected_from, |e| e.position);
-                    let missing = self
-                        .events
-                        .read_all(expected_from - 1, upto - expected_from)
-                        .await?;
-                    tracing::info!(
-                        projection = self.projection.name(),
-                        from = expected_from,
-                        count = missing.len(),
-                        "filling a gap from the event store"
-                    );
-                    if missing.is_empty() {
-                        // The events before this batch are not committed yet?
-                        // Impossible in position order; fail loudly rather than spin.
-                        return Err(StoreError::Corrupt(format!(
-                            "gap before position {upto} cannot be filled"
-                        ))
-                        .into());
-                    }
-                    apply_batch(reads, self.projection.as_ref(), &missing).await?;
+                    before.get_or_insert(expected_from - 1);
+                    self.fill_gap(expected_from, events).await?;
                 }
             }
         }
+    }
+
+    /// Applies the events from `expected_from` up to the batch's first.
+    async fn fill_gap(
+        &self,
+        expected_from: i64,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectorError> {
+        let upto = events.first().map_or(expected_from, |e| e.position);
+        let missing = self
+            .events
+            .read_all(expected_from - 1, upto - expected_from)
+            .await?;
+        tracing::info!(
+            projection = self.projection.name(),
+            from = expected_from,
+            count = missing.len(),
+            "filling a gap from the event store"
+        );
+        if missing.is_empty() {
+            // The events before this batch are not committed yet? Impossible
+            // in position order; fail loudly rather than spin.
+            return Err(StoreError::Corrupt(format!(
+                "gap before position {upto} cannot be filled"
+            ))
+            .into());
+        }
+        apply_batch(self.reads.as_ref(), self.projection.as_ref(), &missing).await?;
+        Ok(())
     }
 }

@@ -42,14 +42,12 @@ fn tickets_projection() -> Arc<dyn Projection> {
 }
 
 fn start_projector(store: &PgStore, bus: &Bus) -> tokio::task::JoinHandle<()> {
-    let shared = Arc::new(store.clone());
     let worker = Projector {
-        events: shared.clone(),
+        events: Arc::new(store.clone()),
         reads: Arc::new(ticketflow_projections::PgReadStore::new(
             store.pool().clone(),
         )),
         broker: bus.broker(),
-        announce: shared,
         projection: tickets_projection(),
     };
     tokio::spawn(worker.run_on_stream(bus.clone(), store.pool().clone()))

@@ -9,7 +9,7 @@ mod queries;
 mod write;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Object, Pool};
+use deadpool_postgres::{ClientWrapper, Object, Pool};
 use ticketflow_domain::Ticket;
 use ticketflow_store::StoreError;
 use tokio_postgres::Client;
@@ -70,6 +70,11 @@ impl PgReadTx {
     /// The connection, for statements of the caller's own inside the
     /// transaction (a rebuild's `SET LOCAL` and table swap).
     pub fn client(&self) -> Result<&Client, StoreError> {
+        Ok(self.conn()?)
+    }
+
+    /// The connection with its statement cache.
+    fn conn(&self) -> Result<&ClientWrapper, StoreError> {
         match &self.client {
             Some(client) => Ok(client),
             None => Err(StoreError::Unavailable("transaction already ended".into())),
@@ -118,7 +123,7 @@ impl ReadTx for PgReadTx {
         table: StateTable,
         ids: &[Uuid],
     ) -> Result<Vec<(Uuid, Ticket)>, StoreError> {
-        write::load_states(self.client()?, &self.state_table(table), ids).await
+        write::load_states(self.conn()?, &self.state_table(table), ids).await
     }
 
     async fn save_states(
@@ -131,45 +136,45 @@ impl ReadTx for PgReadTx {
                 "rm_tickets rows are written whole, by upsert_tickets".into(),
             ));
         }
-        write::save_states(self.client()?, &self.state_table(table), states).await
+        write::save_states(self.conn()?, &self.state_table(table), states).await
     }
 
     async fn drop_states(&mut self, table: StateTable, ids: &[Uuid]) -> Result<(), StoreError> {
-        write::drop_states(self.client()?, &self.state_table(table), ids).await
+        write::drop_states(self.conn()?, &self.state_table(table), ids).await
     }
 
     async fn upsert_tickets(&mut self, rows: &[TicketRow<'_>]) -> Result<(), StoreError> {
-        write::upsert_tickets(self.client()?, &self.tables, rows).await
+        write::upsert_tickets(self.conn()?, &self.tables, rows).await
     }
 
     async fn insert_comments(&mut self, rows: &[CommentRow<'_>]) -> Result<(), StoreError> {
-        write::insert_comments(self.client()?, &self.tables, rows).await
+        write::insert_comments(self.conn()?, &self.tables, rows).await
     }
 
     async fn advance_heads(
         &mut self,
         added: &[(Uuid, i64)],
     ) -> Result<Vec<(Uuid, i64)>, StoreError> {
-        write::advance_heads(self.client()?, &self.tables, added).await
+        write::advance_heads(self.conn()?, &self.tables, added).await
     }
 
     async fn insert_notifications(
         &mut self,
         rows: &[NotificationRow<'_>],
     ) -> Result<(), StoreError> {
-        write::insert_notifications(self.client()?, &self.tables, rows).await
+        write::insert_notifications(self.conn()?, &self.tables, rows).await
     }
 
     async fn insert_ticket_messages(&mut self, rows: &[MessageRow]) -> Result<(), StoreError> {
-        write::insert_ticket_messages(self.client()?, &self.tables, rows).await
+        write::insert_ticket_messages(self.conn()?, &self.tables, rows).await
     }
 
     async fn lock_checkpoint(&mut self, name: &str) -> Result<i64, StoreError> {
-        write::lock_checkpoint(self.client()?, name).await
+        write::lock_checkpoint(self.conn()?, name).await
     }
 
     async fn set_checkpoint(&mut self, name: &str, position: i64) -> Result<(), StoreError> {
-        write::set_checkpoint(self.client()?, name, position).await
+        write::set_checkpoint(self.conn()?, name, position).await
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {

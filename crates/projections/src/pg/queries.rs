@@ -1,61 +1,63 @@
 //! The reads of [`super::PgReadStore`], each one statement (so from one
 //! snapshot) on a pooled connection, over the live tables.
 
+use deadpool_postgres::ClientWrapper;
 use ticketflow_domain::Ticket;
+use ticketflow_store::pg::prepared;
 use ticketflow_store::StoreError;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::messages::{Channel, ChannelMessage};
 use crate::queries::{Comment, Notification, NOTIFICATION_COLUMNS, NOTIFICATION_JOINS, UNREAD};
 
-pub(super) async fn ticket(client: &Client, id: Uuid) -> Result<Option<Ticket>, StoreError> {
-    let row = client
-        .query_opt(
-            "SELECT state FROM rm_tickets WHERE ticket_id = $1 AND NOT deleted",
-            &[&id],
-        )
-        .await?;
+pub(super) async fn ticket(client: &ClientWrapper, id: Uuid) -> Result<Option<Ticket>, StoreError> {
+    let row = prepared::query_opt(
+        client,
+        "SELECT state FROM rm_tickets WHERE ticket_id = $1 AND NOT deleted",
+        &[&id],
+    )
+    .await?;
     row.map(|r| Ok(serde_json::from_value(r.try_get(0)?)?))
         .transpose()
 }
 
 pub(super) async fn tickets(
-    client: &Client,
+    client: &ClientWrapper,
     project_id: Uuid,
     status_id: Option<i64>,
     assignee_id: Option<Uuid>,
     after_number: i64,
     limit: i64,
 ) -> Result<Vec<Ticket>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT state FROM rm_tickets
+    let rows = prepared::query(
+        client,
+        "SELECT state FROM rm_tickets
              WHERE project_id = $1 AND NOT deleted AND number > $2
                AND ($3::bigint IS NULL OR status_id = $3)
                AND ($4::uuid IS NULL OR assignee_id = $4)
              ORDER BY number LIMIT $5",
-            &[&project_id, &after_number, &status_id, &assignee_id, &limit],
-        )
-        .await?;
+        &[&project_id, &after_number, &status_id, &assignee_id, &limit],
+    )
+    .await?;
     rows.iter()
         .map(|r| Ok(serde_json::from_value(r.try_get(0)?)?))
         .collect()
 }
 
 pub(super) async fn comments(
-    client: &Client,
+    client: &ClientWrapper,
     ticket_id: Uuid,
     after_version: i64,
     limit: i64,
 ) -> Result<Vec<Comment>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT comment_id, ticket_id, author, body, created_at, version FROM rm_comments
+    let rows = prepared::query(
+        client,
+        "SELECT comment_id, ticket_id, author, body, created_at, version FROM rm_comments
              WHERE ticket_id = $1 AND version > $2 ORDER BY version LIMIT $3",
-            &[&ticket_id, &after_version, &limit],
-        )
-        .await?;
+        &[&ticket_id, &after_version, &limit],
+    )
+    .await?;
     rows.iter().map(comment).collect()
 }
 
@@ -71,7 +73,7 @@ fn comment(r: &Row) -> Result<Comment, StoreError> {
 }
 
 pub(super) async fn notifications(
-    client: &Client,
+    client: &ClientWrapper,
     user_id: Uuid,
     unread_only: bool,
     after_seq: Option<i64>,
@@ -89,9 +91,7 @@ pub(super) async fn notifications(
            SELECT count(*) AS c FROM {NOTIFICATION_JOINS} WHERE n.user_id = $1 AND {UNREAD})
          SELECT page.*, unread.c FROM unread LEFT JOIN page ON true ORDER BY page.seq DESC"
     );
-    let rows = client
-        .query(&sql, &[&user_id, &after_seq, &unread_only, &limit])
-        .await?;
+    let rows = prepared::query(client, &sql, &[&user_id, &after_seq, &unread_only, &limit]).await?;
     let unread = rows.first().map_or(Ok(0), |r| r.try_get(10))?;
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -111,7 +111,7 @@ const MESSAGE_COLUMNS: &str = "n.notification_id, n.seq, n.notification_type, n.
 /// The user's notifications with seq > `after_seq`, oldest first, unread
 /// (as their channel messages show them).
 pub(super) async fn notifications_since(
-    client: &Client,
+    client: &ClientWrapper,
     user_id: Uuid,
     after_seq: i64,
     limit: i64,
@@ -120,14 +120,14 @@ pub(super) async fn notifications_since(
         "SELECT {MESSAGE_COLUMNS} FROM rm_notifications n
          WHERE n.user_id = $1 AND n.seq > $2 ORDER BY n.seq LIMIT $3"
     );
-    let rows = client.query(&sql, &[&user_id, &after_seq, &limit]).await?;
+    let rows = prepared::query(client, &sql, &[&user_id, &after_seq, &limit]).await?;
     rows.iter().map(notification).collect()
 }
 
 /// The notifications of the events with position in `(after, upto]`, with
 /// their users, by position (so each user's in seq order).
 pub(super) async fn notifications_between(
-    client: &Client,
+    client: &ClientWrapper,
     after: i64,
     upto: i64,
 ) -> Result<Vec<(Uuid, Notification)>, StoreError> {
@@ -135,25 +135,25 @@ pub(super) async fn notifications_between(
         "SELECT {MESSAGE_COLUMNS} FROM rm_notifications n
          WHERE n.position > $1 AND n.position <= $2 ORDER BY n.position, n.user_id, n.seq"
     );
-    let rows = client.query(&sql, &[&after, &upto]).await?;
+    let rows = prepared::query(client, &sql, &[&after, &upto]).await?;
     rows.iter()
         .map(|r| Ok((r.try_get(10)?, notification(r)?)))
         .collect()
 }
 
 pub(super) async fn ticket_messages(
-    client: &Client,
+    client: &ClientWrapper,
     project_id: Uuid,
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<(i64, String)>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT seq, message FROM rm_ticket_messages
+    let rows = prepared::query(
+        client,
+        "SELECT seq, message FROM rm_ticket_messages
              WHERE project_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            &[&project_id, &after_seq, &limit],
-        )
-        .await?;
+        &[&project_id, &after_seq, &limit],
+    )
+    .await?;
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect()
@@ -161,17 +161,17 @@ pub(super) async fn ticket_messages(
 
 /// The ticket-channel messages of the events with position in `(after, upto]`.
 pub(super) async fn ticket_messages_between(
-    client: &Client,
+    client: &ClientWrapper,
     after: i64,
     upto: i64,
 ) -> Result<Vec<ChannelMessage>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT project_id, seq, message FROM rm_ticket_messages
+    let rows = prepared::query(
+        client,
+        "SELECT project_id, seq, message FROM rm_ticket_messages
              WHERE position > $1 AND position <= $2 ORDER BY position",
-            &[&after, &upto],
-        )
-        .await?;
+        &[&after, &upto],
+    )
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(ChannelMessage {
@@ -186,15 +186,15 @@ pub(super) async fn ticket_messages_between(
 }
 
 pub(super) async fn ticket_channel_head(
-    client: &Client,
+    client: &ClientWrapper,
     project_id: Uuid,
 ) -> Result<i64, StoreError> {
-    let row = client
-        .query_one(
-            "SELECT coalesce(max(seq), 0) FROM rm_ticket_messages WHERE project_id = $1",
-            &[&project_id],
-        )
-        .await?;
+    let row = prepared::query_one(
+        client,
+        "SELECT coalesce(max(seq), 0) FROM rm_ticket_messages WHERE project_id = $1",
+        &[&project_id],
+    )
+    .await?;
     Ok(row.try_get(0)?)
 }
 
@@ -216,31 +216,36 @@ fn notification(r: &Row) -> Result<Notification, StoreError> {
     })
 }
 
-pub(super) async fn notification_head(client: &Client, user_id: Uuid) -> Result<i64, StoreError> {
-    let row = client
-        .query_opt(
-            "SELECT last_seq FROM rm_notification_heads WHERE user_id = $1",
-            &[&user_id],
-        )
-        .await?;
+pub(super) async fn notification_head(
+    client: &ClientWrapper,
+    user_id: Uuid,
+) -> Result<i64, StoreError> {
+    let row = prepared::query_opt(
+        client,
+        "SELECT last_seq FROM rm_notification_heads WHERE user_id = $1",
+        &[&user_id],
+    )
+    .await?;
     Ok(row.map_or(Ok(0), |r| r.try_get(0))?)
 }
 
-pub(super) async fn unread_count(client: &Client, user_id: Uuid) -> Result<i64, StoreError> {
+pub(super) async fn unread_count(client: &ClientWrapper, user_id: Uuid) -> Result<i64, StoreError> {
     let sql =
         format!("SELECT count(*) FROM {NOTIFICATION_JOINS} WHERE n.user_id = $1 AND {UNREAD}");
-    Ok(client.query_one(&sql, &[&user_id]).await?.try_get(0)?)
+    Ok(prepared::query_one(client, &sql, &[&user_id])
+        .await?
+        .try_get(0)?)
 }
 
 pub(super) async fn mark_read(
-    client: &Client,
+    client: &ClientWrapper,
     user_id: Uuid,
     notification_id: Uuid,
 ) -> Result<bool, StoreError> {
     // A flag is stored only above the read-all mark: below it, it says nothing new.
-    let row = client
-        .query_one(
-            "WITH found AS (
+    let row = prepared::query_one(
+        client,
+        "WITH found AS (
                SELECT n.notification_id, n.seq > coalesce(m.up_to_seq, 0) AS above_mark
                FROM rm_notifications n
                LEFT JOIN notification_read_marks m ON m.user_id = n.user_id
@@ -250,17 +255,20 @@ pub(super) async fn mark_read(
                SELECT $1, notification_id FROM found WHERE above_mark
                ON CONFLICT DO NOTHING)
              SELECT count(*) FROM found",
-            &[&user_id, &notification_id],
-        )
-        .await?;
+        &[&user_id, &notification_id],
+    )
+    .await?;
     Ok(row.try_get::<_, i64>(0)? > 0)
 }
 
-pub(super) async fn mark_all_read(client: &Client, user_id: Uuid) -> Result<i64, StoreError> {
+pub(super) async fn mark_all_read(
+    client: &ClientWrapper,
+    user_id: Uuid,
+) -> Result<i64, StoreError> {
     // The mark only moves forward; single flags it now covers are dropped.
-    let row = client
-        .query_one(
-            "WITH head AS (
+    let row = prepared::query_one(
+        client,
+        "WITH head AS (
                SELECT coalesce(
                  (SELECT last_seq FROM rm_notification_heads WHERE user_id = $1), 0) AS seq),
              mark AS (
@@ -274,29 +282,29 @@ pub(super) async fn mark_all_read(client: &Client, user_id: Uuid) -> Result<i64,
                WHERE r.user_id = $1 AND n.notification_id = r.notification_id
                  AND n.user_id = $1 AND n.seq <= mark.up_to_seq)
              SELECT up_to_seq FROM mark",
-            &[&user_id],
-        )
-        .await?;
+        &[&user_id],
+    )
+    .await?;
     Ok(row.try_get(0)?)
 }
 
-pub(super) async fn checkpoint(client: &Client, name: &str) -> Result<i64, StoreError> {
-    let row = client
-        .query_opt(
-            "SELECT position FROM projection_checkpoints WHERE name = $1",
-            &[&name],
-        )
-        .await?;
+pub(super) async fn checkpoint(client: &ClientWrapper, name: &str) -> Result<i64, StoreError> {
+    let row = prepared::query_opt(
+        client,
+        "SELECT position FROM projection_checkpoints WHERE name = $1",
+        &[&name],
+    )
+    .await?;
     Ok(row.map_or(Ok(0), |r| r.try_get(0))?)
 }
 
-pub(super) async fn checkpoints(client: &Client) -> Result<Vec<(String, i64)>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT name, position FROM projection_checkpoints ORDER BY name",
-            &[],
-        )
-        .await?;
+pub(super) async fn checkpoints(client: &ClientWrapper) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = prepared::query(
+        client,
+        "SELECT name, position FROM projection_checkpoints ORDER BY name",
+        &[],
+    )
+    .await?;
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect()

@@ -2,10 +2,12 @@
 //! and batch, the rows sent as one array per column.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::ClientWrapper;
 use ticketflow_domain::{Actor, Ticket};
+use ticketflow_store::pg::prepared;
+use ticketflow_store::pg::CHECKPOINTS_CHANNEL;
 use ticketflow_store::StoreError;
-use tokio_postgres::types::Json;
-use tokio_postgres::Client;
+use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
 use crate::read_store::{CommentRow, MessageRow, NotificationRow, TicketRow};
@@ -26,13 +28,12 @@ fn unnest_rows(types: &[&str]) -> String {
 }
 
 pub(super) async fn load_states(
-    client: &Client,
+    client: &ClientWrapper,
     table: &str,
     ids: &[Uuid],
 ) -> Result<Vec<(Uuid, Ticket)>, StoreError> {
     let sql = format!("SELECT ticket_id, state FROM {table} WHERE ticket_id = ANY($1)");
-    client
-        .query(&sql, &[&ids])
+    prepared::query(client, &sql, &[&ids])
         .await?
         .iter()
         .map(|row| {
@@ -43,7 +44,7 @@ pub(super) async fn load_states(
 }
 
 pub(super) async fn save_states(
-    client: &Client,
+    client: &ClientWrapper,
     table: &str,
     states: &[&Ticket],
 ) -> Result<(), StoreError> {
@@ -54,22 +55,22 @@ pub(super) async fn save_states(
          ON CONFLICT (ticket_id) DO UPDATE SET state = EXCLUDED.state",
         unnest_rows(&["uuid", "jsonb"])
     );
-    client.execute(&sql, &[&ids, &states]).await?;
+    prepared::execute(client, &sql, &[&ids, &states]).await?;
     Ok(())
 }
 
 pub(super) async fn drop_states(
-    client: &Client,
+    client: &ClientWrapper,
     table: &str,
     ids: &[Uuid],
 ) -> Result<(), StoreError> {
     let sql = format!("DELETE FROM {table} WHERE ticket_id = ANY($1)");
-    client.execute(&sql, &[&ids]).await?;
+    prepared::execute(client, &sql, &[&ids]).await?;
     Ok(())
 }
 
 pub(super) async fn upsert_tickets(
-    client: &Client,
+    client: &ClientWrapper,
     tables: &Tables,
     rows: &[TicketRow<'_>],
 ) -> Result<(), StoreError> {
@@ -90,21 +91,21 @@ pub(super) async fn upsert_tickets(
         unnest_rows(&["uuid", "uuid", "bigint", "bigint", "uuid", "boolean", "jsonb", "bigint"])
     );
     let c = &columns;
-    client
-        .execute(
-            &sql,
-            &[
-                &c.ids,
-                &c.project_ids,
-                &c.numbers,
-                &c.status_ids,
-                &c.assignee_ids,
-                &c.deleted,
-                &c.states,
-                &c.positions,
-            ],
-        )
-        .await?;
+    prepared::execute(
+        client,
+        &sql,
+        &[
+            &c.ids,
+            &c.project_ids,
+            &c.numbers,
+            &c.status_ids,
+            &c.assignee_ids,
+            &c.deleted,
+            &c.states,
+            &c.positions,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -136,7 +137,7 @@ impl<'a> TicketColumns<'a> {
 }
 
 pub(super) async fn insert_comments(
-    client: &Client,
+    client: &ClientWrapper,
     tables: &Tables,
     rows: &[CommentRow<'_>],
 ) -> Result<(), StoreError> {
@@ -161,20 +162,20 @@ pub(super) async fn insert_comments(
             "timestamptz"
         ])
     );
-    client
-        .execute(
-            &sql,
-            &[
-                &ids,
-                &ticket_ids,
-                &project_ids,
-                &versions,
-                &authors,
-                &bodies,
-                &created_at,
-            ],
-        )
-        .await?;
+    prepared::execute(
+        client,
+        &sql,
+        &[
+            &ids,
+            &ticket_ids,
+            &project_ids,
+            &versions,
+            &authors,
+            &bodies,
+            &created_at,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -182,7 +183,7 @@ pub(super) async fn insert_comments(
 /// stay locked until commit, taken in user order (`ORDER BY 1`) so two
 /// writers take turns rather than deadlock.
 pub(super) async fn advance_heads(
-    client: &Client,
+    client: &ClientWrapper,
     tables: &Tables,
     added: &[(Uuid, i64)],
 ) -> Result<Vec<(Uuid, i64)>, StoreError> {
@@ -194,8 +195,7 @@ pub(super) async fn advance_heads(
          RETURNING user_id, last_seq",
         unnest_rows(&["uuid", "bigint"])
     );
-    client
-        .query(&sql, &[&users, &counts])
+    prepared::query(client, &sql, &[&users, &counts])
         .await?
         .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
@@ -203,7 +203,7 @@ pub(super) async fn advance_heads(
 }
 
 pub(super) async fn insert_notifications(
-    client: &Client,
+    client: &ClientWrapper,
     tables: &Tables,
     rows: &[NotificationRow<'_>],
 ) -> Result<(), StoreError> {
@@ -227,25 +227,25 @@ pub(super) async fn insert_notifications(
             "bigint"
         ])
     );
-    client
-        .execute(
-            &sql,
-            &[
-                &c.ids,
-                &c.user_ids,
-                &c.seqs,
-                &c.types,
-                &c.titles,
-                &c.messages,
-                &c.ticket_ids,
-                &c.ticket_keys,
-                &c.project_ids,
-                &c.occurred_at,
-                &c.event_ids,
-                &c.positions,
-            ],
-        )
-        .await?;
+    prepared::execute(
+        client,
+        &sql,
+        &[
+            &c.ids,
+            &c.user_ids,
+            &c.seqs,
+            &c.types,
+            &c.titles,
+            &c.messages,
+            &c.ticket_ids,
+            &c.ticket_keys,
+            &c.project_ids,
+            &c.occurred_at,
+            &c.event_ids,
+            &c.positions,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -288,7 +288,7 @@ impl<'a> NotificationColumns<'a> {
 }
 
 pub(super) async fn insert_ticket_messages(
-    client: &Client,
+    client: &ClientWrapper,
     tables: &Tables,
     rows: &[MessageRow],
 ) -> Result<(), StoreError> {
@@ -302,41 +302,45 @@ pub(super) async fn insert_ticket_messages(
         tables.name("rm_ticket_messages"),
         unnest_rows(&["uuid", "bigint", "bigint", "text"])
     );
-    client
-        .execute(&sql, &[&project_ids, &seqs, &positions, &messages])
-        .await?;
+    prepared::execute(client, &sql, &[&project_ids, &seqs, &positions, &messages]).await?;
     Ok(())
 }
 
 /// Locks the checkpoint row of `name` (`FOR UPDATE`) until the transaction
 /// ends, creating it at 0 first if missing, and returns its position.
-pub(super) async fn lock_checkpoint(client: &Client, name: &str) -> Result<i64, StoreError> {
-    client
-        .execute(
+pub(super) async fn lock_checkpoint(client: &ClientWrapper, name: &str) -> Result<i64, StoreError> {
+    let params: [&(dyn ToSql + Sync); 1] = [&name];
+    // Pipelined: one round trip, run in this order.
+    let (_, row) = futures::try_join!(
+        prepared::execute(
+            client,
             "INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0)
              ON CONFLICT (name) DO NOTHING",
-            &[&name],
-        )
-        .await?;
-    let row = client
-        .query_one(
+            &params,
+        ),
+        prepared::query_one(
+            client,
             "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
-            &[&name],
-        )
-        .await?;
+            &params,
+        ),
+    )?;
     Ok(row.try_get(0)?)
 }
 
+/// Moves the checkpoint, and tells every instance's watchers (X-Min-Position
+/// waits on them) once the transaction commits: a `NOTIFY` is delivered at
+/// commit, so nobody hears of rows they cannot read yet.
 pub(super) async fn set_checkpoint(
-    client: &Client,
+    client: &ClientWrapper,
     name: &str,
     position: i64,
 ) -> Result<(), StoreError> {
-    client
-        .execute(
-            "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
-            &[&name, &position],
-        )
-        .await?;
+    let sql = format!(
+        "WITH moved AS (
+           UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1
+         )
+         SELECT pg_notify('{CHECKPOINTS_CHANNEL}', $1 || ':' || $2::text)"
+    );
+    prepared::execute(client, &sql, &[&name, &position]).await?;
     Ok(())
 }

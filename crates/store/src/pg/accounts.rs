@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{taken, PgStore};
+use super::{prepared, taken, PgStore};
 use crate::accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
 use crate::StoreError;
 
@@ -23,27 +23,27 @@ impl Accounts for PgStore {
     async fn create_user(&self, new: NewUser) -> Result<(), StoreError> {
         let client = self.client().await?;
         let u = &new.user;
-        client
-            .execute(
-                "INSERT INTO users (user_id, username, display_name, password_hash, created_at)
+        prepared::execute(
+            &client,
+            "INSERT INTO users (user_id, username, display_name, password_hash, created_at)
                  VALUES ($1, $2, $3, $4, $5)",
-                &[
-                    &u.user_id,
-                    &u.username,
-                    &u.display_name,
-                    &new.password_hash,
-                    &u.created_at,
-                ],
-            )
-            .await
-            .map_err(|e| taken(e, "users_username_key", "username"))?;
+            &[
+                &u.user_id,
+                &u.username,
+                &u.display_name,
+                &new.password_hash,
+                &u.created_at,
+            ],
+        )
+        .await
+        .map_err(|e| taken(e, "users_username_key", "username"))?;
         Ok(())
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<UserWithHash>, StoreError> {
         let client = self.client().await?;
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-        let row = client.query_opt(&sql, &[&username]).await?;
+        let row = prepared::query_opt(&client, &sql, &[&username]).await?;
         Ok(row.map(|r| UserWithHash {
             user: user(&r),
             password_hash: r.get(4),
@@ -53,7 +53,9 @@ impl Accounts for PgStore {
     async fn user_by_id(&self, user_id: Uuid) -> Result<Option<User>, StoreError> {
         let client = self.client().await?;
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = $1");
-        Ok(client.query_opt(&sql, &[&user_id]).await?.map(|r| user(&r)))
+        Ok(prepared::query_opt(&client, &sql, &[&user_id])
+            .await?
+            .map(|r| user(&r)))
     }
 
     async fn insert_refresh_token(
@@ -64,13 +66,13 @@ impl Accounts for PgStore {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
+        prepared::execute(
+            &client,
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
                  VALUES ($1, $2, $3, $4)",
-                &[&token_hash, &family_id, &user_id, &expires_at],
-            )
-            .await?;
+            &[&token_hash, &family_id, &user_id, &expires_at],
+        )
+        .await?;
         Ok(())
     }
 

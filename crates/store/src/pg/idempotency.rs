@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::PgStore;
+use super::{prepared, PgStore};
 use crate::idempotency::{Claim, IdempotencyStore, StoredResponse};
 use crate::StoreError;
 
@@ -20,9 +20,9 @@ impl IdempotencyStore for PgStore {
         let client = self.client().await?;
         // Insert, or take over a row that is dead (a stale claim or an expired
         // record); the row lock makes exactly one concurrent caller win.
-        let acquired = client
-            .execute(
-                "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at)
+        let acquired = prepared::execute(
+            &client,
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at)
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT (user_id, key) DO UPDATE
                    SET request_hash = $3, created_at = $4, response_status = NULL,
@@ -30,26 +30,26 @@ impl IdempotencyStore for PgStore {
                    WHERE (idempotency_keys.response_status IS NULL
                           AND idempotency_keys.created_at < $5)
                       OR idempotency_keys.created_at < $6",
-                &[
-                    &user_id,
-                    &key,
-                    &request_hash,
-                    &now,
-                    &stale_before,
-                    &expired_before,
-                ],
-            )
-            .await?;
+            &[
+                &user_id,
+                &key,
+                &request_hash,
+                &now,
+                &stale_before,
+                &expired_before,
+            ],
+        )
+        .await?;
         if acquired == 1 {
             return Ok(Claim::Acquired);
         }
-        let row = client
-            .query_opt(
-                "SELECT request_hash, response_status, response_headers, response_body
+        let row = prepared::query_opt(
+            &client,
+            "SELECT request_hash, response_status, response_headers, response_body
                  FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                &[&user_id, &key],
-            )
-            .await?;
+            &[&user_id, &key],
+        )
+        .await?;
         // Released between our insert and this read: the caller may retry.
         let Some(row) = row else {
             return Ok(Claim::InProgress);
@@ -77,32 +77,32 @@ impl IdempotencyStore for PgStore {
     ) -> Result<(), StoreError> {
         let client = self.client().await?;
         let headers = serde_json::to_value(&response.headers)?;
-        client
-            .execute(
-                "UPDATE idempotency_keys
+        prepared::execute(
+            &client,
+            "UPDATE idempotency_keys
                  SET response_status = $3, response_headers = $4, response_body = $5
                  WHERE user_id = $1 AND key = $2",
-                &[
-                    &user_id,
-                    &key,
-                    &(response.status as i32),
-                    &headers,
-                    &response.body,
-                ],
-            )
-            .await?;
+            &[
+                &user_id,
+                &key,
+                &(response.status as i32),
+                &headers,
+                &response.body,
+            ],
+        )
+        .await?;
         Ok(())
     }
 
     async fn release(&self, user_id: Uuid, key: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
-        client
-            .execute(
-                "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2
+        prepared::execute(
+            &client,
+            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2
                  AND response_status IS NULL",
-                &[&user_id, &key],
-            )
-            .await?;
+            &[&user_id, &key],
+        )
+        .await?;
         Ok(())
     }
 }

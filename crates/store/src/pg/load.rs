@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::read::stored_event;
-use super::PgStore;
+use super::{prepared, PgStore};
 use crate::event_store::{AsOf, Loaded};
 use crate::stream::StreamKind;
 use crate::stream::EVENT_COLUMNS;
@@ -20,26 +20,26 @@ impl PgStore {
         let client = self.client().await?;
         // The stream row is read first and bounds the events read after it, so
         // the version and position reported belong to the state built.
-        let Some(head) = client
-            .query_opt(
-                "SELECT version, last_position FROM streams WHERE stream_id = $1",
-                &[&stream_id],
-            )
-            .await?
+        let Some(head) = prepared::query_opt(
+            &client,
+            "SELECT version, last_position FROM streams WHERE stream_id = $1",
+            &[&stream_id],
+        )
+        .await?
         else {
             return Ok(Loaded::default());
         };
         let (version, last_position): (i64, i64) = (head.get(0), head.get(1));
         let (mut state, from) = self.snapshot::<A>(&client, stream_id).await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {EVENT_COLUMNS} FROM events
+        let rows = prepared::query(
+            &client,
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM events
                      WHERE stream_id = $1 AND version > $2 AND version <= $3 ORDER BY version"
-                ),
-                &[&stream_id, &from, &version],
-            )
-            .await?;
+            ),
+            &[&stream_id, &from, &version],
+        )
+        .await?;
         let replayed = rows.len();
         apply_rows(&mut state, &rows)?;
         Ok(Loaded {
@@ -54,15 +54,15 @@ impl PgStore {
     /// that no longer decodes (the state's shape changed) is ignored.
     async fn snapshot<A: StreamKind + DeserializeOwned>(
         &self,
-        client: &tokio_postgres::Client,
+        client: &deadpool_postgres::ClientWrapper,
         stream_id: Uuid,
     ) -> Result<(A, i64), StoreError> {
-        let row = client
-            .query_opt(
-                "SELECT version, state FROM snapshots WHERE stream_id = $1",
-                &[&stream_id],
-            )
-            .await?;
+        let row = prepared::query_opt(
+            client,
+            "SELECT version, state FROM snapshots WHERE stream_id = $1",
+            &[&stream_id],
+        )
+        .await?;
         let Some(row) = row else {
             return Ok((A::default(), 0));
         };
@@ -83,26 +83,26 @@ impl PgStore {
         let client = self.client().await?;
         let rows = match as_of {
             AsOf::Version(v) => {
-                client
-                    .query(
-                        &format!(
-                            "SELECT {EVENT_COLUMNS} FROM events
+                prepared::query(
+                    &client,
+                    &format!(
+                        "SELECT {EVENT_COLUMNS} FROM events
                                   WHERE stream_id = $1 AND version <= $2 ORDER BY version"
-                        ),
-                        &[&stream_id, &(v as i64)],
-                    )
-                    .await?
+                    ),
+                    &[&stream_id, &(v as i64)],
+                )
+                .await?
             }
             AsOf::Time(t) => {
-                client
-                    .query(
-                        &format!(
-                            "SELECT {EVENT_COLUMNS} FROM events
+                prepared::query(
+                    &client,
+                    &format!(
+                        "SELECT {EVENT_COLUMNS} FROM events
                                   WHERE stream_id = $1 AND occurred_at <= $2 ORDER BY version"
-                        ),
-                        &[&stream_id, &t],
-                    )
-                    .await?
+                    ),
+                    &[&stream_id, &t],
+                )
+                .await?
             }
         };
         let Some(last) = rows.last() else {

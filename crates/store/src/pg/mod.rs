@@ -17,7 +17,10 @@ use tokio_postgres::NoTls;
 
 use crate::StoreError;
 
+pub mod prepared;
+
 pub use migrate::migrate;
+pub use watch::CHECKPOINTS_CHANNEL;
 
 /// A pool of connections to one ticketflow database.
 #[derive(Clone)]

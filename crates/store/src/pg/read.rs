@@ -6,7 +6,7 @@ use ticketflow_domain::ticket::{Ticket, TicketEvent};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::PgStore;
+use super::{prepared, PgStore};
 use crate::event_store::{
     Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, StoredEvent,
 };
@@ -40,8 +40,7 @@ impl PgStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let client = self.client().await?;
         let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE {sql}");
-        client
-            .query(&sql, params)
+        prepared::query(&client, &sql, params)
             .await?
             .iter()
             .map(stored_event)
@@ -130,9 +129,12 @@ impl EventStore for PgStore {
     async fn head_position(&self) -> Result<i64, StoreError> {
         let client = self.client().await?;
         // Not the counter row: reading it would wait behind an append's lock.
-        let row = client
-            .query_one("SELECT coalesce(max(position), 0) FROM events", &[])
-            .await?;
+        let row = prepared::query_one(
+            &client,
+            "SELECT coalesce(max(position), 0) FROM events",
+            &[],
+        )
+        .await?;
         Ok(row.get(0))
     }
 
@@ -142,25 +144,25 @@ impl EventStore for PgStore {
         user_id: Uuid,
     ) -> Result<Option<Role>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
-                &[&project_id, &user_id],
-            )
-            .await?;
+        let row = prepared::query_opt(
+            &client,
+            "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
+            &[&project_id, &user_id],
+        )
+        .await?;
         Ok(row.map(|r| parse_role(r.get(0))))
     }
 
     async fn projects_of(&self, user_id: Uuid) -> Result<Vec<ProjectSummary>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT p.project_id, p.key, p.name, p.statuses, p.created_at, m.role
+        let rows = prepared::query(
+            &client,
+            "SELECT p.project_id, p.key, p.name, p.statuses, p.created_at, m.role
                  FROM projects p JOIN project_members m ON m.project_id = p.project_id
                  WHERE m.user_id = $1 ORDER BY p.created_at, p.project_id",
-                &[&user_id],
-            )
-            .await?;
+            &[&user_id],
+        )
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(ProjectSummary {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::PgStore;
+use super::{prepared, PgStore};
 use crate::watch::{Watch, WatchFeed};
 use crate::EventStore as _;
 
@@ -103,19 +103,22 @@ impl PgStore {
     /// Every projection's checkpoint (none before the read models exist).
     pub async fn checkpoints(&self) -> Result<Vec<(String, i64)>, crate::StoreError> {
         let client = self.client().await?;
-        let exists = client
-            .query_one(
-                "SELECT to_regclass('projection_checkpoints') IS NOT NULL",
-                &[],
-            )
-            .await?
-            .get::<_, bool>(0);
+        let exists = prepared::query_one(
+            &client,
+            "SELECT to_regclass('projection_checkpoints') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get::<_, bool>(0);
         if !exists {
             return Ok(Vec::new());
         }
-        let rows = client
-            .query("SELECT name, position FROM projection_checkpoints", &[])
-            .await?;
+        let rows = prepared::query(
+            &client,
+            "SELECT name, position FROM projection_checkpoints",
+            &[],
+        )
+        .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -127,12 +130,12 @@ impl PgStore {
     ) -> Result<(), crate::StoreError> {
         let client = self.client().await?;
         let payload = format!("{name}:{position}");
-        client
-            .execute(
-                "SELECT pg_notify($1, $2)",
-                &[&CHECKPOINTS_CHANNEL, &payload],
-            )
-            .await?;
+        prepared::execute(
+            &client,
+            "SELECT pg_notify($1, $2)",
+            &[&CHECKPOINTS_CHANNEL, &payload],
+        )
+        .await?;
         Ok(())
     }
 }
@@ -141,14 +144,14 @@ impl PgStore {
     /// Records how far the relay has published (for status and lag reports).
     pub async fn record_relayed(&self, position: i64) -> Result<(), crate::StoreError> {
         let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO projection_checkpoints (name, position, updated_at)
+        prepared::execute(
+            &client,
+            "INSERT INTO projection_checkpoints (name, position, updated_at)
                  VALUES ('relay', $1, now())
                  ON CONFLICT (name) DO UPDATE SET position = $1, updated_at = now()",
-                &[&position],
-            )
-            .await?;
+            &[&position],
+        )
+        .await?;
         Ok(())
     }
 }
