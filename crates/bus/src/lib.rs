@@ -304,6 +304,9 @@ impl Bus {
     }
 
     /// A durable pull consumer over every event, created if missing.
+    /// Acknowledging a message acknowledges every one delivered before it
+    /// (`AckPolicy::All`): its one reader handles them in order, a batch at
+    /// a time, and acks a batch with its last message.
     pub async fn durable_consumer(
         &self,
         name: &str,
@@ -312,7 +315,7 @@ impl Bus {
         let durable = format!("{}_{name}", self.stream_name());
         let config = pull::Config {
             durable_name: Some(durable.clone()),
-            ack_policy: AckPolicy::Explicit,
+            ack_policy: AckPolicy::All,
             deliver_policy: DeliverPolicy::All,
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 10_000,

@@ -1,7 +1,8 @@
 //! Background roles: the relay and the projection workers ([`projector`]).
 //!
 //! On PostgreSQL and NATS ([`spawn`]), the outbox relay ([`relay`]) publishes
-//! the log to JetStream and each projection consumes the stream. Each runs as
+//! the log to JetStream and the projection workers ([`stream`]) consume it
+//! through one durable consumer. Each of the two roles runs as
 //! a single active instance per database, elected with a PostgreSQL session
 //! advisory lock held on a dedicated connection: other instances wait as
 //! standbys and take over within [`STANDBY_POLL`] when the leader's
@@ -17,6 +18,7 @@ pub mod leader;
 pub mod local_relay;
 pub mod projector;
 pub mod relay;
+pub mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,17 +64,19 @@ pub fn spawn(
     }
     if projections {
         let reads: Arc<dyn ReadStore> = Arc::new(PgReadStore::new(store.pool().clone()));
-        let shared = Arc::new(store.clone());
-        for projection in ticketflow_projections::all() {
-            let worker = projector::Projector {
-                events: shared.clone(),
+        let events: Arc<dyn EventStore> = Arc::new(store.clone());
+        let projectors = ticketflow_projections::all()
+            .into_iter()
+            .map(|projection| projector::Projector {
+                events: events.clone(),
                 reads: reads.clone(),
                 broker: bus.broker(),
                 projection,
-            };
-            let election = store.pool().clone();
-            tasks.push(tokio::spawn(worker.run_on_stream(bus.clone(), election)));
-        }
+            })
+            .collect();
+        let workers = stream::StreamProjectors { projectors };
+        let election = store.pool().clone();
+        tasks.push(tokio::spawn(workers.run(bus.clone(), election)));
     }
     Ok(tasks)
 }

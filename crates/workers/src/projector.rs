@@ -5,9 +5,8 @@
 //! (see [`ticketflow_projections::PgReadStore`]), embedded by the worker.
 //!
 //! Where the batches come from depends on the mode:
-//! - on PostgreSQL and NATS ([`Projector::run_on_stream`]), one durable
-//!   JetStream pull consumer per projection, acked after the commit, with a
-//!   leader elected per projection among the instances;
+//! - on PostgreSQL and NATS ([`crate::stream::StreamProjectors`]), one
+//!   durable JetStream pull consumer feeding every projection;
 //! - embedded ([`Projector::run_on_log`]), the log itself, read from the
 //!   checkpoint on as it grows: the process is the only worker.
 //!
@@ -19,25 +18,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::pull;
-use async_nats::jetstream::consumer::Consumer;
-use deadpool_postgres::Pool;
-use futures::StreamExt;
-use ticketflow_bus::{Broker, Bus};
+use ticketflow_bus::Broker;
 use ticketflow_projections::checkpoint::{apply_batch, Applied};
 use ticketflow_projections::{Channel, Projection, ReadStore};
 use ticketflow_store::{EventStore, StoreError, StoredEvent, Watch};
 
-use crate::leader::Leadership;
-use crate::{Announce, STANDBY_POLL};
+use crate::Announce;
 
-const BATCH: usize = 500;
-/// How long one fetch waits for messages before checking leadership again.
-const FETCH_WAIT: Duration = Duration::from_millis(500);
-const BACKOFF: Duration = Duration::from_millis(500);
+/// Events per batch.
+pub(crate) const BATCH: usize = 500;
+/// Pause after a failure before trying again.
+pub(crate) const BACKOFF: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
-enum ProjectorError {
+pub(crate) enum ProjectorError {
     #[error(transparent)]
     Bus(#[from] ticketflow_bus::BusError),
     #[error(transparent)]
@@ -48,7 +42,7 @@ enum ProjectorError {
     Deposed,
 }
 
-fn nats(e: impl std::fmt::Display) -> ProjectorError {
+pub(crate) fn nats(e: impl std::fmt::Display) -> ProjectorError {
     ProjectorError::Nats(e.to_string())
 }
 
@@ -63,26 +57,6 @@ pub struct Projector {
 }
 
 impl Projector {
-    /// Runs until the task is dropped: standby until leader (elected on
-    /// `election`), then projects what the stream delivers.
-    pub async fn run_on_stream(self, bus: Bus, election: Pool) {
-        let role = format!("projection:{}", self.projection.name());
-        loop {
-            let Some(leadership) = Leadership::try_acquire(&election, &role).await else {
-                tokio::time::sleep(STANDBY_POLL).await;
-                continue;
-            };
-            tracing::info!(
-                projection = self.projection.name(),
-                "projection worker is leading"
-            );
-            if let Err(e) = self.lead(&bus, &leadership).await {
-                tracing::warn!(projection = self.projection.name(), error = %e, "projection interrupted");
-                tokio::time::sleep(BACKOFF).await;
-            }
-        }
-    }
-
     /// Runs until the task is dropped, following the log from the
     /// checkpoint and announcing each new one to `announce`.
     pub async fn run_on_log(self, mut watch: Watch, announce: Arc<dyn Announce>) {
@@ -91,16 +65,6 @@ impl Projector {
                 tracing::warn!(projection = self.projection.name(), error = %e, "projection interrupted");
                 tokio::time::sleep(BACKOFF).await;
             }
-        }
-    }
-
-    async fn lead(&self, bus: &Bus, leadership: &Leadership) -> Result<(), ProjectorError> {
-        let consumer = bus.durable_consumer(self.projection.name()).await?;
-        loop {
-            if !leadership.alive().await {
-                return Err(ProjectorError::Deposed);
-            }
-            self.project_fetched(&consumer).await?;
         }
     }
 
@@ -126,44 +90,9 @@ impl Projector {
         }
     }
 
-    async fn project_fetched(
-        &self,
-        consumer: &Consumer<pull::Config>,
-    ) -> Result<(), ProjectorError> {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(BATCH)
-            .expires(FETCH_WAIT)
-            .messages()
-            .await
-            .map_err(nats)?;
-        let mut messages = Vec::new();
-        while let Some(message) = batch.next().await {
-            messages.push(message.map_err(nats)?);
-        }
-        if messages.is_empty() {
-            return Ok(());
-        }
-        let mut events = Vec::with_capacity(messages.len());
-        for message in &messages {
-            match ticketflow_bus::decode(&message.payload) {
-                Ok(event) => events.push(event),
-                // Not ours to interpret; the gap it leaves is filled from the store.
-                Err(e) => tracing::error!(error = %e, "skipping a malformed message"),
-            }
-        }
-        // The checkpoint's move is announced by its own transaction.
-        self.project(&events).await?;
-        // Only after the commit: an unacked message comes back, and is skipped.
-        for message in &messages {
-            message.ack().await.map_err(nats)?;
-        }
-        Ok(())
-    }
-
     /// Applies a batch and publishes the channel messages it stored; returns
     /// the checkpoint after it.
-    async fn project(&self, events: &[StoredEvent]) -> Result<i64, ProjectorError> {
+    pub(crate) async fn project(&self, events: &[StoredEvent]) -> Result<i64, ProjectorError> {
         let (before, position) = self.apply(events).await?;
         // Sockets first: they are what someone is waiting on.
         self.publish_messages(before, position).await?;

@@ -11,6 +11,7 @@ use ticketflow_store::{EventStore, Loaded};
 use ticketflow_testkit::fixtures::{append_ticket, create_project, created, retitled};
 use ticketflow_testkit::{NatsServer, TestDb};
 use ticketflow_workers::projector::Projector;
+use ticketflow_workers::stream::{StreamProjectors, CONSUMER};
 use uuid::Uuid;
 
 async fn write_tickets(store: &PgStore, key: &str, tickets: usize, edits: usize) -> Vec<Uuid> {
@@ -50,7 +51,10 @@ fn start_projector(store: &PgStore, bus: &Bus) -> tokio::task::JoinHandle<()> {
         broker: bus.broker(),
         projection: tickets_projection(),
     };
-    tokio::spawn(worker.run_on_stream(bus.clone(), store.pool().clone()))
+    let workers = StreamProjectors {
+        projectors: vec![worker],
+    };
+    tokio::spawn(workers.run(bus.clone(), store.pool().clone()))
 }
 
 /// Waits (bounded) until the tickets projection has applied the log's head.
@@ -108,13 +112,13 @@ async fn redelivering_every_message_changes_no_read_model() {
     first.abort();
     let _ = first.await;
     // A new consumer starts from the beginning: all 40+ messages come again.
-    bus.delete_consumer("tickets")
+    bus.delete_consumer(CONSUMER)
         .await
         .expect("delete consumer");
     let second = start_projector(&store, &bus);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let consumer = bus.durable_consumer("tickets").await.expect("consumer");
+        let consumer = bus.durable_consumer(CONSUMER).await.expect("consumer");
         let mut consumer = consumer;
         let info = consumer.info().await.expect("info");
         if info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence > 0
