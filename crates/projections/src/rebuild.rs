@@ -13,10 +13,13 @@
 //!    old model until the commit and the new one after it.
 //!
 //! Only one rebuild of a projection runs at a time (a session advisory lock).
+//! Several projections rebuilt together ([`rebuild_all`]) share step 1's
+//! reading of the log.
 
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
+use futures::future::try_join_all;
 use ticketflow_store::{EventStore, StoreError, StoredEvent};
 use tokio_postgres::Client;
 
@@ -66,55 +69,90 @@ pub async fn rebuild(
     projection: &dyn Projection,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Rebuilt, StoreError> {
-    let client = pool.get().await?;
-    let name = projection.name();
-    let locked: bool = client
-        .query_one(
-            "SELECT pg_try_advisory_lock($1, hashtext($2))",
-            &[&REBUILD_LOCK, &name],
-        )
-        .await?
-        .try_get(0)?;
-    if !locked {
-        return Err(StoreError::Unavailable(format!(
-            "a rebuild of {name} is already running"
-        )));
+    let report = |_: &str, p: Progress| progress(p);
+    let mut rebuilt = rebuild_all(pool, events, &[projection], &report).await?;
+    rebuilt
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("a rebuild returned nothing".into()))
+}
+
+/// Rebuilds each of `projections` from the whole log, reading it once: every
+/// batch read is applied to all the copies at once, each projection in a
+/// transaction on a connection of its own (one of `pool`'s each, held
+/// throughout), so decoding happens once and PostgreSQL has work for every
+/// core. Each projection then catches up and swaps its copies in on its own.
+/// `progress` hears each projection's name and progress after every batch.
+/// Fails at once if a rebuild of any of them is running.
+pub async fn rebuild_all(
+    pool: &Pool,
+    events: &dyn EventStore,
+    projections: &[&dyn Projection],
+    progress: &(dyn Fn(&str, Progress) + Sync),
+) -> Result<Vec<Rebuilt>, StoreError> {
+    let mut rebuilds = Vec::with_capacity(projections.len());
+    for projection in projections {
+        match Rebuild::lock(pool, events, *projection, progress).await {
+            Ok(rebuild) => rebuilds.push(rebuild),
+            Err(e) => {
+                unlock_all(rebuilds).await?;
+                return Err(e);
+            }
+        }
     }
-    // The connection moves into each transaction and back; one a failed
-    // transaction closed released the lock with its session.
-    let mut slot = Some(client);
-    let result = Rebuild::new(events, projection, progress)
-        .run(&mut slot)
-        .await;
-    let Some(client) = slot else {
-        return result;
-    };
-    // Released whatever happened: the connection goes back to the pool.
-    let unlocked = client
-        .execute(
-            "SELECT pg_advisory_unlock($1, hashtext($2))",
-            &[&REBUILD_LOCK, &name],
-        )
-        .await;
+    let result = run_all(&mut rebuilds).await;
+    // Released whatever happened: the connections go back to the pool.
+    let unlocked = unlock_all(rebuilds).await;
     let rebuilt = result?;
     unlocked?;
     Ok(rebuilt)
 }
 
-/// The rebuild's connection, between its transactions.
-fn connection(slot: &Option<Object>) -> Result<&Client, StoreError> {
-    match slot {
-        Some(client) => Ok(client),
-        None => Err(StoreError::Unavailable(
-            "the rebuild's connection was lost".into(),
-        )),
+async fn run_all(rebuilds: &mut [Rebuild<'_>]) -> Result<Vec<Rebuilt>, StoreError> {
+    try_join_all(rebuilds.iter_mut().map(Rebuild::create_copies)).await?;
+    replay_all(rebuilds).await?;
+    try_join_all(rebuilds.iter_mut().map(Rebuild::swap_in)).await
+}
+
+/// Replays the log into every rebuild's copies, a batch at a time, to the
+/// head. The next batch is read (on another connection) while this one is
+/// applied: decoding rows and writing rows overlap.
+async fn replay_all(rebuilds: &mut [Rebuild<'_>]) -> Result<(), StoreError> {
+    let Some(events) = rebuilds.first().map(|r| r.events) else {
+        return Ok(());
+    };
+    let mut batch = events.read_all(0, REBUILD_BATCH).await?;
+    while let Some(last) = batch.last().map(|e| e.position) {
+        let applying = try_join_all(rebuilds.iter_mut().map(|r| r.replay(&batch)));
+        let (next, applied) = tokio::join!(events.read_all(last, REBUILD_BATCH), applying);
+        applied?;
+        batch = next?;
     }
+    Ok(())
+}
+
+/// Releases each rebuild's lock whose connection is still there (one a
+/// failed transaction closed released it with its session).
+async fn unlock_all(rebuilds: Vec<Rebuild<'_>>) -> Result<(), StoreError> {
+    for rebuild in rebuilds {
+        if let Some(client) = rebuild.slot {
+            client
+                .execute(
+                    "SELECT pg_advisory_unlock($1, hashtext($2))",
+                    &[&REBUILD_LOCK, &rebuild.projection.name()],
+                )
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 struct Rebuild<'a> {
     events: &'a dyn EventStore,
     projection: &'a dyn Projection,
-    progress: &'a (dyn Fn(Progress) + Sync),
+    progress: &'a (dyn Fn(&str, Progress) + Sync),
+    /// The rebuild's connection, holding its lock; it moves into each
+    /// transaction and back.
+    slot: Option<Object>,
     copies: Tables,
     started: Instant,
     position: i64,
@@ -122,27 +160,54 @@ struct Rebuild<'a> {
 }
 
 impl<'a> Rebuild<'a> {
-    fn new(
+    /// Takes the projection's rebuild lock on a connection of its own.
+    async fn lock(
+        pool: &Pool,
         events: &'a dyn EventStore,
         projection: &'a dyn Projection,
-        progress: &'a (dyn Fn(Progress) + Sync),
-    ) -> Self {
-        Self {
+        progress: &'a (dyn Fn(&str, Progress) + Sync),
+    ) -> Result<Self, StoreError> {
+        let client = pool.get().await?;
+        let name = projection.name();
+        let locked: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                &[&REBUILD_LOCK, &name],
+            )
+            .await?
+            .try_get(0)?;
+        if !locked {
+            return Err(StoreError::Unavailable(format!(
+                "a rebuild of {name} is already running"
+            )));
+        }
+        Ok(Self {
             events,
             projection,
             progress,
+            slot: Some(client),
             copies: Tables::rebuild(),
             started: Instant::now(),
             position: 0,
             applied: 0,
+        })
+    }
+
+    /// The rebuild's connection, between its transactions.
+    fn connection(&self) -> Result<&Client, StoreError> {
+        match &self.slot {
+            Some(client) => Ok(client),
+            None => Err(StoreError::Unavailable(
+                "the rebuild's connection was lost".into(),
+            )),
         }
     }
 
-    async fn run(mut self, slot: &mut Option<Object>) -> Result<Rebuilt, StoreError> {
-        self.create_copies(connection(slot)?).await?;
-        self.replay(slot).await?;
-        self.complete_copies(connection(slot)?).await?;
-        let mut tx = self.begin(slot).await?;
+    /// Builds the copies' other indexes, applies what arrived meanwhile and
+    /// swaps the copies in.
+    async fn swap_in(&mut self) -> Result<Rebuilt, StoreError> {
+        self.complete_copies().await?;
+        let mut tx = self.begin().await?;
         tx.lock_checkpoint(self.projection.name()).await?;
         // The live worker now waits: whatever it has not applied, the copies
         // get here, and it resumes from the checkpoint set below.
@@ -150,7 +215,7 @@ impl<'a> Rebuild<'a> {
         swap_tables(tx.client()?, self.projection, &self.copies).await?;
         tx.set_checkpoint(self.projection.name(), self.position)
             .await?;
-        *slot = Some(tx.commit_keep().await?);
+        self.slot = Some(tx.commit_keep().await?);
         Ok(Rebuilt {
             position: self.position,
             applied: self.applied,
@@ -159,8 +224,9 @@ impl<'a> Rebuild<'a> {
     }
 
     /// Empty copies of the live tables, replacing any a failed rebuild left.
-    async fn create_copies(&self, client: &Client) -> Result<(), StoreError> {
+    async fn create_copies(&mut self) -> Result<(), StoreError> {
         let insert_only = self.projection.insert_only();
+        let client = self.connection()?;
         for base in self.projection.tables() {
             let copy = self.copies.name(base);
             indexes::create_copy(client, base, &copy, insert_only.contains(base)).await?;
@@ -169,7 +235,8 @@ impl<'a> Rebuild<'a> {
     }
 
     /// The copies' other indexes, built over the filled tables.
-    async fn complete_copies(&self, client: &Client) -> Result<(), StoreError> {
+    async fn complete_copies(&self) -> Result<(), StoreError> {
+        let client = self.connection()?;
         for base in self.projection.tables() {
             indexes::complete_copy(client, base, &self.copies.name(base)).await?;
         }
@@ -177,37 +244,27 @@ impl<'a> Rebuild<'a> {
     }
 
     /// A transaction writing to the copies, on the rebuild's connection.
-    async fn begin(&self, slot: &mut Option<Object>) -> Result<PgReadTx, StoreError> {
-        let client = slot
+    async fn begin(&mut self) -> Result<PgReadTx, StoreError> {
+        let client = self
+            .slot
             .take()
             .ok_or_else(|| StoreError::Unavailable("the rebuild's connection was lost".into()))?;
         PgReadTx::begin(client, self.copies.clone()).await
     }
 
-    /// Replays the log into the copies, a batch per transaction, to the head.
-    async fn replay(&mut self, slot: &mut Option<Object>) -> Result<(), StoreError> {
-        let mut batch = self.events.read_all(self.position, REBUILD_BATCH).await?;
-        while let Some(last) = batch.last().map(|e| e.position) {
-            // The next batch is read (on another connection) while this one
-            // is applied: decoding rows and writing rows overlap.
-            let mut tx = self.begin(slot).await?;
-            // Nothing waits on these commits being durable: after a crash
-            // the copies are dropped and the rebuild starts over. The swap's
-            // commit stays synchronous.
-            tx.client()?
-                .batch_execute("SET LOCAL synchronous_commit = off")
-                .await?;
-            let (next, applied) = tokio::join!(
-                self.events.read_all(last, REBUILD_BATCH),
-                apply(&mut tx, self.projection, &batch),
-            );
-            applied?;
-            *slot = Some(tx.commit_keep().await?);
-            self.advance(&batch);
-            self.report().await?;
-            batch = next?;
-        }
-        Ok(())
+    /// Applies one batch of the replay to the copies, in a transaction.
+    async fn replay(&mut self, batch: &[StoredEvent]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        // Nothing waits on these commits being durable: after a crash the
+        // copies are dropped and the rebuild starts over. The swap's commit
+        // stays synchronous.
+        tx.client()?
+            .batch_execute("SET LOCAL synchronous_commit = off")
+            .await?;
+        apply(&mut tx, self.projection, batch).await?;
+        self.slot = Some(tx.commit_keep().await?);
+        self.advance(batch);
+        self.report().await
     }
 
     /// Applies the next batch of the log to the copies; returns its size.
@@ -228,16 +285,18 @@ impl<'a> Rebuild<'a> {
     async fn report(&self) -> Result<(), StoreError> {
         let head = self.events.head_position().await?.max(self.position);
         let seconds = self.started.elapsed().as_secs_f64();
-        (self.progress)(Progress {
+        let rate = if seconds > 0.0 {
+            self.applied as f64 / seconds
+        } else {
+            0.0
+        };
+        let progress = Progress {
             applied: self.applied,
             position: self.position,
             head,
-            rate: if seconds > 0.0 {
-                self.applied as f64 / seconds
-            } else {
-                0.0
-            },
-        });
+            rate,
+        };
+        (self.progress)(self.projection.name(), progress);
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ticketflow_projections::rebuild::{rebuild, Progress};
+use ticketflow_projections::rebuild::{rebuild_all, Progress};
 use ticketflow_projections::{apply_batch, Applied, Projection, ReadStore, SqliteReadStore};
 use ticketflow_server::DataDir;
 use ticketflow_store::pg::PgStore;
@@ -59,19 +59,25 @@ pub async fn status(events: &dyn EventStore, reads: &dyn ReadStore) -> anyhow::R
     Ok(())
 }
 
-/// Rebuilds one projection, or all, reporting progress on stderr.
+/// Rebuilds one projection, or all, reporting progress on stderr. All are
+/// rebuilt together, reading the log once (see [`rebuild_all`]).
 pub async fn rebuild_cmd(store: &PgStore, name: Option<String>, all: bool) -> anyhow::Result<()> {
     let projections = chosen(name, all)?;
-    // Read models are independent (their own tables, checkpoint and rebuild
-    // lock), so they are rebuilt at once: while one waits on PostgreSQL,
-    // another decodes, and every core has work.
     let redraw = projections.len() == 1 && std::io::stderr().is_terminal();
-    let mut rebuilds = tokio::task::JoinSet::new();
-    for projection in projections {
-        rebuilds.spawn(rebuild_one(store.clone(), projection, redraw));
-    }
-    while let Some(done) = rebuilds.join_next().await {
-        done.context("a rebuild task failed")??;
+    let report = |name: &str, p: Progress| print_progress(name, p, redraw);
+    let chosen: Vec<&dyn Projection> = projections.iter().map(|p| p.as_ref()).collect();
+    let rebuilt = rebuild_all(store.pool(), store, &chosen, &report)
+        .await
+        .context("rebuilding")?;
+    let newline = if redraw { "\n" } else { "" };
+    for (projection, done) in chosen.iter().zip(rebuilt) {
+        eprintln!(
+            "{newline}{}: rebuilt at position {} ({} events in {:.1}s)",
+            projection.name(),
+            done.position,
+            done.applied,
+            done.elapsed.as_secs_f64()
+        );
     }
     Ok(())
 }
@@ -165,26 +171,6 @@ async fn replay(
         };
         print_progress(projection.name(), progress, redraw);
     }
-}
-
-async fn rebuild_one(
-    store: PgStore,
-    projection: Arc<dyn Projection>,
-    redraw: bool,
-) -> anyhow::Result<()> {
-    let name = projection.name();
-    let report = |p: Progress| print_progress(name, p, redraw);
-    let done = rebuild(store.pool(), &store, projection.as_ref(), &report)
-        .await
-        .with_context(|| format!("rebuilding {name}"))?;
-    let newline = if redraw { "\n" } else { "" };
-    eprintln!(
-        "{newline}{name}: rebuilt at position {} ({} events in {:.1}s)",
-        done.position,
-        done.applied,
-        done.elapsed.as_secs_f64()
-    );
-    Ok(())
 }
 
 fn print_progress(name: &str, p: Progress, redraw: bool) {
