@@ -64,7 +64,9 @@ impl StreamProjectors {
             if let Err(e) = self.project(&messages).await {
                 // Back at once rather than after the ack wait; what some
                 // projections committed, their checkpoints skip.
-                let _ = last.ack_with(AckKind::Nak(None)).await;
+                for message in &messages {
+                    let _ = message.ack_with(AckKind::Nak(None)).await;
+                }
                 return Err(e);
             }
             // Only after every commit: acks the whole batch (AckPolicy::All).
