@@ -16,11 +16,13 @@
 //! Several projections rebuilt together ([`rebuild_all`]) share step 1's
 //! reading of the log.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
-use futures::future::try_join_all;
+use futures::future::{join_all, try_join_all};
 use ticketflow_store::{EventStore, StoreError, StoredEvent};
+use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
 mod indexes;
@@ -66,7 +68,7 @@ pub struct Rebuilt {
 pub async fn rebuild(
     pool: &Pool,
     events: &dyn EventStore,
-    projection: &dyn Projection,
+    projection: Arc<dyn Projection>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Rebuilt, StoreError> {
     let report = |_: &str, p: Progress| progress(p);
@@ -79,19 +81,19 @@ pub async fn rebuild(
 /// Rebuilds each of `projections` from the whole log, reading it once: every
 /// batch read is applied to all the copies at once, each projection in a
 /// transaction on a connection of its own (one of `pool`'s each, held
-/// throughout), so decoding happens once and PostgreSQL has work for every
-/// core. Each projection then catches up and swaps its copies in on its own.
+/// throughout) and in a task of its own, so decoding happens once and both
+/// the rows' building and PostgreSQL have work for every core. Each projection then catches up and swaps its copies in on its own.
 /// `progress` hears each projection's name and progress after every batch.
 /// Fails at once if a rebuild of any of them is running.
 pub async fn rebuild_all(
     pool: &Pool,
     events: &dyn EventStore,
-    projections: &[&dyn Projection],
+    projections: &[Arc<dyn Projection>],
     progress: &(dyn Fn(&str, Progress) + Sync),
 ) -> Result<Vec<Rebuilt>, StoreError> {
     let mut rebuilds = Vec::with_capacity(projections.len());
     for projection in projections {
-        match Rebuild::lock(pool, events, *projection, progress).await {
+        match Rebuild::lock(pool, events, projection.clone(), progress).await {
             Ok(rebuild) => rebuilds.push(rebuild),
             Err(e) => {
                 unlock_all(rebuilds).await?;
@@ -120,12 +122,35 @@ async fn replay_all(rebuilds: &mut [Rebuild<'_>]) -> Result<(), StoreError> {
     let Some(events) = rebuilds.first().map(|r| r.events) else {
         return Ok(());
     };
-    let mut batch = events.read_all(0, REBUILD_BATCH).await?;
+    let mut batch = Arc::new(events.read_all(0, REBUILD_BATCH).await?);
     while let Some(last) = batch.last().map(|e| e.position) {
-        let applying = try_join_all(rebuilds.iter_mut().map(|r| r.replay(&batch)));
-        let (next, applied) = tokio::join!(events.read_all(last, REBUILD_BATCH), applying);
-        applied?;
-        batch = next?;
+        let writes = rebuilds
+            .iter_mut()
+            .map(|r| r.spawn_replay(&batch))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = events.read_all(last, REBUILD_BATCH).await;
+        // Every write is awaited, failed or not, so each connection (and
+        // the lock its session holds) comes back to be released.
+        let mut failed = None;
+        for (rebuild, written) in rebuilds.iter_mut().zip(join_all(writes).await) {
+            match written {
+                Ok(Ok(client)) => {
+                    rebuild.slot = Some(client);
+                    rebuild.advance(&batch);
+                    rebuild.report().await?;
+                }
+                Ok(Err(e)) => failed = Some(e),
+                Err(e) => {
+                    failed = Some(StoreError::Unavailable(format!(
+                        "a rebuild task failed: {e}"
+                    )))
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        batch = Arc::new(next?);
     }
     Ok(())
 }
@@ -148,7 +173,7 @@ async fn unlock_all(rebuilds: Vec<Rebuild<'_>>) -> Result<(), StoreError> {
 
 struct Rebuild<'a> {
     events: &'a dyn EventStore,
-    projection: &'a dyn Projection,
+    projection: Arc<dyn Projection>,
     progress: &'a (dyn Fn(&str, Progress) + Sync),
     /// The rebuild's connection, holding its lock; it moves into each
     /// transaction and back.
@@ -164,7 +189,7 @@ impl<'a> Rebuild<'a> {
     async fn lock(
         pool: &Pool,
         events: &'a dyn EventStore,
-        projection: &'a dyn Projection,
+        projection: Arc<dyn Projection>,
         progress: &'a (dyn Fn(&str, Progress) + Sync),
     ) -> Result<Self, StoreError> {
         let client = pool.get().await?;
@@ -212,7 +237,7 @@ impl<'a> Rebuild<'a> {
         // The live worker now waits: whatever it has not applied, the copies
         // get here, and it resumes from the checkpoint set below.
         while self.apply_next(&mut tx).await? > 0 {}
-        swap_tables(tx.client()?, self.projection, &self.copies).await?;
+        swap_tables(tx.client()?, self.projection.as_ref(), &self.copies).await?;
         tx.set_checkpoint(self.projection.name(), self.position)
             .await?;
         self.slot = Some(tx.commit_keep().await?);
@@ -252,25 +277,35 @@ impl<'a> Rebuild<'a> {
         PgReadTx::begin(client, self.copies.clone()).await
     }
 
-    /// Applies one batch of the replay to the copies, in a transaction.
-    async fn replay(&mut self, batch: &[StoredEvent]) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        // Nothing waits on these commits being durable: after a crash the
-        // copies are dropped and the rebuild starts over. The swap's commit
-        // stays synchronous.
-        tx.client()?
-            .batch_execute("SET LOCAL synchronous_commit = off")
-            .await?;
-        apply(&mut tx, self.projection, batch).await?;
-        self.slot = Some(tx.commit_keep().await?);
-        self.advance(batch);
-        self.report().await
+    /// Starts applying one batch of the replay to the copies, in a
+    /// transaction on the rebuild's connection, which the task hands back.
+    fn spawn_replay(
+        &mut self,
+        batch: &Arc<Vec<StoredEvent>>,
+    ) -> Result<JoinHandle<Result<Object, StoreError>>, StoreError> {
+        let client = self
+            .slot
+            .take()
+            .ok_or_else(|| StoreError::Unavailable("the rebuild's connection was lost".into()))?;
+        let (copies, projection, batch) =
+            (self.copies.clone(), self.projection.clone(), batch.clone());
+        Ok(tokio::spawn(async move {
+            let mut tx = PgReadTx::begin(client, copies).await?;
+            // Nothing waits on these commits being durable: after a crash
+            // the copies are dropped and the rebuild starts over. The swap's
+            // commit stays synchronous.
+            tx.client()?
+                .batch_execute("SET LOCAL synchronous_commit = off")
+                .await?;
+            apply(&mut tx, projection.as_ref(), &batch).await?;
+            tx.commit_keep().await
+        }))
     }
 
     /// Applies the next batch of the log to the copies; returns its size.
     async fn apply_next(&mut self, tx: &mut PgReadTx) -> Result<usize, StoreError> {
         let batch = self.events.read_all(self.position, REBUILD_BATCH).await?;
-        apply(tx, self.projection, &batch).await?;
+        apply(tx, self.projection.as_ref(), &batch).await?;
         self.advance(&batch);
         Ok(batch.len())
     }

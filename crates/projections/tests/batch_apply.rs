@@ -74,7 +74,7 @@ async fn any_batch_boundaries_build_the_same_read_models(backend: Backend) {
         if backend != Backend::Postgres {
             continue; // Rebuilds are PostgreSQL's.
         }
-        rebuild(w.store.pool(), &w.store, p, &|_| {})
+        rebuild(w.store.pool(), &w.store, projection.clone(), &|_| {})
             .await
             .expect("rebuild");
         assert_eq!(

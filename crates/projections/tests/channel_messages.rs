@@ -395,7 +395,7 @@ async fn a_rebuild_stores_the_same_messages() {
     );
 
     for _ in 0..2 {
-        rebuild(w.store.pool(), &w.store, p.as_ref(), &|_| {})
+        rebuild(w.store.pool(), &w.store, p.clone(), &|_| {})
             .await
             .expect("rebuild");
         assert_eq!(w.dump_projection(p.as_ref()).await, incremental);

@@ -33,7 +33,7 @@ async fn busy_world(tickets: usize) -> World {
     w
 }
 
-async fn run_rebuild(w: &World, projection: &dyn Projection) -> (Rebuilt, Vec<Progress>) {
+async fn run_rebuild(w: &World, projection: Arc<dyn Projection>) -> (Rebuilt, Vec<Progress>) {
     let seen = Mutex::new(Vec::new());
     let report = |p: Progress| seen.lock().expect("progress").push(p);
     let rebuilt = rebuild(w.store.pool(), &w.store, projection, &report)
@@ -95,14 +95,13 @@ async fn rebuilding_all_together_reproduces_every_incremental_table() {
     for p in &projections {
         incremental.push(w.dump_projection(p.as_ref()).await);
     }
-    let chosen: Vec<&dyn Projection> = projections.iter().map(|p| p.as_ref()).collect();
     let seen = Mutex::new(Vec::new());
     let report = |name: &str, p: Progress| {
         seen.lock()
             .expect("progress")
             .push((name.to_string(), p.position))
     };
-    let rebuilt = rebuild_all(w.store.pool(), &w.store, &chosen, &report)
+    let rebuilt = rebuild_all(w.store.pool(), &w.store, &projections, &report)
         .await
         .expect("rebuild all");
 
@@ -142,7 +141,7 @@ async fn a_rebuild_reproduces_the_incremental_tables_twice() {
         let schema_before = schema(&w, p).await;
         assert!(schema_before.len() >= p.tables().len());
         for round in 1..=2 {
-            let (rebuilt, progress) = run_rebuild(&w, p).await;
+            let (rebuilt, progress) = run_rebuild(&w, projection.clone()).await;
             assert_eq!(rebuilt.position, head, "{} round {round}", p.name());
             assert_eq!(rebuilt.applied, head as u64);
             let last = progress.last().expect("progress reported");
@@ -196,7 +195,7 @@ async fn a_rebuild_of_an_empty_log_gives_empty_tables() {
     let db = ticketflow_testkit::TestDb::create().await;
     let store = db.store().await;
     for projection in all() {
-        let rebuilt = rebuild(store.pool(), &store, projection.as_ref(), &|_| {})
+        let rebuilt = rebuild(store.pool(), &store, projection, &|_| {})
             .await
             .expect("rebuild");
         assert_eq!((rebuilt.position, rebuilt.applied), (0, 0));
@@ -207,7 +206,7 @@ async fn a_rebuild_of_an_empty_log_gives_empty_tables() {
 async fn a_stale_copy_is_replaced_and_a_second_rebuild_is_refused() {
     let w = busy_world(2).await;
     w.sync_all().await;
-    let p = ticketflow_projections::TicketsProjection;
+    let p: Arc<dyn Projection> = Arc::new(ticketflow_projections::TicketsProjection);
     let client = w.client().await;
     // A crashed rebuild's leftovers, with a row that must not survive.
     client
@@ -217,9 +216,9 @@ async fn a_stale_copy_is_replaced_and_a_second_rebuild_is_refused() {
         )
         .await
         .expect("stale copy");
-    let before = w.dump_projection(&p).await;
-    run_rebuild(&w, &p).await;
-    assert_eq!(w.dump_projection(&p).await, before);
+    let before = w.dump_projection(p.as_ref()).await;
+    run_rebuild(&w, p.clone()).await;
+    assert_eq!(w.dump_projection(p.as_ref()).await, before);
 
     // While one rebuild holds the projection's rebuild lock, another is refused.
     client
@@ -229,7 +228,7 @@ async fn a_stale_copy_is_replaced_and_a_second_rebuild_is_refused() {
         )
         .await
         .expect("lock");
-    let refused = rebuild(w.store.pool(), &w.store, &p, &|_| {}).await;
+    let refused = rebuild(w.store.pool(), &w.store, p.clone(), &|_| {}).await;
     assert!(refused.is_err(), "{refused:?}");
     client
         .execute(
@@ -238,7 +237,7 @@ async fn a_stale_copy_is_replaced_and_a_second_rebuild_is_refused() {
         )
         .await
         .expect("unlock");
-    run_rebuild(&w, &p).await;
+    run_rebuild(&w, p).await;
 }
 
 /// Trap 3 and the swap: commands keep coming and a live worker keeps
@@ -278,7 +277,7 @@ async fn a_rebuild_under_writes_and_a_live_worker_loses_nothing() {
     };
     for _ in 0..2 {
         for p in all() {
-            run_rebuild(&w, p.as_ref()).await;
+            run_rebuild(&w, p).await;
         }
     }
     rebuilding.store(false, Ordering::Relaxed);
@@ -349,7 +348,7 @@ async fn readers_see_the_whole_model_throughout_a_rebuild() {
     };
     for _ in 0..3 {
         for p in all() {
-            run_rebuild(&w, p.as_ref()).await;
+            run_rebuild(&w, p).await;
         }
     }
     done.store(true, Ordering::Relaxed);

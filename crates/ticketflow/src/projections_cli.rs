@@ -65,12 +65,11 @@ pub async fn rebuild_cmd(store: &PgStore, name: Option<String>, all: bool) -> an
     let projections = chosen(name, all)?;
     let redraw = projections.len() == 1 && std::io::stderr().is_terminal();
     let report = |name: &str, p: Progress| print_progress(name, p, redraw);
-    let chosen: Vec<&dyn Projection> = projections.iter().map(|p| p.as_ref()).collect();
-    let rebuilt = rebuild_all(store.pool(), store, &chosen, &report)
+    let rebuilt = rebuild_all(store.pool(), store, &projections, &report)
         .await
         .context("rebuilding")?;
     let newline = if redraw { "\n" } else { "" };
-    for (projection, done) in chosen.iter().zip(rebuilt) {
+    for (projection, done) in projections.iter().zip(rebuilt) {
         eprintln!(
             "{newline}{}: rebuilt at position {} ({} events in {:.1}s)",
             projection.name(),
