@@ -82,7 +82,8 @@ pub async fn rebuild(
 /// batch read is applied to all the copies at once, each projection in a
 /// transaction on a connection of its own (one of `pool`'s each, held
 /// throughout) and in a task of its own, so decoding happens once and both
-/// the rows' building and PostgreSQL have work for every core. Each projection then catches up and swaps its copies in on its own.
+/// the rows' building and PostgreSQL have work for every core. Each
+/// projection then catches up and swaps its copies in on its own.
 /// `progress` hears each projection's name and progress after every batch.
 /// Fails at once if a rebuild of any of them is running.
 pub async fn rebuild_all(
@@ -134,11 +135,7 @@ async fn replay_all(rebuilds: &mut [Rebuild<'_>]) -> Result<(), StoreError> {
         let mut failed = None;
         for (rebuild, written) in rebuilds.iter_mut().zip(join_all(writes).await) {
             match written {
-                Ok(Ok(client)) => {
-                    rebuild.slot = Some(client);
-                    rebuild.advance(&batch);
-                    rebuild.report().await?;
-                }
+                Ok(Ok(client)) => rebuild.slot = Some(client),
                 Ok(Err(e)) => failed = Some(e),
                 Err(e) => {
                     failed = Some(StoreError::Unavailable(format!(
@@ -149,6 +146,10 @@ async fn replay_all(rebuilds: &mut [Rebuild<'_>]) -> Result<(), StoreError> {
         }
         if let Some(e) = failed {
             return Err(e);
+        }
+        for rebuild in rebuilds.iter_mut() {
+            rebuild.advance(&batch);
+            rebuild.report().await?;
         }
         batch = Arc::new(next?);
     }
