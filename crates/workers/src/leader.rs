@@ -7,8 +7,9 @@ use deadpool_postgres::{Object, Pool};
 
 /// How long a confirmed leadership is taken for granted. Leaders check on
 /// every batch; a round trip each time would cost more than some batches.
-/// Two leaders overlapping for this long is harmless: the projections' checkpoint locks
-/// and the relay's expected-last-sequence publishes keep them in turn.
+/// Two leaders overlapping for this long is harmless: the projections'
+/// checkpoint locks and the relay's expected-last-sequence publishes keep
+/// them in turn.
 const CONFIRMED_FOR: Duration = Duration::from_secs(1);
 
 /// A held leadership: the lock lives as long as this connection.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::ClientWrapper;
 use ticketflow_domain::{Actor, Ticket};
 use ticketflow_store::pg::prepared;
-use ticketflow_store::pg::CHECKPOINTS_CHANNEL;
+use ticketflow_store::pg::NOTIFY_CHECKPOINT;
 use ticketflow_store::StoreError;
 use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
@@ -339,7 +339,7 @@ pub(super) async fn set_checkpoint(
         "WITH moved AS (
            UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1
          )
-         SELECT pg_notify('{CHECKPOINTS_CHANNEL}', $1 || ':' || $2::text)"
+         SELECT {NOTIFY_CHECKPOINT}"
     );
     prepared::execute(client, &sql, &[&name, &position]).await?;
     Ok(())

@@ -20,7 +20,7 @@ use crate::StoreError;
 pub mod prepared;
 
 pub use migrate::migrate;
-pub use watch::CHECKPOINTS_CHANNEL;
+pub use watch::{CHECKPOINTS_CHANNEL, NOTIFY_CHECKPOINT};
 
 /// A pool of connections to one ticketflow database.
 #[derive(Clone)]

@@ -13,7 +13,21 @@ use crate::watch::{Watch, WatchFeed};
 use crate::EventStore as _;
 
 pub const EVENTS_CHANNEL: &str = "ticketflow_events";
-pub const CHECKPOINTS_CHANNEL: &str = "ticketflow_checkpoints";
+/// The channel's name, as a literal both constants below are built from.
+macro_rules! checkpoints_channel {
+    () => {
+        "ticketflow_checkpoints"
+    };
+}
+pub const CHECKPOINTS_CHANNEL: &str = checkpoints_channel!();
+/// The SQL call announcing that projection `$1` (text) has applied position
+/// `$2` (bigint): the payload [`dispatch`] reads. A projection batch makes it
+/// inside its transaction, so it is delivered at commit.
+pub const NOTIFY_CHECKPOINT: &str = concat!(
+    "pg_notify('",
+    checkpoints_channel!(),
+    "', $1::text || ':' || $2::bigint::text)"
+);
 const POLL: Duration = Duration::from_millis(250);
 
 impl PgStore {
@@ -129,13 +143,8 @@ impl PgStore {
         position: i64,
     ) -> Result<(), crate::StoreError> {
         let client = self.client().await?;
-        let payload = format!("{name}:{position}");
-        prepared::execute(
-            &client,
-            "SELECT pg_notify($1, $2)",
-            &[&CHECKPOINTS_CHANNEL, &payload],
-        )
-        .await?;
+        let sql = format!("SELECT {NOTIFY_CHECKPOINT}");
+        prepared::execute(&client, &sql, &[&name, &position]).await?;
         Ok(())
     }
 }
