@@ -5,7 +5,7 @@
 //!    are filled by replaying the log in batches, one transaction each, while
 //!    the live tables keep serving and the live worker keeps applying. Their
 //!    indexes are built once they are filled ([`indexes`]).
-//! 2. One transaction then takes the projection's checkpoint row `FOR UPDATE`
+//! 2. One transaction then locks the projection's checkpoint row
 //!    (the lock every live batch takes first, so the worker waits), applies the
 //!    events that arrived meanwhile to the copies, drops the live tables, puts
 //!    the copies in their place with the live tables' index and constraint
