@@ -26,13 +26,31 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
 mod indexes;
+mod states;
 
 use crate::pg::PgReadTx;
 use crate::{Projection, ReadTx, Tables};
+use states::{States, StatesTx};
 
-/// Events read and applied per transaction while replaying: large, since a
-/// batch costs a few statements whatever its size.
-pub const REBUILD_BATCH: i64 = 10_000;
+/// How much a rebuild takes on at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Events read and applied per transaction while replaying: large, since
+    /// a batch costs a few statements whatever its size.
+    pub batch: i64,
+    /// Ticket states kept in memory between batches ([`states`]) before they
+    /// are written to the copies: about a kilobyte each.
+    pub kept_states: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            batch: 10_000,
+            kept_states: 100_000,
+        }
+    }
+}
 
 /// Arbitrary constant naming rebuild locks (with the projection's name hash).
 const REBUILD_LOCK: i32 = 0x7462_6c64; // "tbld"
@@ -72,7 +90,8 @@ pub async fn rebuild(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Rebuilt, StoreError> {
     let report = |_: &str, p: Progress| progress(p);
-    let mut rebuilt = rebuild_all(pool, events, &[projection], &report).await?;
+    let limits = Limits::default();
+    let mut rebuilt = rebuild_all(pool, events, &[projection], &report, limits).await?;
     rebuilt
         .pop()
         .ok_or_else(|| StoreError::Corrupt("a rebuild returned nothing".into()))
@@ -91,10 +110,12 @@ pub async fn rebuild_all(
     events: &dyn EventStore,
     projections: &[Arc<dyn Projection>],
     progress: &(dyn Fn(&str, Progress) + Sync),
+    limits: Limits,
 ) -> Result<Vec<Rebuilt>, StoreError> {
     let mut rebuilds = Vec::with_capacity(projections.len());
     for projection in projections {
-        match Rebuild::lock(pool, events, projection.clone(), progress).await {
+        let locked = Rebuild::lock(pool, events, projection.clone(), progress, limits).await;
+        match locked {
             Ok(rebuild) => rebuilds.push(rebuild),
             Err(e) => {
                 unlock_all(rebuilds).await?;
@@ -113,6 +134,7 @@ pub async fn rebuild_all(
 async fn run_all(rebuilds: &mut [Rebuild<'_>]) -> Result<Vec<Rebuilt>, StoreError> {
     try_join_all(rebuilds.iter_mut().map(Rebuild::create_copies)).await?;
     replay_all(rebuilds).await?;
+    try_join_all(rebuilds.iter_mut().map(Rebuild::write_out_states)).await?;
     try_join_all(rebuilds.iter_mut().map(Rebuild::swap_in)).await
 }
 
@@ -120,22 +142,22 @@ async fn run_all(rebuilds: &mut [Rebuild<'_>]) -> Result<Vec<Rebuilt>, StoreErro
 /// head. The next batch is read (on another connection) while this one is
 /// applied: decoding rows and writing rows overlap.
 async fn replay_all(rebuilds: &mut [Rebuild<'_>]) -> Result<(), StoreError> {
-    let Some(events) = rebuilds.first().map(|r| r.events) else {
+    let Some((events, limits)) = rebuilds.first().map(|r| (r.events, r.limits)) else {
         return Ok(());
     };
-    let mut batch = Arc::new(events.read_all(0, REBUILD_BATCH).await?);
+    let mut batch = Arc::new(events.read_all(0, limits.batch).await?);
     while let Some(last) = batch.last().map(|e| e.position) {
         let writes = rebuilds
             .iter_mut()
             .map(|r| r.spawn_replay(&batch))
             .collect::<Result<Vec<_>, _>>()?;
-        let next = events.read_all(last, REBUILD_BATCH).await;
+        let next = events.read_all(last, limits.batch).await;
         // Every write is awaited, failed or not, so each connection (and
         // the lock its session holds) comes back to be released.
         let mut failed = None;
         for (rebuild, written) in rebuilds.iter_mut().zip(join_all(writes).await) {
             match written {
-                Ok(Ok(client)) => rebuild.slot = Some(client),
+                Ok(Ok(back)) => rebuild.put_back(back),
                 Ok(Err(e)) => failed = Some(e),
                 Err(e) => {
                     failed = Some(StoreError::Unavailable(format!(
@@ -179,6 +201,10 @@ struct Rebuild<'a> {
     /// The rebuild's connection, holding its lock; it moves into each
     /// transaction and back.
     slot: Option<Object>,
+    /// The ticket states kept between batches; they move with the
+    /// connection.
+    states: States,
+    limits: Limits,
     copies: Tables,
     started: Instant,
     position: i64,
@@ -192,6 +218,7 @@ impl<'a> Rebuild<'a> {
         events: &'a dyn EventStore,
         projection: Arc<dyn Projection>,
         progress: &'a (dyn Fn(&str, Progress) + Sync),
+        limits: Limits,
     ) -> Result<Self, StoreError> {
         let client = pool.get().await?;
         let name = projection.name();
@@ -212,6 +239,8 @@ impl<'a> Rebuild<'a> {
             projection,
             progress,
             slot: Some(client),
+            states: States::default(),
+            limits,
             copies: Tables::rebuild(),
             started: Instant::now(),
             position: 0,
@@ -238,10 +267,11 @@ impl<'a> Rebuild<'a> {
         // The live worker now waits: whatever it has not applied, the copies
         // get here, and it resumes from the checkpoint set below.
         while self.apply_next(&mut tx).await? > 0 {}
-        swap_tables(tx.client()?, self.projection.as_ref(), &self.copies).await?;
+        tx.write_out().await?;
+        swap_tables(tx.tx().client()?, self.projection.as_ref(), &self.copies).await?;
         tx.set_checkpoint(self.projection.name(), self.position)
             .await?;
-        self.slot = Some(tx.commit_keep().await?);
+        self.put_back(tx.commit_keep(self.limits.kept_states).await?);
         Ok(Rebuilt {
             position: self.position,
             applied: self.applied,
@@ -269,43 +299,65 @@ impl<'a> Rebuild<'a> {
         Ok(())
     }
 
-    /// A transaction writing to the copies, on the rebuild's connection.
-    async fn begin(&mut self) -> Result<PgReadTx, StoreError> {
+    /// Writes the states the replay kept to the copies, before their
+    /// indexes are built.
+    async fn write_out_states(&mut self) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.write_out().await?;
+        self.put_back(tx.commit_keep(self.limits.kept_states).await?);
+        Ok(())
+    }
+
+    /// A transaction writing to the copies, on the rebuild's connection,
+    /// with the states kept.
+    async fn begin(&mut self) -> Result<StatesTx, StoreError> {
+        let (client, states) = self.take()?;
+        Ok(StatesTx::new(PgReadTx::begin(client, self.copies.clone()).await?, states))
+    }
+
+    /// The connection and the states kept, for a transaction.
+    fn take(&mut self) -> Result<(Object, States), StoreError> {
         let client = self
             .slot
             .take()
             .ok_or_else(|| StoreError::Unavailable("the rebuild's connection was lost".into()))?;
-        PgReadTx::begin(client, self.copies.clone()).await
+        Ok((client, std::mem::take(&mut self.states)))
+    }
+
+    /// What a committed transaction hands back.
+    fn put_back(&mut self, (client, states): (Object, States)) {
+        self.slot = Some(client);
+        self.states = states;
     }
 
     /// Starts applying one batch of the replay to the copies, in a
-    /// transaction on the rebuild's connection, which the task hands back.
+    /// transaction on the rebuild's connection, which the task hands back
+    /// with the states kept.
     fn spawn_replay(
         &mut self,
         batch: &Arc<Vec<StoredEvent>>,
-    ) -> Result<JoinHandle<Result<Object, StoreError>>, StoreError> {
-        let client = self
-            .slot
-            .take()
-            .ok_or_else(|| StoreError::Unavailable("the rebuild's connection was lost".into()))?;
+    ) -> Result<JoinHandle<Result<(Object, States), StoreError>>, StoreError> {
+        let (client, states) = self.take()?;
         let (copies, projection, batch) =
             (self.copies.clone(), self.projection.clone(), batch.clone());
+        let kept_states = self.limits.kept_states;
         Ok(tokio::spawn(async move {
-            let mut tx = PgReadTx::begin(client, copies).await?;
+            let tx = PgReadTx::begin(client, copies).await?;
             // Nothing waits on these commits being durable: after a crash
             // the copies are dropped and the rebuild starts over. The swap's
             // commit stays synchronous.
             tx.client()?
                 .batch_execute("SET LOCAL synchronous_commit = off")
                 .await?;
+            let mut tx = StatesTx::new(tx, states);
             apply(&mut tx, projection.as_ref(), &batch).await?;
-            tx.commit_keep().await
+            tx.commit_keep(kept_states).await
         }))
     }
 
     /// Applies the next batch of the log to the copies; returns its size.
-    async fn apply_next(&mut self, tx: &mut PgReadTx) -> Result<usize, StoreError> {
-        let batch = self.events.read_all(self.position, REBUILD_BATCH).await?;
+    async fn apply_next(&mut self, tx: &mut StatesTx) -> Result<usize, StoreError> {
+        let batch = self.events.read_all(self.position, self.limits.batch).await?;
         apply(tx, self.projection.as_ref(), &batch).await?;
         self.advance(&batch);
         Ok(batch.len())
@@ -339,7 +391,7 @@ impl<'a> Rebuild<'a> {
 
 /// Applies a batch read from the log to the copies `tx` writes to.
 async fn apply(
-    tx: &mut PgReadTx,
+    tx: &mut StatesTx,
     projection: &dyn Projection,
     batch: &[StoredEvent],
 ) -> Result<(), StoreError> {

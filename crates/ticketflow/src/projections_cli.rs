@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ticketflow_projections::rebuild::{rebuild_all, Progress};
+use ticketflow_projections::rebuild::{rebuild_all, Limits, Progress};
 use ticketflow_projections::{apply_batch, Applied, Projection, ReadStore, SqliteReadStore};
 use ticketflow_server::DataDir;
 use ticketflow_store::pg::PgStore;
@@ -65,7 +65,7 @@ pub async fn rebuild_cmd(store: &PgStore, name: Option<String>, all: bool) -> an
     let projections = chosen(name, all)?;
     let redraw = projections.len() == 1 && std::io::stderr().is_terminal();
     let report = |name: &str, p: Progress| print_progress(name, p, redraw);
-    let rebuilt = rebuild_all(store.pool(), store, &projections, &report)
+    let rebuilt = rebuild_all(store.pool(), store, &projections, &report, Limits::default())
         .await
         .context("rebuilding")?;
     let newline = if redraw { "\n" } else { "" };
