@@ -53,7 +53,7 @@ pub(super) async fn save_states(
     let sql = format!(
         "INSERT INTO {table} (ticket_id, state) {}
          ON CONFLICT (ticket_id) DO UPDATE SET state = EXCLUDED.state",
-        unnest_rows(&["uuid", "jsonb"])
+        unnest_rows(&["uuid", "json"])
     );
     prepared::execute(client, &sql, &[&ids, &states]).await?;
     Ok(())
@@ -88,7 +88,7 @@ pub(super) async fn upsert_tickets(
            deleted = EXCLUDED.deleted, state = EXCLUDED.state,
            last_position = EXCLUDED.last_position",
         tables.name("rm_tickets"),
-        unnest_rows(&["uuid", "uuid", "bigint", "bigint", "uuid", "boolean", "jsonb", "bigint"])
+        unnest_rows(&["uuid", "uuid", "bigint", "bigint", "uuid", "boolean", "json", "bigint"])
     );
     let c = &columns;
     prepared::execute(
