@@ -4,8 +4,11 @@
 //! store adds what only it can know (event id, position, version, seq) when it
 //! records the event.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
+use serde::de::value::MapDeserializer;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -69,13 +72,16 @@ impl<P: Payload> Event<P> {
         meta: EventMeta,
         event_type: &str,
         schema_version: u32,
-        data: serde_json::Value,
+        data: &serde_json::Value,
     ) -> Result<Self, serde_json::Error> {
-        let data = crate::event::upcast(event_type, schema_version, data);
-        let payload = serde_json::from_value(serde_json::json!({
-            "type": event_type,
-            "data": data,
-        }))?;
+        let data = upcast(event_type, schema_version, data);
+        // The payload's tag first, then its data, read where they lie: in a
+        // JSON object the keys come sorted ("data" before "type"), which made
+        // serde buffer the whole data before it knew the variant, and the
+        // object had to be built from a copy of the data.
+        let tag = serde_json::Value::String(event_type.to_owned());
+        let fields = [("type", &tag), ("data", data.as_ref())];
+        let payload = P::deserialize(MapDeserializer::new(fields.into_iter()))?;
         Ok(Self { meta, payload })
     }
 }
@@ -83,12 +89,12 @@ impl<P: Payload> Event<P> {
 /// Brings `data` written under an older schema version up to the current one.
 /// Every event type is at version 1 so far; when one changes, its conversion
 /// goes here and old events stay readable.
-pub fn upcast(
+pub fn upcast<'a>(
     _event_type: &str,
     _schema_version: u32,
-    data: serde_json::Value,
-) -> serde_json::Value {
-    data
+    data: &'a serde_json::Value,
+) -> Cow<'a, serde_json::Value> {
+    Cow::Borrowed(data)
 }
 
 impl<P: Payload> DomainEvent for Event<P> {

@@ -86,7 +86,7 @@ impl StoredEvent {
             meta,
             &self.event_type,
             schema,
-            self.data.clone(),
+            &self.data,
         )?)
     }
 }
