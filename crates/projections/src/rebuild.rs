@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Object, Pool};
 use futures::future::{join_all, try_join_all};
 use ticketflow_store::{EventStore, StoreError, StoredEvent};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
@@ -97,12 +98,12 @@ pub async fn rebuild(
         .ok_or_else(|| StoreError::Corrupt("a rebuild returned nothing".into()))
 }
 
-/// Rebuilds each of `projections` from the whole log, reading it once: every
-/// batch read is applied to all the copies at once, each projection in a
-/// transaction on a connection of its own (one of `pool`'s each, held
-/// throughout) and in a task of its own, so decoding happens once and both
-/// the rows' building and PostgreSQL have work for every core. Each
-/// projection then catches up and swaps its copies in on its own.
+/// Rebuilds each of `projections` from the whole log, reading it once: each
+/// projection applies every batch read to its copies in a task of its own,
+/// on a connection of its own (one of `pool`'s each, held throughout), so
+/// decoding happens once and both the rows' building and PostgreSQL have
+/// work for every core. Each projection then catches up and swaps its
+/// copies in on its own.
 /// `progress` hears each projection's name and progress after every batch.
 /// Fails at once if a rebuild of any of them is running.
 pub async fn rebuild_all(
@@ -138,42 +139,87 @@ async fn run_all(rebuilds: &mut [Rebuild<'_>]) -> Result<Vec<Rebuilt>, StoreErro
     try_join_all(rebuilds.iter_mut().map(Rebuild::swap_in)).await
 }
 
-/// Replays the log into every rebuild's copies, a batch at a time, to the
-/// head. The next batch is read (on another connection) while this one is
-/// applied: decoding rows and writing rows overlap.
+/// Batches read ahead of the slowest projection: enough that one slower on
+/// a batch does not hold the others back, few enough to bound memory.
+const READ_AHEAD: usize = 2;
+
+/// What a replay task says after each batch: the rebuild's index, the
+/// batch's size and its last position.
+type BatchDone = (usize, usize, i64);
+
+/// Replays the log into every rebuild's copies, to the head. The log is
+/// read once, a batch at a time, and each projection applies the batches in
+/// a task of its own, one transaction each, as fast as it can: reading,
+/// building rows and PostgreSQL's writing overlap, and a projection slower
+/// on one batch holds the others back only once it is [`READ_AHEAD`]
+/// batches behind.
 async fn replay_all(rebuilds: &mut [Rebuild<'_>]) -> Result<(), StoreError> {
     let Some((events, limits)) = rebuilds.first().map(|r| (r.events, r.limits)) else {
         return Ok(());
     };
-    let mut batch = Arc::new(events.read_all(0, limits.batch).await?);
-    while let Some(last) = batch.last().map(|e| e.position) {
-        let writes = rebuilds
-            .iter_mut()
-            .map(|r| r.spawn_replay(&batch))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = events.read_all(last, limits.batch).await;
-        // Every write is awaited, failed or not, so each connection (and
-        // the lock its session holds) comes back to be released.
-        let mut failed = None;
-        for (rebuild, written) in rebuilds.iter_mut().zip(join_all(writes).await) {
-            match written {
-                Ok(Ok(back)) => rebuild.put_back(back),
-                Ok(Err(e)) => failed = Some(e),
-                Err(e) => {
-                    failed = Some(StoreError::Unavailable(format!(
-                        "a rebuild task failed: {e}"
-                    )))
-                }
+    let (applied, mut reports) = mpsc::unbounded_channel();
+    let (mut feeds, mut tasks) = (Vec::new(), Vec::new());
+    for (index, rebuild) in rebuilds.iter_mut().enumerate() {
+        let (feed, batches) = mpsc::channel(READ_AHEAD);
+        tasks.push(rebuild.spawn_replay(index, batches, applied.clone())?);
+        feeds.push(feed);
+    }
+    drop(applied);
+    let fed = feed(events, limits.batch, &feeds, rebuilds, &mut reports).await;
+    // The tasks end once their batches are applied; every one is awaited,
+    // failed or not, so each connection (and the lock its session holds)
+    // comes back to be released.
+    drop(feeds);
+    let mut failed = fed.err();
+    for (rebuild, task) in rebuilds.iter_mut().zip(join_all(tasks).await) {
+        match task {
+            Ok(Ok(back)) => rebuild.put_back(back),
+            Ok(Err(e)) => failed = Some(e),
+            Err(e) => failed = Some(StoreError::Unavailable(format!("a rebuild task failed: {e}"))),
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    report_applied(rebuilds, &mut reports).await
+}
+
+/// Reads the log to its head and hands every batch to every replay task,
+/// reporting what they applied meanwhile. Stops early if a task has ended
+/// (it failed: its error comes with it).
+async fn feed(
+    events: &dyn EventStore,
+    batch_size: i64,
+    feeds: &[mpsc::Sender<Arc<Vec<StoredEvent>>>],
+    rebuilds: &mut [Rebuild<'_>],
+    reports: &mut mpsc::UnboundedReceiver<BatchDone>,
+) -> Result<(), StoreError> {
+    let mut after = 0;
+    loop {
+        let batch = Arc::new(events.read_all(after, batch_size).await?);
+        let Some(last) = batch.last().map(|e| e.position) else {
+            return Ok(());
+        };
+        after = last;
+        for feed in feeds {
+            if feed.send(batch.clone()).await.is_err() {
+                return Ok(());
             }
         }
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        for rebuild in rebuilds.iter_mut() {
-            rebuild.advance(&batch);
+        report_applied(rebuilds, reports).await?;
+    }
+}
+
+/// Reports every batch the replay tasks have said they applied.
+async fn report_applied(
+    rebuilds: &mut [Rebuild<'_>],
+    reports: &mut mpsc::UnboundedReceiver<BatchDone>,
+) -> Result<(), StoreError> {
+    while let Ok((index, applied, position)) = reports.try_recv() {
+        if let Some(rebuild) = rebuilds.get_mut(index) {
+            rebuild.advance(applied, position);
             rebuild.report().await?;
         }
-        batch = Arc::new(next?);
     }
     Ok(())
 }
@@ -330,28 +376,37 @@ impl<'a> Rebuild<'a> {
         self.states = states;
     }
 
-    /// Starts applying one batch of the replay to the copies, in a
-    /// transaction on the rebuild's connection, which the task hands back
-    /// with the states kept.
+    /// Starts the task that applies the replay's batches to the copies as
+    /// they come, each in a transaction on the rebuild's connection; it
+    /// says so after each and hands the connection and the states kept
+    /// back once `batches` ends.
     fn spawn_replay(
         &mut self,
-        batch: &Arc<Vec<StoredEvent>>,
+        index: usize,
+        mut batches: mpsc::Receiver<Arc<Vec<StoredEvent>>>,
+        applied: mpsc::UnboundedSender<BatchDone>,
     ) -> Result<JoinHandle<Result<(Object, States), StoreError>>, StoreError> {
-        let (client, states) = self.take()?;
-        let (copies, projection, batch) =
-            (self.copies.clone(), self.projection.clone(), batch.clone());
+        let (mut client, mut states) = self.take()?;
+        let (copies, projection) = (self.copies.clone(), self.projection.clone());
         let kept_states = self.limits.kept_states;
         Ok(tokio::spawn(async move {
-            let tx = PgReadTx::begin(client, copies).await?;
-            // Nothing waits on these commits being durable: after a crash
-            // the copies are dropped and the rebuild starts over. The swap's
-            // commit stays synchronous.
-            tx.client()?
-                .batch_execute("SET LOCAL synchronous_commit = off")
-                .await?;
-            let mut tx = StatesTx::new(tx, states);
-            apply(&mut tx, projection.as_ref(), &batch).await?;
-            tx.commit_keep(kept_states).await
+            while let Some(batch) = batches.recv().await {
+                let tx = PgReadTx::begin(client, copies.clone()).await?;
+                // Nothing waits on these commits being durable: after a
+                // crash the copies are dropped and the rebuild starts over.
+                // The swap's commit stays synchronous.
+                tx.client()?
+                    .batch_execute("SET LOCAL synchronous_commit = off")
+                    .await?;
+                let mut tx = StatesTx::new(tx, states);
+                apply(&mut tx, projection.as_ref(), &batch).await?;
+                (client, states) = tx.commit_keep(kept_states).await?;
+                if let Some(last) = batch.last() {
+                    // Nobody listening any more is no reason to stop.
+                    let _ = applied.send((index, batch.len(), last.position));
+                }
+            }
+            Ok((client, states))
         }))
     }
 
@@ -359,15 +414,15 @@ impl<'a> Rebuild<'a> {
     async fn apply_next(&mut self, tx: &mut StatesTx) -> Result<usize, StoreError> {
         let batch = self.events.read_all(self.position, self.limits.batch).await?;
         apply(tx, self.projection.as_ref(), &batch).await?;
-        self.advance(&batch);
+        if let Some(last) = batch.last() {
+            self.advance(batch.len(), last.position);
+        }
         Ok(batch.len())
     }
 
-    fn advance(&mut self, batch: &[StoredEvent]) {
-        if let Some(last) = batch.last() {
-            self.position = last.position;
-            self.applied += batch.len() as u64;
-        }
+    fn advance(&mut self, applied: usize, position: i64) {
+        self.position = position;
+        self.applied += applied as u64;
     }
 
     async fn report(&self) -> Result<(), StoreError> {
