@@ -147,6 +147,9 @@ const READ_AHEAD: usize = 2;
 /// batch's size and its last position.
 type BatchDone = (usize, usize, i64);
 
+/// A replay task, handing back the rebuild's connection and states kept.
+type ReplayTask = JoinHandle<Result<(Object, States), StoreError>>;
+
 /// Replays the log into every rebuild's copies, to the head. The log is
 /// read once, a batch at a time, and each projection applies the batches in
 /// a task of its own, one transaction each, as fast as it can: reading,
@@ -175,7 +178,11 @@ async fn replay_all(rebuilds: &mut [Rebuild<'_>]) -> Result<(), StoreError> {
         match task {
             Ok(Ok(back)) => rebuild.put_back(back),
             Ok(Err(e)) => failed = Some(e),
-            Err(e) => failed = Some(StoreError::Unavailable(format!("a rebuild task failed: {e}"))),
+            Err(e) => {
+                failed = Some(StoreError::Unavailable(format!(
+                    "a rebuild task failed: {e}"
+                )))
+            }
         }
     }
     if let Some(e) = failed {
@@ -358,7 +365,10 @@ impl<'a> Rebuild<'a> {
     /// with the states kept.
     async fn begin(&mut self) -> Result<StatesTx, StoreError> {
         let (client, states) = self.take()?;
-        Ok(StatesTx::new(PgReadTx::begin(client, self.copies.clone()).await?, states))
+        Ok(StatesTx::new(
+            PgReadTx::begin(client, self.copies.clone()).await?,
+            states,
+        ))
     }
 
     /// The connection and the states kept, for a transaction.
@@ -385,7 +395,7 @@ impl<'a> Rebuild<'a> {
         index: usize,
         mut batches: mpsc::Receiver<Arc<Vec<StoredEvent>>>,
         applied: mpsc::UnboundedSender<BatchDone>,
-    ) -> Result<JoinHandle<Result<(Object, States), StoreError>>, StoreError> {
+    ) -> Result<ReplayTask, StoreError> {
         let (mut client, mut states) = self.take()?;
         let (copies, projection) = (self.copies.clone(), self.projection.clone());
         let kept_states = self.limits.kept_states;
@@ -412,7 +422,10 @@ impl<'a> Rebuild<'a> {
 
     /// Applies the next batch of the log to the copies; returns its size.
     async fn apply_next(&mut self, tx: &mut StatesTx) -> Result<usize, StoreError> {
-        let batch = self.events.read_all(self.position, self.limits.batch).await?;
+        let batch = self
+            .events
+            .read_all(self.position, self.limits.batch)
+            .await?;
         apply(tx, self.projection.as_ref(), &batch).await?;
         if let Some(last) = batch.last() {
             self.advance(batch.len(), last.position);

@@ -133,7 +133,12 @@ async fn rebuild_all_reproduces_the_incremental_tables(limits: Limits) {
             .filter(|(name, _)| name == p.name())
             .map(|(_, position)| *position)
             .collect();
-        assert_eq!(mine.len() as i64, batches, "{} reported each batch", p.name());
+        assert_eq!(
+            mine.len() as i64,
+            batches,
+            "{} reported each batch",
+            p.name()
+        );
         assert_eq!(mine.last(), Some(&head), "{} reported the head", p.name());
     }
     assert!(leftover_copies(&w).await.is_empty());

@@ -65,9 +65,15 @@ pub async fn rebuild_cmd(store: &PgStore, name: Option<String>, all: bool) -> an
     let projections = chosen(name, all)?;
     let redraw = projections.len() == 1 && std::io::stderr().is_terminal();
     let report = |name: &str, p: Progress| print_progress(name, p, redraw);
-    let rebuilt = rebuild_all(store.pool(), store, &projections, &report, Limits::default())
-        .await
-        .context("rebuilding")?;
+    let rebuilt = rebuild_all(
+        store.pool(),
+        store,
+        &projections,
+        &report,
+        Limits::default(),
+    )
+    .await
+    .context("rebuilding")?;
     let newline = if redraw { "\n" } else { "" };
     for (projection, done) in projections.iter().zip(rebuilt) {
         eprintln!(

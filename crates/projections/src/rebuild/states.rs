@@ -23,7 +23,7 @@ use crate::read_store::{CommentRow, MessageRow, NotificationRow, ReadTx, StateTa
 /// What a batch last did to one ticket's state in one table.
 enum Kept {
     /// Saved (for `rm_tickets`, with its row's position).
-    Saved { state: Ticket, position: i64 },
+    Saved { state: Box<Ticket>, position: i64 },
     /// Dropped.
     Dropped,
 }
@@ -85,7 +85,10 @@ impl StatesTx {
 
     /// Commits, first writing the states out if more than `at_most` are
     /// kept; hands back the connection and the states kept.
-    pub(super) async fn commit_keep(mut self, at_most: usize) -> Result<(Object, States), StoreError> {
+    pub(super) async fn commit_keep(
+        mut self,
+        at_most: usize,
+    ) -> Result<(Object, States), StoreError> {
         if self.states.kept.len() > at_most {
             self.write_out().await?;
         }
@@ -95,7 +98,7 @@ impl StatesTx {
 
     fn keep(&mut self, table: StateTable, state: &Ticket, position: i64) {
         let kept = Kept::Saved {
-            state: state.clone(),
+            state: Box::new(state.clone()),
             position,
         };
         self.states.kept.insert((table, state.id), kept);
@@ -115,7 +118,7 @@ impl ReadTx for StatesTx {
         let mut elsewhere = Vec::new();
         for id in ids {
             match self.states.kept.get(&(table, *id)) {
-                Some(Kept::Saved { state, .. }) => found.push((*id, state.clone())),
+                Some(Kept::Saved { state, .. }) => found.push((*id, Ticket::clone(state))),
                 Some(Kept::Dropped) => {}
                 None => elsewhere.push(*id),
             }
