@@ -95,9 +95,11 @@ pub trait Projection: Send + Sync + 'static {
     async fn apply(&self, tx: &mut dyn ReadTx, events: &[&StoredEvent]) -> Result<(), StoreError>;
 
     /// The owned tables this projection only ever inserts into: no upsert,
-    /// no lookup, no `ON CONFLICT` while applying. A (PostgreSQL) rebuild fills their
-    /// copies without any index and builds the indexes afterwards, which is
-    /// much faster; other copies keep their primary key while they fill.
+    /// no lookup, no `ON CONFLICT` with a conflict target while applying (a
+    /// bare `ON CONFLICT DO NOTHING` needs no index). A (PostgreSQL) rebuild
+    /// fills their copies without any index and builds the indexes
+    /// afterwards, which is much faster; other copies keep their primary key
+    /// while they fill.
     fn insert_only(&self) -> &'static [&'static str] {
         &[]
     }

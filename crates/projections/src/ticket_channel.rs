@@ -33,6 +33,10 @@ impl Projection for TicketChannelProjection {
         &["rm_ticket_messages", "rm_channel_tickets"]
     }
 
+    fn insert_only(&self) -> &'static [&'static str] {
+        &["rm_ticket_messages"]
+    }
+
     async fn apply(&self, tx: &mut dyn ReadTx, events: &[&StoredEvent]) -> Result<(), StoreError> {
         let table = StateTable::Channel;
         let mut states = TicketStates::load(tx, table, events, OnDelete::Drop).await?;

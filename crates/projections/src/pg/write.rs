@@ -296,9 +296,12 @@ pub(super) async fn insert_ticket_messages(
     let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
     let positions: Vec<i64> = rows.iter().map(|r| r.position).collect();
     let messages: Vec<&str> = rows.iter().map(|r| r.message.as_str()).collect();
+    // No conflict target: the primary key is the table's one unique index,
+    // and a rebuild's copy, which has none while it fills, takes the rows
+    // without any (see `Projection::insert_only`).
     let sql = format!(
         "INSERT INTO {} (project_id, seq, position, message) {}
-         ON CONFLICT (project_id, seq) DO NOTHING",
+         ON CONFLICT DO NOTHING",
         tables.name("rm_ticket_messages"),
         unnest_rows(&["uuid", "bigint", "bigint", "text"])
     );
