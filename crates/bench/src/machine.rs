@@ -1,5 +1,7 @@
 //! What the run was measured on: the machine, its services and the code.
 
+use std::path::Path;
+
 use anyhow::Context;
 use serde::Serialize;
 
@@ -11,12 +13,20 @@ pub struct Machine {
     pub kernel: String,
     pub postgres: String,
     pub nats_server: String,
+    /// The checkout the bench ran from.
     pub git_revision: String,
     /// Whether the working tree differed from the revision.
     pub git_dirty: bool,
+    /// The revision the measured server binary was built from (its
+    /// `--version`), which differs from the checkout's with `--server-bin`.
+    pub server_revision: String,
 }
 
-pub async fn describe(admin_url: &str, nats_url: &str) -> anyhow::Result<Machine> {
+pub async fn describe(
+    admin_url: &str,
+    nats_url: &str,
+    server_bin: &Path,
+) -> anyhow::Result<Machine> {
     let cpuinfo = read("/proc/cpuinfo");
     let meminfo = read("/proc/meminfo");
     let postgres: String = crate::server::connect(admin_url)
@@ -41,7 +51,20 @@ pub async fn describe(admin_url: &str, nats_url: &str) -> anyhow::Result<Machine
         nats_server: nats.server_info().version,
         git_revision: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
         git_dirty: git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty()),
+        server_revision: server_revision(server_bin).unwrap_or_else(|| "unknown".into()),
     })
+}
+
+/// The revision in `ticketflow --version`'s "ticketflow 0.1.0 (<revision>)".
+fn server_revision(server_bin: &Path) -> Option<String> {
+    let out = std::process::Command::new(server_bin)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let version = String::from_utf8_lossy(&out.stdout);
+    let (_, rest) = version.split_once('(')?;
+    let (revision, _) = rest.split_once(')')?;
+    Some(revision.to_string())
 }
 
 fn read(path: &str) -> String {

@@ -68,7 +68,8 @@ async fn main() -> anyhow::Result<()> {
     let mut report = report::Report {
         started_at: chrono::Utc::now(),
         quick: cli.quick,
-        machine: machine::describe(&cli.admin_database_url, &cli.nats_url).await?,
+        machine: machine::describe(&cli.admin_database_url, &cli.nats_url, &services.server_bin)
+            .await?,
         baseline: None,
         commands: None,
         fanout: None,

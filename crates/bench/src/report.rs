@@ -152,7 +152,8 @@ impl Report {
         } else {
             ""
         };
-        let _ = writeln!(out, "- revision: `{}`{dirty}", m.git_revision);
+        let _ = writeln!(out, "- server built from: `{}`", m.server_revision);
+        let _ = writeln!(out, "- bench run from: `{}`{dirty}", m.git_revision);
         let _ = writeln!(
             out,
             "- machine: {} cores ({}), {:.1} GiB, Linux {}; PostgreSQL {}, nats-server {}; server, services and load generator on this one machine",
@@ -188,10 +189,11 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("unserialisable: {e}"))
     }
 
-    /// Writes `<stamp>-<revision>.md` and `.json` under `dir`; returns the Markdown path.
+    /// Writes `<stamp>-<revision>.md` and `.json` under `dir`, named by the
+    /// measured server's revision; returns the Markdown path.
     pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let revision: String = self.machine.git_revision.chars().take(8).collect();
+        let revision: String = self.machine.server_revision.chars().take(8).collect();
         let stem = format!("{}-{revision}", self.started_at.format("%Y%m%dT%H%M%SZ"));
         let markdown = dir.join(format!("{stem}.md"));
         std::fs::write(&markdown, self.markdown())

@@ -28,7 +28,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(
     name = "ticketflow",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TICKETFLOW_REVISION"), ")"),
     about = "Event-sourced real-time ticketing backend"
 )]
 struct Cli {
