@@ -3,11 +3,11 @@
 //! Nobody but the rebuild writes its copies, so the states it last wrote are
 //! the states the copies would hold: each batch reads them from here and
 //! writes them back here, and they go to the copies only when too many are
-//! held ([`super::Limits::kept_states`]) and once the replay is done. Without this, every batch
-//! read and rewrote the state of every ticket it touched, in three tables
-//! (`rm_tickets`, `rm_notify_tickets`, `rm_channel_tickets`), as JSON each
-//! way, and as many times over as there are batches: more work for
-//! PostgreSQL than the rows the events themselves give.
+//! held ([`super::Limits::kept_states`]) and once the replay is done.
+//! Without this, every batch read and rewrote the state of every ticket it
+//! touched, in three tables (`rm_tickets`, `rm_notify_tickets`,
+//! `rm_channel_tickets`), as JSON each way, as many times over as there
+//! are batches.
 
 use std::collections::HashMap;
 
