@@ -29,7 +29,6 @@ use tokio_postgres::Client;
 mod indexes;
 mod states;
 
-use crate::pg::PgReadTx;
 use crate::{Projection, ReadTx, Tables};
 use states::{States, StatesTx};
 
@@ -217,16 +216,22 @@ async fn feed(
     }
 }
 
-/// Reports every batch the replay tasks have said they applied.
+/// Reports every batch the replay tasks have said they applied, against
+/// the log's head read once for all of them.
 async fn report_applied(
     rebuilds: &mut [Rebuild<'_>],
     reports: &mut mpsc::UnboundedReceiver<BatchDone>,
 ) -> Result<(), StoreError> {
+    let mut head = None;
     while let Ok((index, applied, position)) = reports.try_recv() {
-        if let Some(rebuild) = rebuilds.get_mut(index) {
-            rebuild.advance(applied, position);
-            rebuild.report().await?;
+        let Some(rebuild) = rebuilds.get_mut(index) else {
+            continue;
+        };
+        if head.is_none() {
+            head = Some(rebuild.events.head_position().await?);
         }
+        rebuild.advance(applied, position);
+        rebuild.report(head.unwrap_or(position));
     }
     Ok(())
 }
@@ -365,10 +370,7 @@ impl<'a> Rebuild<'a> {
     /// with the states kept.
     async fn begin(&mut self) -> Result<StatesTx, StoreError> {
         let (client, states) = self.take()?;
-        Ok(StatesTx::new(
-            PgReadTx::begin(client, self.copies.clone()).await?,
-            states,
-        ))
+        StatesTx::begin(client, self.copies.clone(), states).await
     }
 
     /// The connection and the states kept, for a transaction.
@@ -401,14 +403,14 @@ impl<'a> Rebuild<'a> {
         let kept_states = self.limits.kept_states;
         Ok(tokio::spawn(async move {
             while let Some(batch) = batches.recv().await {
-                let tx = PgReadTx::begin(client, copies.clone()).await?;
+                let mut tx = StatesTx::begin(client, copies.clone(), states).await?;
                 // Nothing waits on these commits being durable: after a
                 // crash the copies are dropped and the rebuild starts over.
                 // The swap's commit stays synchronous.
-                tx.client()?
+                tx.tx()
+                    .client()?
                     .batch_execute("SET LOCAL synchronous_commit = off")
                     .await?;
-                let mut tx = StatesTx::new(tx, states);
                 apply(&mut tx, projection.as_ref(), &batch).await?;
                 (client, states) = tx.commit_keep(kept_states).await?;
                 if let Some(last) = batch.last() {
@@ -438,8 +440,9 @@ impl<'a> Rebuild<'a> {
         self.applied += applied as u64;
     }
 
-    async fn report(&self) -> Result<(), StoreError> {
-        let head = self.events.head_position().await?.max(self.position);
+    /// Tells `progress` how far this rebuild is, the log's head being `head`.
+    fn report(&self, head: i64) {
+        let head = head.max(self.position);
         let seconds = self.started.elapsed().as_secs_f64();
         let rate = if seconds > 0.0 {
             self.applied as f64 / seconds
@@ -453,7 +456,6 @@ impl<'a> Rebuild<'a> {
             rate,
         };
         (self.progress)(self.projection.name(), progress);
-        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@ use deadpool_postgres::ClientWrapper;
 use ticketflow_domain::Ticket;
 use ticketflow_store::pg::prepared;
 use ticketflow_store::StoreError;
+use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -18,8 +19,7 @@ pub(super) async fn ticket(client: &ClientWrapper, id: Uuid) -> Result<Option<Ti
         &[&id],
     )
     .await?;
-    row.map(|r| Ok(serde_json::from_value(r.try_get(0)?)?))
-        .transpose()
+    row.map(|r| state(&r)).transpose()
 }
 
 pub(super) async fn tickets(
@@ -40,9 +40,13 @@ pub(super) async fn tickets(
         &[&project_id, &after_number, &status_id, &assignee_id, &limit],
     )
     .await?;
-    rows.iter()
-        .map(|r| Ok(serde_json::from_value(r.try_get(0)?)?))
-        .collect()
+    rows.iter().map(state).collect()
+}
+
+/// A ticket's state, decoded straight from its column's text.
+fn state(row: &Row) -> Result<Ticket, StoreError> {
+    let Json(state) = row.try_get(0)?;
+    Ok(state)
 }
 
 pub(super) async fn comments(

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::pg::PgReadTx;
 use crate::read_store::{CommentRow, MessageRow, NotificationRow, ReadTx, StateTable, TicketRow};
+use crate::Tables;
 
 /// What a batch last did to one ticket's state in one table.
 enum Kept {
@@ -44,8 +45,14 @@ pub(super) struct StatesTx {
 }
 
 impl StatesTx {
-    pub(super) fn new(tx: PgReadTx, states: States) -> Self {
-        Self { tx, states }
+    /// Begins a transaction on `client` writing to the rebuild's `copies`.
+    pub(super) async fn begin(
+        client: Object,
+        copies: Tables,
+        states: States,
+    ) -> Result<Self, StoreError> {
+        let tx = PgReadTx::begin(client, copies).await?;
+        Ok(Self { tx, states })
     }
 
     /// The transaction, for the rebuild's own statements.

@@ -135,18 +135,6 @@ impl PgStore {
         .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
-
-    /// Tells every watcher that projection `name` has applied `position`.
-    pub async fn announce_checkpoint(
-        &self,
-        name: &str,
-        position: i64,
-    ) -> Result<(), crate::StoreError> {
-        let client = self.client().await?;
-        let sql = format!("SELECT {NOTIFY_CHECKPOINT}");
-        prepared::execute(&client, &sql, &[&name, &position]).await?;
-        Ok(())
-    }
 }
 
 impl PgStore {

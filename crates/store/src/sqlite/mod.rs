@@ -92,9 +92,10 @@ impl SqliteStore {
         self.feed.subscribe()
     }
 
-    /// Tells every watcher that projection `name` has applied `position`.
-    /// Async and fallible like [`crate::pg::PgStore::announce_checkpoint`],
-    /// though here it cannot fail.
+    /// Tells every watcher that projection `name` has applied `position`
+    /// (on PostgreSQL a projection batch's own transaction does, with
+    /// [`crate::pg::NOTIFY_CHECKPOINT`]). Async and fallible like the
+    /// projection workers' other announcements, though here it cannot fail.
     pub async fn announce_checkpoint(&self, name: &str, position: i64) -> Result<(), StoreError> {
         self.feed.checkpoint(name, position);
         Ok(())

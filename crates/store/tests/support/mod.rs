@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use ticketflow_domain::event::Event;
 use ticketflow_domain::project::ProjectPayload;
-use ticketflow_store::pg::PgStore;
+use ticketflow_store::pg::{PgStore, NOTIFY_CHECKPOINT};
 use ticketflow_store::sqlite::SqliteStore;
 use ticketflow_store::{Accounts, Append, EventStore, IdempotencyStore, Metadata, Watch};
 use ticketflow_testkit::fixtures::meta;
@@ -111,7 +111,17 @@ impl Backend {
     /// What a projection worker calls once it has applied `position`.
     pub async fn announce_checkpoint(&self, name: &str, position: i64) {
         let announced = match self {
-            Self::Postgres(db) => db.store().await.announce_checkpoint(name, position).await,
+            Self::Postgres(db) => {
+                // As a projection batch does, inside its transaction.
+                let store = db.store().await;
+                let client = store.pool().get().await.expect("connection");
+                let sql = format!("SELECT {NOTIFY_CHECKPOINT}");
+                client
+                    .execute(&sql, &[&name, &position])
+                    .await
+                    .map(drop)
+                    .map_err(Into::into)
+            }
             Self::Sqlite { .. } => {
                 let store = self.sqlite_store();
                 store.announce_checkpoint(name, position).await
