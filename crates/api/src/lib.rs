@@ -41,9 +41,27 @@ pub use error::ApiError;
 pub use extract::path_id;
 pub use tokens::TokenKeys;
 
-/// What every handler shares.
+/// What every handler shares. Axum clones the state for each extractor and
+/// middleware of every request, so it is one shared allocation.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     /// The event log: commands append to it; reads load from it until the
     /// projections exist.
     pub events: Arc<dyn EventStore>,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use axum::Router;
-use ticketflow_api::{AppState, TokenKeys};
+use ticketflow_api::{AppState, Shared, TokenKeys};
 use ticketflow_bus::{Broker, Bus};
 use ticketflow_projections::{PgReadStore, ReadStore, SqliteReadStore};
 use ticketflow_realtime::{Gateway, Settings};
@@ -142,7 +142,7 @@ impl Backend {
 
     /// What every API handler shares, with tokens signed by `secret`.
     pub fn app_state(&self, secret: &[u8]) -> AppState {
-        AppState {
+        AppState::new(Shared {
             events: self.events.clone(),
             accounts: self.accounts.clone(),
             idempotency: self.idempotency.clone(),
@@ -152,7 +152,7 @@ impl Backend {
             read_models: ticketflow_workers::read_model_names(),
             aggregates: Default::default(),
             broker: self.broker.clone(),
-        }
+        })
     }
 
     /// The routes of one instance: the API and/or the WebSocket gateway (whose
