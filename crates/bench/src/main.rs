@@ -21,6 +21,12 @@ use clap::{Parser, ValueEnum};
 use scenario::{baseline, commands, fanout, rebuild, replay};
 use server::Services;
 
+// The load generator shares the machine with what it measures: the less it
+// spends per request, the more is left for the server (the server uses the
+// same allocator).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ticketflow-bench",
