@@ -42,7 +42,8 @@ async fn run_rebuild(w: &World, projection: Arc<dyn Projection>) -> (Rebuilt, Ve
     (rebuilt, seen.into_inner().expect("progress"))
 }
 
-/// The full definitions of every index and constraint of the owned tables.
+/// The full definitions of every index and constraint of the owned tables,
+/// and their storage parameters.
 async fn schema(w: &World, projection: &dyn Projection) -> Vec<String> {
     let tables: Vec<String> = projection.tables().iter().map(|t| t.to_string()).collect();
     let client = w.client().await;
@@ -61,9 +62,18 @@ async fn schema(w: &World, projection: &dyn Projection) -> Vec<String> {
         )
         .await
         .expect("constraints");
+    let options = client
+        .query(
+            "SELECT relname::text || ' ' || coalesce(array_to_string(reloptions, ','), '')
+             FROM pg_class WHERE relname = ANY($1) ORDER BY 1",
+            &[&tables],
+        )
+        .await
+        .expect("storage parameters");
     indexes
         .iter()
         .chain(constraints.iter())
+        .chain(options.iter())
         .map(|r| r.get(0))
         .collect()
 }
@@ -164,6 +174,13 @@ async fn a_rebuild_reproduces_the_incremental_tables_twice() {
         let incremental = w.dump_projection(p).await;
         let schema_before = schema(&w, p).await;
         assert!(schema_before.len() >= p.tables().len());
+        let rewrites_states = p.tables().iter().any(|t| t.ends_with("tickets"));
+        assert_eq!(
+            schema_before.iter().any(|s| s.ends_with("fillfactor=70")),
+            rewrites_states,
+            "{}: {schema_before:?}",
+            p.name()
+        );
         for round in 1..=2 {
             let (rebuilt, progress) = run_rebuild(&w, projection.clone()).await;
             assert_eq!(rebuilt.position, head, "{} round {round}", p.name());

@@ -37,9 +37,9 @@ enum Definition {
     Index { unique: bool, using: String },
 }
 
-/// Creates `copy` empty, with the columns and defaults of `live` and the
-/// indexes applying needs (see the module's doc); drops a copy a failed
-/// rebuild left first.
+/// Creates `copy` empty, with the columns, defaults and storage parameters
+/// (`fillfactor`) of `live` and the indexes applying needs (see the module's
+/// doc); drops a copy a failed rebuild left first.
 pub(super) async fn create_copy(
     client: &impl GenericClient,
     live: &str,
@@ -52,6 +52,20 @@ pub(super) async fn create_copy(
              CREATE TABLE {copy} (LIKE {live} INCLUDING ALL EXCLUDING INDEXES);"
         ))
         .await?;
+    // `LIKE` copies no storage parameters.
+    let options: Option<Vec<String>> = client
+        .query_one(
+            "SELECT reloptions FROM pg_class WHERE oid = $1::text::regclass",
+            &[&live],
+        )
+        .await?
+        .try_get(0)?;
+    if let Some(options) = options.filter(|o| !o.is_empty()) {
+        let options = options.join(", ");
+        client
+            .batch_execute(&format!("ALTER TABLE {copy} SET ({options})"))
+            .await?;
+    }
     if !insert_only {
         add_indexes(client, live, copy, |index| index.primary).await?;
     }
