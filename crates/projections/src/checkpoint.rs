@@ -13,7 +13,8 @@
 
 use ticketflow_store::{StoreError, StoredEvent};
 
-use crate::{Projection, ReadStore};
+use crate::remembered::Remembered;
+use crate::{Projection, ReadStore, ReadTx};
 
 /// What [`apply_batch`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +39,26 @@ pub async fn apply_batch(
     projection: &dyn Projection,
     events: &[StoredEvent],
 ) -> Result<Applied, StoreError> {
-    let mut tx = reads.begin().await?;
+    apply_in(reads.begin().await?, projection, events).await
+}
+
+/// [`apply_batch`] for a worker applying batch after batch: the ticket
+/// states it has seen come from `remembered` rather than the database.
+pub async fn apply_batch_remembering(
+    reads: &dyn ReadStore,
+    projection: &dyn Projection,
+    events: &[StoredEvent],
+    remembered: &mut Remembered,
+) -> Result<Applied, StoreError> {
+    let tx = remembered.wrap(reads.begin().await?);
+    apply_in(Box::new(tx), projection, events).await
+}
+
+async fn apply_in(
+    mut tx: Box<dyn ReadTx + '_>,
+    projection: &dyn Projection,
+    events: &[StoredEvent],
+) -> Result<Applied, StoreError> {
     let at = tx.lock_checkpoint(projection.name()).await?;
     let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > at).collect();
     if !continues_from(at, &fresh) {

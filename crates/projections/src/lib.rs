@@ -11,7 +11,8 @@
 //! the same projection code.
 //!
 //! - [`read_store`]: the storage traits and the rows they take;
-//! - [`checkpoint`]: applying a batch exactly once;
+//! - [`checkpoint`]: applying a batch exactly once, a live worker's with the
+//!   ticket states it remembers ([`Remembered`]);
 //! - [`TicketsProjection`], [`CommentsProjection`], [`NotificationsProjection`],
 //!   [`TicketChannelProjection`]: the read models ([`all`] lists them);
 //! - [`messages`]: the WebSocket channel messages the projections store,
@@ -28,6 +29,7 @@ pub mod pg;
 pub mod queries;
 pub mod read_store;
 pub mod rebuild;
+mod remembered;
 pub mod sqlite;
 mod ticket_channel;
 mod ticket_states;
@@ -38,7 +40,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ticketflow_store::{StoreError, StoredEvent};
 
-pub use checkpoint::{apply_batch, Applied};
+pub use checkpoint::{apply_batch, apply_batch_remembering, Applied};
 pub use comments::CommentsProjection;
 pub use messages::{Channel, ChannelMessage};
 pub use notifications::{notification_id, NotificationsProjection};
@@ -46,6 +48,7 @@ pub use pg::PgReadStore;
 pub use queries::{Comment, Notification};
 pub use read_store::{ReadStore, ReadTx};
 pub use rebuild::{rebuild, Progress, Rebuilt};
+pub use remembered::Remembered;
 pub use sqlite::SqliteReadStore;
 pub use ticket_channel::TicketChannelProjection;
 pub use tickets::TicketsProjection;

@@ -8,7 +8,7 @@
 //! so a state dropped on deletion reads as the empty state again within the
 //! batch too, as it would from the table.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use cqrs_es::Aggregate;
 use ticketflow_domain::{Ticket, TicketEvent, TicketPayload};
@@ -40,20 +40,21 @@ pub(crate) struct TicketStates {
 
 impl TicketStates {
     /// Reads from `table` the states of the tickets `events` touch; a
-    /// ticket without a row starts from the empty state.
+    /// ticket without a row starts from the empty state. A ticket whose
+    /// first event here is its first of all (version 1) has none to read.
     pub(crate) async fn load(
         tx: &mut dyn ReadTx,
         table: StateTable,
         events: &[&StoredEvent],
         on_delete: OnDelete,
     ) -> Result<Self, StoreError> {
-        let mut ids: Vec<Uuid> = events
+        let mut touched = HashSet::new();
+        let ids: Vec<Uuid> = events
             .iter()
-            .filter(|e| e.stream_type == "ticket")
+            .filter(|e| e.stream_type == "ticket" && touched.insert(e.stream_id))
+            .filter(|e| e.version > 1)
             .map(|e| e.stream_id)
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
         let mut slots = HashMap::with_capacity(ids.len());
         if !ids.is_empty() {
             for (id, state) in tx.load_states(table, &ids).await? {

@@ -8,7 +8,9 @@ mod support;
 
 use serde_json::json;
 use support::*;
-use ticketflow_projections::{all, rebuild, Applied, Projection};
+use ticketflow_projections::{
+    all, apply_batch_remembering, rebuild, Applied, Projection, Remembered,
+};
 use ticketflow_store::StoredEvent;
 use ticketflow_testkit::seed::{self, HistorySpec};
 
@@ -87,3 +89,38 @@ async fn any_batch_boundaries_build_the_same_read_models(backend: Backend) {
 }
 
 on_each_backend!(any_batch_boundaries_build_the_same_read_models);
+
+/// A live worker remembers the ticket states of its batches rather than
+/// reading them back; whatever else moves the checkpoint in between (another
+/// instance's batches, a reset to 0), it builds what applying the events one
+/// by one builds.
+async fn remembered_states_build_the_same_read_models(backend: Backend) {
+    let w = seeded_world(backend).await;
+    let log = w.log().await;
+    for projection in all() {
+        let p = projection.as_ref();
+        let one_by_one = built_in_batches(&w, p, &log, 1).await;
+        let mut remembered = Remembered::default();
+        for round in 1..=2 {
+            w.reset(p).await;
+            for (i, chunk) in log.chunks(7).enumerate() {
+                let applied = if i % 3 == 2 {
+                    w.apply(p, chunk).await // another instance's batch
+                } else {
+                    apply_batch_remembering(w.reads.as_ref(), p, chunk, &mut remembered)
+                        .await
+                        .expect("apply")
+                };
+                assert!(matches!(applied, Applied::Done { applied, .. } if applied == chunk.len()));
+            }
+            assert_eq!(
+                w.dump_projection(p).await,
+                one_by_one,
+                "{} round {round}",
+                p.name()
+            );
+        }
+    }
+}
+
+on_each_backend!(remembered_states_build_the_same_read_models);

@@ -67,11 +67,8 @@ pub fn spawn(
         let events: Arc<dyn EventStore> = Arc::new(store.clone());
         let projectors = ticketflow_projections::all()
             .into_iter()
-            .map(|projection| projector::Projector {
-                events: events.clone(),
-                reads: reads.clone(),
-                broker: bus.broker(),
-                projection,
+            .map(|projection| {
+                projector::Projector::new(events.clone(), reads.clone(), bus.broker(), projection)
             })
             .collect();
         let workers = stream::StreamProjectors { projectors };
@@ -98,12 +95,8 @@ pub fn spawn_embedded(
     };
     let mut tasks = vec![tokio::spawn(relay.run())];
     for projection in ticketflow_projections::all() {
-        let worker = projector::Projector {
-            events: events.clone(),
-            reads: reads.clone(),
-            broker: broker.clone(),
-            projection,
-        };
+        let worker =
+            projector::Projector::new(events.clone(), reads.clone(), broker.clone(), projection);
         let run = worker.run_on_log(watch.clone(), announce.clone());
         tasks.push(tokio::spawn(run));
     }

@@ -18,9 +18,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Mutex;
+
 use ticketflow_bus::Broker;
-use ticketflow_projections::checkpoint::{apply_batch, Applied};
-use ticketflow_projections::{Channel, Projection, ReadStore};
+use ticketflow_projections::checkpoint::{apply_batch_remembering, Applied};
+use ticketflow_projections::{Channel, Projection, ReadStore, Remembered};
 use ticketflow_store::{EventStore, StoreError, StoredEvent, Watch};
 
 use crate::Announce;
@@ -48,15 +50,32 @@ pub(crate) fn nats(e: impl std::fmt::Display) -> ProjectorError {
 
 pub struct Projector {
     /// The event log: gap fills, and the source itself when following the log.
-    pub events: Arc<dyn EventStore>,
+    events: Arc<dyn EventStore>,
     /// The read models the projection writes.
-    pub reads: Arc<dyn ReadStore>,
+    reads: Arc<dyn ReadStore>,
     /// Where the rendered channel messages go.
-    pub broker: Broker,
-    pub projection: Arc<dyn Projection>,
+    broker: Broker,
+    projection: Arc<dyn Projection>,
+    /// The ticket states of the last batches (one batch at a time holds it).
+    remembered: Mutex<Remembered>,
 }
 
 impl Projector {
+    pub fn new(
+        events: Arc<dyn EventStore>,
+        reads: Arc<dyn ReadStore>,
+        broker: Broker,
+        projection: Arc<dyn Projection>,
+    ) -> Self {
+        Self {
+            events,
+            reads,
+            broker,
+            projection,
+            remembered: Mutex::default(),
+        }
+    }
+
     /// Runs until the task is dropped, following the log from the
     /// checkpoint and announcing each new one to `announce`.
     pub async fn run_on_log(self, mut watch: Watch, announce: Arc<dyn Announce>) {
@@ -129,10 +148,9 @@ impl Projector {
     /// Applies a batch, first filling any gap before it from the event store;
     /// returns the checkpoint before and after.
     async fn apply(&self, events: &[StoredEvent]) -> Result<(i64, i64), ProjectorError> {
-        let reads = self.reads.as_ref();
         let mut before = None;
         loop {
-            match apply_batch(reads, self.projection.as_ref(), events).await? {
+            match self.apply_batch(events).await? {
                 // What a batch applied continues its checkpoint without a gap.
                 Applied::Done { applied, position } => {
                     let before = before.unwrap_or(position - applied as i64);
@@ -171,7 +189,13 @@ impl Projector {
             ))
             .into());
         }
-        apply_batch(self.reads.as_ref(), self.projection.as_ref(), &missing).await?;
+        self.apply_batch(&missing).await?;
         Ok(())
+    }
+
+    async fn apply_batch(&self, events: &[StoredEvent]) -> Result<Applied, StoreError> {
+        let mut remembered = self.remembered.lock().await;
+        let (reads, projection) = (self.reads.as_ref(), self.projection.as_ref());
+        apply_batch_remembering(reads, projection, events, &mut remembered).await
     }
 }

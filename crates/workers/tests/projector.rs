@@ -43,14 +43,14 @@ fn tickets_projection() -> Arc<dyn Projection> {
 }
 
 fn start_projector(store: &PgStore, bus: &Bus) -> tokio::task::JoinHandle<()> {
-    let worker = Projector {
-        events: Arc::new(store.clone()),
-        reads: Arc::new(ticketflow_projections::PgReadStore::new(
+    let worker = Projector::new(
+        Arc::new(store.clone()),
+        Arc::new(ticketflow_projections::PgReadStore::new(
             store.pool().clone(),
         )),
-        broker: bus.broker(),
-        projection: tickets_projection(),
-    };
+        bus.broker(),
+        tickets_projection(),
+    );
     let workers = StreamProjectors {
         projectors: vec![worker],
     };
