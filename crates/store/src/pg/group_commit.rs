@@ -36,7 +36,7 @@ use crate::StoreError;
 
 /// Transactions in flight per process: one can prepare (take its stream and
 /// project locks) while another holds the head row through its commit.
-const COMMITTERS: usize = 2;
+pub(super) const COMMITTERS: usize = 2;
 /// Appends per transaction, bounding its size and its locks.
 const MAX_BATCH: usize = 256;
 /// Appends waiting for a committer before senders are made to wait.

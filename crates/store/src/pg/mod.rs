@@ -22,10 +22,24 @@ pub mod prepared;
 pub use migrate::migrate;
 pub use watch::{CHECKPOINTS_CHANNEL, NOTIFY_CHECKPOINT};
 
+/// Session settings for connections whose statements only ever reach rows
+/// by key (or key range) in tables that grow from nothing: the committers'
+/// and the workers'. Planned while a table is tiny, a cached statement
+/// would otherwise keep a plan scanning the whole table for the rest of the
+/// connection's life (under the command benchmark, one run in three spent
+/// most of PostgreSQL's time scanning `streams` in the appends' update).
+/// A table with no index at all (`event_log_head`) is still scanned, at a
+/// cost so high that it would trip JIT compilation of every statement
+/// reading it (180 ms each), hence `jit=off`: nothing here runs long
+/// enough to gain from it.
+const KEYED_ACCESS: &str = "-c enable_seqscan=off -c jit=off";
+
 /// A pool of connections to one ticketflow database.
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// The committers' connections ([`KEYED_ACCESS`]).
+    keyed: Pool,
     /// For connections outside the pool (LISTEN).
     config: tokio_postgres::Config,
     /// Batches ticket appends; started on first use, from within the runtime.
@@ -46,33 +60,20 @@ impl PgStore {
     /// their last few milliseconds of commits, checkpoint and rows alike, and
     /// they derive them again; the events themselves are never written
     /// through it.
+    /// Its connections also keep to keyed access ([`KEYED_ACCESS`]).
     pub fn for_derived_data(&self, max_connections: usize) -> Result<Self, StoreError> {
-        let mut config = self.config.clone();
-        let options = match config.get_options() {
-            Some(given) => format!("{given} -c synchronous_commit=off"),
-            None => "-c synchronous_commit=off".to_string(),
-        };
-        config.options(&options);
-        Self::with_config(config, max_connections)
+        let options = format!("-c synchronous_commit=off {KEYED_ACCESS}");
+        Self::with_config(with_options(&self.config, &options), max_connections)
     }
 
     fn with_config(
         config: tokio_postgres::Config,
         max_connections: usize,
     ) -> Result<Self, StoreError> {
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(max_connections)
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let keyed = with_options(&config, KEYED_ACCESS);
         Ok(Self {
-            pool,
+            pool: pool(config.clone(), max_connections)?,
+            keyed: pool(keyed, group_commit::COMMITTERS)?,
             config,
             committer: Arc::default(),
         })
@@ -91,7 +92,7 @@ impl PgStore {
 
     fn committer(&self) -> &group_commit::Committer {
         self.committer
-            .get_or_init(|| group_commit::Committer::start(self.pool.clone()))
+            .get_or_init(|| group_commit::Committer::start(self.keyed.clone()))
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -110,4 +111,29 @@ fn taken(e: tokio_postgres::Error, constraint: &str, what: &'static str) -> Stor
     } else {
         e.into()
     }
+}
+
+/// `config` with session `options` (`-c name=value ...`) added.
+fn with_options(config: &tokio_postgres::Config, options: &str) -> tokio_postgres::Config {
+    let mut config = config.clone();
+    let options = match config.get_options() {
+        Some(given) => format!("{given} {options}"),
+        None => options.to_string(),
+    };
+    config.options(&options);
+    config
+}
+
+fn pool(config: tokio_postgres::Config, max_connections: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(max_connections)
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
 }

@@ -20,13 +20,14 @@ macro_rules! checkpoints_channel {
     };
 }
 pub const CHECKPOINTS_CHANNEL: &str = checkpoints_channel!();
-/// The SQL call announcing that projection `$1` (text) has applied position
-/// `$2` (bigint): the payload [`dispatch`] reads. A projection batch makes it
-/// inside its transaction, so it is delivered at commit.
+/// The SQL call announcing that projection `name` (text) has applied
+/// `position` (bigint), columns of the rows it is selected over: the payload
+/// [`dispatch`] reads. A projection batch makes it inside its transaction, so
+/// it is delivered at commit.
 pub const NOTIFY_CHECKPOINT: &str = concat!(
     "pg_notify('",
     checkpoints_channel!(),
-    "', $1::text || ':' || $2::bigint::text)"
+    "', name::text || ':' || position::bigint::text)"
 );
 const POLL: Duration = Duration::from_millis(250);
 

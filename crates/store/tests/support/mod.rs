@@ -115,7 +115,9 @@ impl Backend {
                 // As a projection batch does, inside its transaction.
                 let store = db.store().await;
                 let client = store.pool().get().await.expect("connection");
-                let sql = format!("SELECT {NOTIFY_CHECKPOINT}");
+                let sql = format!(
+                    "SELECT {NOTIFY_CHECKPOINT} FROM (SELECT $1::text, $2::bigint) AS c(name, position)"
+                );
                 client
                     .execute(&sql, &[&name, &position])
                     .await
