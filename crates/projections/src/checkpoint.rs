@@ -1,8 +1,8 @@
-//! Applying events to a projection exactly once.
+//! Applying events to projections exactly once.
 //!
 //! JetStream delivers at least once and may redeliver a batch after a crash,
 //! so each batch is applied in one transaction together with the move of the
-//! projection's checkpoint: what a committed checkpoint covers is never
+//! projections' checkpoints: what a committed checkpoint covers is never
 //! applied again, and what it does not cover was never applied at all.
 //!
 //! Every projection sees every event, and global positions are contiguous
@@ -14,7 +14,7 @@
 use ticketflow_store::{StoreError, StoredEvent};
 
 use crate::remembered::Remembered;
-use crate::{Projection, ReadStore, ReadTx};
+use crate::{Projection, ReadStore};
 
 /// What [`apply_batch`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum Applied {
 /// `projection`, skipping those its checkpoint already covers, in one
 /// transaction of `reads`.
 ///
-/// The checkpoint is locked first ([`crate::ReadTx::lock_checkpoint`]), so
+/// The checkpoint is locked first ([`crate::BatchTx::lock_checkpoints`]), so
 /// two workers of one projection take turns, and a rebuild's swap, which
 /// takes the same lock, never interleaves with a batch.
 pub async fn apply_batch(
@@ -39,48 +39,64 @@ pub async fn apply_batch(
     projection: &dyn Projection,
     events: &[StoredEvent],
 ) -> Result<Applied, StoreError> {
-    apply_in(reads.begin().await?, projection, events).await
+    let mut remembered = Remembered::default();
+    let applied = apply_batch_together(reads, &mut [(projection, &mut remembered)], events).await?;
+    Ok(applied[0])
 }
 
-/// [`apply_batch`] for a worker applying batch after batch: the ticket
-/// states it has seen come from `remembered` rather than the database.
-pub async fn apply_batch_remembering(
+/// [`apply_batch`] for several projections at once, in one transaction
+/// (one commit rather than one per projection), each with the ticket
+/// states its worker remembers from earlier batches. Returns what each
+/// did, in order: a projection whose checkpoint the batch does not continue
+/// is left alone ([`Applied::Gap`]) while the others apply it.
+pub async fn apply_batch_together(
     reads: &dyn ReadStore,
-    projection: &dyn Projection,
+    projections: &mut [(&dyn Projection, &mut Remembered)],
     events: &[StoredEvent],
-    remembered: &mut Remembered,
-) -> Result<Applied, StoreError> {
-    let tx = remembered.wrap(reads.begin().await?);
-    apply_in(Box::new(tx), projection, events).await
-}
-
-async fn apply_in(
-    mut tx: Box<dyn ReadTx + '_>,
-    projection: &dyn Projection,
-    events: &[StoredEvent],
-) -> Result<Applied, StoreError> {
-    let at = tx.lock_checkpoint(projection.name()).await?;
-    let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > at).collect();
-    if !continues_from(at, &fresh) {
-        tx.rollback().await?;
-        return Ok(Applied::Gap {
-            expected_from: at + 1,
-        });
+) -> Result<Vec<Applied>, StoreError> {
+    let mut tx = reads.begin().await?;
+    let names: Vec<&str> = projections.iter().map(|(p, _)| p.name()).collect();
+    let checkpoints = tx.lock_checkpoints(&names).await?;
+    let mut outcomes = Vec::with_capacity(projections.len());
+    let mut moved = Vec::new();
+    for (i, at) in checkpoints.into_iter().enumerate() {
+        let (projection, remembered) = &mut projections[i];
+        let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > at).collect();
+        let outcome = match fresh.last() {
+            _ if !continues_from(at, &fresh) => Applied::Gap {
+                expected_from: at + 1,
+            },
+            None => Applied::Done {
+                applied: 0,
+                position: at,
+            },
+            Some(last) => {
+                remembered.lock_at(at);
+                let mut view = remembered.view(&mut *tx);
+                projection.apply(&mut view, &fresh).await?;
+                moved.push((i, view.written(), last.position));
+                Applied::Done {
+                    applied: fresh.len(),
+                    position: last.position,
+                }
+            }
+        };
+        outcomes.push(outcome);
     }
-    let Some(last) = fresh.last().map(|e| e.position) else {
+    if moved.is_empty() {
         tx.rollback().await?;
-        return Ok(Applied::Done {
-            applied: 0,
-            position: at,
-        });
-    };
-    projection.apply(tx.as_mut(), &fresh).await?;
-    tx.set_checkpoint(projection.name(), last).await?;
+        return Ok(outcomes);
+    }
+    let moves: Vec<(&str, i64)> = moved.iter().map(|(i, _, to)| (names[*i], *to)).collect();
+    tx.set_checkpoints(&moves).await?;
+    for (i, _, _) in &moved {
+        projections[*i].1.committing();
+    }
     tx.commit().await?;
-    Ok(Applied::Done {
-        applied: fresh.len(),
-        position: last,
-    })
+    for (i, written, to) in moved {
+        projections[i].1.committed(written, to);
+    }
+    Ok(outcomes)
 }
 
 /// Whether `events` are exactly the positions `at + 1`, `at + 2`, ...

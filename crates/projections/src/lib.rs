@@ -40,13 +40,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ticketflow_store::{StoreError, StoredEvent};
 
-pub use checkpoint::{apply_batch, apply_batch_remembering, Applied};
+pub use checkpoint::{apply_batch, apply_batch_together, Applied};
 pub use comments::CommentsProjection;
 pub use messages::{Channel, ChannelMessage};
 pub use notifications::{notification_id, NotificationsProjection};
 pub use pg::PgReadStore;
 pub use queries::{Comment, Notification};
-pub use read_store::{ReadStore, ReadTx};
+pub use read_store::{BatchTx, ReadStore, ReadTx};
 pub use rebuild::{rebuild, Progress, Rebuilt};
 pub use remembered::Remembered;
 pub use sqlite::SqliteReadStore;

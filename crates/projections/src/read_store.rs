@@ -1,8 +1,8 @@
 //! The read side's storage, behind two traits, so the same projections and
 //! queries run on PostgreSQL ([`crate::pg`]) and on SQLite ([`crate::sqlite`]).
 //!
-//! - [`ReadTx`]: the row-level writes one projection batch makes, inside one
-//!   transaction that also moves the projection's checkpoint. What to write
+//! - [`ReadTx`]: the row-level writes the projections make in a batch's
+//!   transaction, [`BatchTx`], which also moves their checkpoints. What to write
 //!   is decided by the projections (shared code); a backend only persists.
 //! - [`ReadStore`]: opens those transactions, and answers what the read API,
 //!   the realtime gateway and the projection workers ask of the read models.
@@ -92,9 +92,8 @@ pub struct MessageRow {
     pub message: String,
 }
 
-/// One projection batch's transaction: what [`crate::Projection::apply`]
-/// writes through, and what [`crate::apply_batch`] locks and moves the
-/// checkpoint in. Dropped without [`ReadTx::commit`], nothing it wrote stays.
+/// The row writes of a batch's transaction: what [`crate::Projection::apply`]
+/// writes through.
 #[async_trait]
 pub trait ReadTx: Send {
     /// The states of the tickets `ids` that `table` holds, with their ids;
@@ -139,14 +138,23 @@ pub trait ReadTx: Send {
     /// Inserts ticket-channel messages; one already stored (same project and
     /// seq) is left as it is.
     async fn insert_ticket_messages(&mut self, rows: &[MessageRow]) -> Result<(), StoreError>;
+}
 
-    /// Locks the checkpoint of the projection `name` until the transaction
-    /// ends (creating it at 0 if missing) and returns its position: workers
-    /// of one projection, and a rebuild's swap, take turns on it.
-    async fn lock_checkpoint(&mut self, name: &str) -> Result<i64, StoreError>;
+/// A batch's transaction: what [`crate::apply_batch`] locks and moves the
+/// checkpoints in, around the projections' writes. Dropped without
+/// [`BatchTx::commit`], nothing it wrote stays.
+#[async_trait]
+pub trait BatchTx: ReadTx {
+    /// Locks the checkpoints of the projections `names` until the
+    /// transaction ends (creating them at 0 if missing) and returns their
+    /// positions, in the order of `names`: workers of one projection, and a
+    /// rebuild's swap, take turns on them. Whatever the order asked for,
+    /// they are locked in name order, so that two transactions locking
+    /// several never deadlock.
+    async fn lock_checkpoints(&mut self, names: &[&str]) -> Result<Vec<i64>, StoreError>;
 
-    /// Moves the (locked) checkpoint of `name` to `position`.
-    async fn set_checkpoint(&mut self, name: &str, position: i64) -> Result<(), StoreError>;
+    /// Moves each (locked) checkpoint `(name, position)`.
+    async fn set_checkpoints(&mut self, moves: &[(&str, i64)]) -> Result<(), StoreError>;
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 
@@ -160,7 +168,7 @@ pub trait ReadTx: Send {
 #[async_trait]
 pub trait ReadStore: Send + Sync + 'static {
     /// A transaction of its own (on a connection of its own) for one batch.
-    async fn begin(&self) -> Result<Box<dyn ReadTx>, StoreError>;
+    async fn begin(&self) -> Result<Box<dyn BatchTx>, StoreError>;
 
     /// A live (not deleted) ticket.
     async fn ticket(&self, id: Uuid) -> Result<Option<Ticket>, StoreError>;

@@ -29,7 +29,7 @@ use tokio_postgres::Client;
 mod indexes;
 mod states;
 
-use crate::{Projection, ReadTx, Tables};
+use crate::{BatchTx, Projection, Tables};
 use states::{States, StatesTx};
 
 /// How much a rebuild takes on at a time.
@@ -321,13 +321,13 @@ impl<'a> Rebuild<'a> {
     async fn swap_in(&mut self) -> Result<Rebuilt, StoreError> {
         self.complete_copies().await?;
         let mut tx = self.begin().await?;
-        tx.lock_checkpoint(self.projection.name()).await?;
+        tx.lock_checkpoints(&[self.projection.name()]).await?;
         // The live worker now waits: whatever it has not applied, the copies
         // get here, and it resumes from the checkpoint set below.
         while self.apply_next(&mut tx).await? > 0 {}
         tx.write_out().await?;
         swap_tables(tx.tx().client()?, self.projection.as_ref(), &self.copies).await?;
-        tx.set_checkpoint(self.projection.name(), self.position)
+        tx.set_checkpoints(&[(self.projection.name(), self.position)])
             .await?;
         self.put_back(tx.commit_keep(self.limits.kept_states).await?);
         Ok(Rebuilt {

@@ -36,39 +36,55 @@ pub struct Remembered {
 }
 
 impl Remembered {
-    /// Wraps `tx` (a transaction that has not locked its checkpoint yet) so
-    /// that its state reads come from memory where they can.
-    pub(crate) fn wrap(&mut self, tx: Box<dyn ReadTx>) -> RememberingTx<'_> {
+    /// Makes the memory true of the checkpoint `at` just locked: kept if it
+    /// was remembered there, else forgotten.
+    pub(crate) fn lock_at(&mut self, at: i64) {
+        if self.at != Some(at) || self.states.len() > CAPACITY {
+            self.states.clear();
+        }
+        self.at = Some(at);
+    }
+
+    /// A view of `tx` (after [`Remembered::lock_at`]) whose state reads come
+    /// from memory where they can.
+    pub(crate) fn view<'a>(&'a mut self, tx: &'a mut dyn ReadTx) -> RememberingTx<'a> {
         RememberingTx {
             tx,
             remembered: self,
-            locked_at: None,
             written: Vec::new(),
-            moved_to: None,
         }
     }
 
-    fn forget_unless_at(&mut self, checkpoint: i64) {
-        if self.at != Some(checkpoint) || self.states.len() > CAPACITY {
-            self.states.clear();
-            self.at = Some(checkpoint);
-        }
+    /// Until a commit is known to have happened the table may be before or
+    /// after it: nothing remembered can be vouched for.
+    pub(crate) fn committing(&mut self) {
+        self.at = None;
+    }
+
+    /// The commit moving the checkpoint to `at` happened, writing `written`.
+    pub(crate) fn committed(&mut self, written: Written, at: i64) {
+        self.states.extend(written.0);
+        self.at = Some(at);
     }
 }
 
-/// A transaction whose state reads go through [`Remembered`]; what it
-/// writes is remembered once it commits.
+/// The states a batch wrote, in order.
+#[derive(Default)]
+pub(crate) struct Written(Vec<((StateTable, Uuid), Option<Ticket>)>);
+
+/// A batch's transaction whose state reads go through [`Remembered`].
 pub(crate) struct RememberingTx<'a> {
-    tx: Box<dyn ReadTx>,
+    tx: &'a mut dyn ReadTx,
     remembered: &'a mut Remembered,
-    /// The checkpoint this transaction locked.
-    locked_at: Option<i64>,
-    /// The states written, in order, to remember after the commit.
     written: Vec<((StateTable, Uuid), Option<Ticket>)>,
-    moved_to: Option<i64>,
 }
 
 impl RememberingTx<'_> {
+    /// What the batch wrote, to remember once it commits.
+    pub(crate) fn written(self) -> Written {
+        Written(self.written)
+    }
+
     fn write(&mut self, table: StateTable, id: Uuid, state: Option<&Ticket>) {
         self.written.push(((table, id), state.cloned()));
     }
@@ -81,10 +97,6 @@ impl ReadTx for RememberingTx<'_> {
         table: StateTable,
         ids: &[Uuid],
     ) -> Result<Vec<(Uuid, Ticket)>, StoreError> {
-        if self.locked_at.is_none() {
-            // Nothing vouches for the memory before the lock.
-            return self.tx.load_states(table, ids).await;
-        }
         let mut found = Vec::with_capacity(ids.len());
         let mut unknown = Vec::new();
         for id in ids {
@@ -98,7 +110,7 @@ impl ReadTx for RememberingTx<'_> {
             return Ok(found);
         }
         let loaded = self.tx.load_states(table, &unknown).await?;
-        // Read under the lock at `at`: true for as long as memory is.
+        // Read under the checkpoint's lock: true for as long as memory is.
         let states = &mut self.remembered.states;
         for id in &unknown {
             states.insert((table, *id), None);
@@ -158,36 +170,5 @@ impl ReadTx for RememberingTx<'_> {
 
     async fn insert_ticket_messages(&mut self, rows: &[MessageRow]) -> Result<(), StoreError> {
         self.tx.insert_ticket_messages(rows).await
-    }
-
-    async fn lock_checkpoint(&mut self, name: &str) -> Result<i64, StoreError> {
-        let at = self.tx.lock_checkpoint(name).await?;
-        self.remembered.forget_unless_at(at);
-        self.locked_at = Some(at);
-        Ok(at)
-    }
-
-    async fn set_checkpoint(&mut self, name: &str, position: i64) -> Result<(), StoreError> {
-        self.tx.set_checkpoint(name, position).await?;
-        self.moved_to = Some(position);
-        Ok(())
-    }
-
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        let this = *self;
-        let remembered = this.remembered;
-        // Until the commit is known to have happened, the table may be
-        // before or after it: nothing remembered can be vouched for.
-        remembered.at = None;
-        this.tx.commit().await?;
-        if let Some(at) = this.locked_at {
-            remembered.states.extend(this.written);
-            remembered.at = Some(this.moved_to.unwrap_or(at));
-        }
-        Ok(())
-    }
-
-    async fn rollback(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx.rollback().await
     }
 }

@@ -8,9 +8,7 @@ mod support;
 
 use serde_json::json;
 use support::*;
-use ticketflow_projections::{
-    all, apply_batch_remembering, rebuild, Applied, Projection, Remembered,
-};
+use ticketflow_projections::{all, apply_batch_together, rebuild, Applied, Projection, Remembered};
 use ticketflow_store::StoredEvent;
 use ticketflow_testkit::seed::{self, HistorySpec};
 
@@ -90,37 +88,65 @@ async fn any_batch_boundaries_build_the_same_read_models(backend: Backend) {
 
 on_each_backend!(any_batch_boundaries_build_the_same_read_models);
 
-/// A live worker remembers the ticket states of its batches rather than
-/// reading them back; whatever else moves the checkpoint in between (another
+/// The live worker applies each batch to every projection in one
+/// transaction, remembering the ticket states of its batches rather than
+/// reading them back; whatever else moves the checkpoints in between (another
 /// instance's batches, a reset to 0), it builds what applying the events one
-/// by one builds.
+/// by one builds. A projection the batch does not continue is left alone.
 async fn remembered_states_build_the_same_read_models(backend: Backend) {
     let w = seeded_world(backend).await;
     let log = w.log().await;
-    for projection in all() {
-        let p = projection.as_ref();
-        let one_by_one = built_in_batches(&w, p, &log, 1).await;
-        let mut remembered = Remembered::default();
-        for round in 1..=2 {
-            w.reset(p).await;
-            for (i, chunk) in log.chunks(7).enumerate() {
-                let applied = if i % 3 == 2 {
-                    w.apply(p, chunk).await // another instance's batch
-                } else {
-                    apply_batch_remembering(w.reads.as_ref(), p, chunk, &mut remembered)
-                        .await
-                        .expect("apply")
-                };
-                assert!(matches!(applied, Applied::Done { applied, .. } if applied == chunk.len()));
+    let projections = all();
+    let mut one_by_one = Vec::new();
+    for p in &projections {
+        one_by_one.push(built_in_batches(&w, p.as_ref(), &log, 1).await);
+    }
+    let mut remembered: Vec<Remembered> =
+        projections.iter().map(|_| Remembered::default()).collect();
+    let together = async |chunk: &[StoredEvent], remembered: &mut [Remembered]| {
+        let mut members: Vec<_> = projections
+            .iter()
+            .map(|p| p.as_ref())
+            .zip(remembered.iter_mut())
+            .collect();
+        apply_batch_together(w.reads.as_ref(), &mut members, chunk)
+            .await
+            .expect("apply")
+    };
+    for round in 1..=2 {
+        for p in &projections {
+            w.reset(p.as_ref()).await;
+        }
+        for (i, chunk) in log.chunks(7).enumerate() {
+            if i % 3 == 2 {
+                // Another instance's batch, a projection at a time.
+                for p in &projections {
+                    w.apply(p.as_ref(), chunk).await;
+                }
+                continue;
             }
-            assert_eq!(
-                w.dump_projection(p).await,
-                one_by_one,
-                "{} round {round}",
-                p.name()
-            );
+            let applied = together(chunk, &mut remembered).await;
+            let all_new = Applied::Done {
+                applied: chunk.len(),
+                position: chunk.last().expect("chunk").position,
+            };
+            assert_eq!(applied, vec![all_new; projections.len()]);
+        }
+        for (p, expected) in projections.iter().zip(&one_by_one) {
+            let built = w.dump_projection(p.as_ref()).await;
+            assert_eq!(&built, expected, "{} round {round}", p.name());
         }
     }
+
+    let head = log.last().expect("log").position;
+    w.reset(projections[0].as_ref()).await;
+    let applied = together(&log[log.len() - 3..], &mut remembered).await;
+    assert_eq!(applied[0], Applied::Gap { expected_from: 1 });
+    assert!(applied[1..].iter().all(|a| *a
+        == Applied::Done {
+            applied: 0,
+            position: head
+        }));
 }
 
 on_each_backend!(remembered_states_build_the_same_read_models);

@@ -13,10 +13,29 @@ use ticketflow_store::{EventStore, StoreError};
 /// Begins, moves the checkpoint of "tickets", and drops the transaction.
 async fn abandon_a_batch(reads: &dyn ReadStore) {
     let mut tx = reads.begin().await.expect("begin");
-    assert_eq!(tx.lock_checkpoint("tickets").await.expect("lock"), 0);
-    tx.set_checkpoint("tickets", 5).await.expect("set");
+    assert_eq!(tx.lock_checkpoints(&["tickets"]).await.expect("lock"), [0]);
+    tx.set_checkpoints(&[("tickets", 5)]).await.expect("set");
     drop(tx);
 }
+
+/// Checkpoints are locked in name order, and come back in the order asked.
+async fn checkpoints_come_back_in_the_order_asked(backend: Backend) {
+    let w = World::on(backend).await;
+    let mut tx = w.reads.begin().await.expect("begin");
+    let names = ["tickets", "comments", "notifications"];
+    assert_eq!(tx.lock_checkpoints(&names).await.expect("lock"), [0, 0, 0]);
+    let moves = [("tickets", 7), ("comments", 3)];
+    tx.set_checkpoints(&moves).await.expect("set");
+    tx.commit().await.expect("commit");
+
+    let mut tx = w.reads.begin().await.expect("begin");
+    let locked = tx.lock_checkpoints(&names).await.expect("lock");
+    assert_eq!(locked, [7, 3, 0]);
+    tx.rollback().await.expect("rollback");
+    assert_eq!(w.reads.checkpoint("tickets").await.expect("checkpoint"), 7);
+}
+
+on_each_backend!(checkpoints_come_back_in_the_order_asked);
 
 async fn a_dropped_transaction_leaves_nothing(backend: Backend) {
     let w = World::on(backend).await;

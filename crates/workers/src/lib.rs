@@ -9,8 +9,8 @@
 //! connection closes (its process died). Order matters to both roles, so one
 //! writer at a time is the design, not a limitation.
 //!
-//! Embedded ([`spawn_embedded`]), the process is alone: each projection
-//! follows the log itself, and [`local_relay`] echoes events onto the
+//! Embedded ([`spawn_embedded`]), the process is alone: the projection
+//! worker follows the log itself, and [`local_relay`] echoes events onto the
 //! in-process broker.
 
 mod announce;
@@ -38,7 +38,7 @@ pub const STANDBY_POLL: Duration = Duration::from_secs(1);
 /// and leadership checks.
 const WORKER_CONNECTIONS: usize = 12;
 
-/// Starts the relay and/or one worker per projection; they run until their
+/// Starts the relay and/or the projection worker; they run until their
 /// handles are aborted (or the runtime ends).
 ///
 /// They write through a pool that commits asynchronously
@@ -65,20 +65,16 @@ pub fn spawn(
     if projections {
         let reads: Arc<dyn ReadStore> = Arc::new(PgReadStore::new(store.pool().clone()));
         let events: Arc<dyn EventStore> = Arc::new(store.clone());
-        let projectors = ticketflow_projections::all()
-            .into_iter()
-            .map(|projection| {
-                projector::Projector::new(events.clone(), reads.clone(), bus.broker(), projection)
-            })
-            .collect();
-        let workers = stream::StreamProjectors { projectors };
+        let projector =
+            projector::Projector::new(events, reads, bus.broker(), ticketflow_projections::all());
+        let workers = stream::StreamProjectors { projector };
         let election = store.pool().clone();
         tasks.push(tokio::spawn(workers.run(bus.clone(), election)));
     }
     Ok(tasks)
 }
 
-/// Starts the embedded mode's workers: one per projection, following the
+/// Starts the embedded mode's workers: the projection worker, following the
 /// log, and the relay onto the in-process broker. They run until their
 /// handles are aborted.
 pub fn spawn_embedded(
@@ -93,14 +89,10 @@ pub fn spawn_embedded(
         broker: broker.clone(),
         watch: watch.clone(),
     };
-    let mut tasks = vec![tokio::spawn(relay.run())];
-    for projection in ticketflow_projections::all() {
-        let worker =
-            projector::Projector::new(events.clone(), reads.clone(), broker.clone(), projection);
-        let run = worker.run_on_log(watch.clone(), announce.clone());
-        tasks.push(tokio::spawn(run));
-    }
-    tasks
+    let projector =
+        projector::Projector::new(events, reads, broker.clone(), ticketflow_projections::all());
+    let projections = projector.run_on_log(watch.clone(), announce);
+    vec![tokio::spawn(relay.run()), tokio::spawn(projections)]
 }
 
 /// The names of the read models, in the order X-Min-Position checks them.

@@ -1,17 +1,18 @@
-//! A projection worker: applies the log to one projection's read model, each
-//! batch in one transaction with the projection's checkpoint, then publishes
-//! the channel messages the batch stored. How far it got is announced to
-//! X-Min-Position's waiters: on PostgreSQL by the batch's own transaction
-//! (see [`ticketflow_projections::PgReadStore`]), embedded by the worker.
+//! The projection worker: applies the log to every projection's read model,
+//! each batch in one transaction with the projections' checkpoints (one
+//! commit per batch, not one per projection), then publishes the channel
+//! messages the batch stored. How far it got is announced to X-Min-Position's
+//! waiters: on PostgreSQL by the batch's own transaction (see
+//! [`ticketflow_projections::PgReadStore`]), embedded by the worker.
 //!
 //! Where the batches come from depends on the mode:
 //! - on PostgreSQL and NATS ([`crate::stream::StreamProjectors`]), one
-//!   durable JetStream pull consumer feeding every projection;
+//!   durable JetStream pull consumer;
 //! - embedded ([`Projector::run_on_log`]), the log itself, read from the
-//!   checkpoint on as it grows: the process is the only worker.
+//!   lowest checkpoint on as it grows: the process is the only worker.
 //!
-//! The checkpoint decides what is new, so redelivered messages change
-//! nothing. A stream batch that does not continue the checkpoint (the
+//! The checkpoints decide what is new to each projection, so redelivered
+//! messages change nothing. A stream batch that does not continue the checkpoint (the
 //! consumer was created after events were published, or the stream was
 //! reset) is filled in from the event store, the source of truth.
 
@@ -21,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use ticketflow_bus::Broker;
-use ticketflow_projections::checkpoint::{apply_batch_remembering, Applied};
+use ticketflow_projections::checkpoint::{apply_batch_together, Applied};
 use ticketflow_projections::{Channel, Projection, ReadStore, Remembered};
 use ticketflow_store::{EventStore, StoreError, StoredEvent, Watch};
 
@@ -51,13 +52,21 @@ pub(crate) fn nats(e: impl std::fmt::Display) -> ProjectorError {
 pub struct Projector {
     /// The event log: gap fills, and the source itself when following the log.
     events: Arc<dyn EventStore>,
-    /// The read models the projection writes.
+    /// The read models the projections write.
     reads: Arc<dyn ReadStore>,
     /// Where the rendered channel messages go.
     broker: Broker,
-    projection: Arc<dyn Projection>,
-    /// The ticket states of the last batches (one batch at a time holds it).
-    remembered: Mutex<Remembered>,
+    projections: Vec<Arc<dyn Projection>>,
+    /// Each projection's ticket states from the last batches (one batch at
+    /// a time holds them).
+    remembered: Mutex<Vec<Remembered>>,
+}
+
+/// Where one projection's checkpoint stood before a batch and after it.
+#[derive(Debug, Clone, Copy)]
+struct Moved {
+    before: i64,
+    after: i64,
 }
 
 impl Projector {
@@ -65,23 +74,24 @@ impl Projector {
         events: Arc<dyn EventStore>,
         reads: Arc<dyn ReadStore>,
         broker: Broker,
-        projection: Arc<dyn Projection>,
+        projections: Vec<Arc<dyn Projection>>,
     ) -> Self {
+        let remembered = projections.iter().map(|_| Remembered::default()).collect();
         Self {
             events,
             reads,
             broker,
-            projection,
-            remembered: Mutex::default(),
+            projections,
+            remembered: Mutex::new(remembered),
         }
     }
 
     /// Runs until the task is dropped, following the log from the
-    /// checkpoint and announcing each new one to `announce`.
+    /// checkpoints and announcing each new one to `announce`.
     pub async fn run_on_log(self, mut watch: Watch, announce: Arc<dyn Announce>) {
         loop {
             if let Err(e) = self.follow(&mut watch, announce.as_ref()).await {
-                tracing::warn!(projection = self.projection.name(), error = %e, "projection interrupted");
+                tracing::warn!(error = %e, "projections interrupted");
                 tokio::time::sleep(BACKOFF).await;
             }
         }
@@ -92,10 +102,15 @@ impl Projector {
         watch: &mut Watch,
         announce: &dyn Announce,
     ) -> Result<(), ProjectorError> {
-        let name = self.projection.name();
-        let mut at = self.reads.checkpoint(name).await?;
-        // What an earlier run applied counts for X-Min-Position from the start.
-        announce.announce_checkpoint(name, at).await?;
+        let mut at = i64::MAX;
+        for projection in &self.projections {
+            let checkpoint = self.reads.checkpoint(projection.name()).await?;
+            // What an earlier run applied counts for X-Min-Position from the start.
+            announce
+                .announce_checkpoint(projection.name(), checkpoint)
+                .await?;
+            at = at.min(checkpoint);
+        }
         loop {
             let batch = self.events.read_all(at, BATCH as i64).await?;
             if batch.is_empty() {
@@ -104,29 +119,39 @@ impl Projector {
                 grown.map_err(|_| StoreError::Unavailable("the log closed".into()))?;
                 continue;
             }
-            at = self.project(&batch).await?;
-            announce.announce_checkpoint(name, at).await?;
+            let positions = self.project(&batch).await?;
+            for (projection, position) in self.projections.iter().zip(&positions) {
+                announce
+                    .announce_checkpoint(projection.name(), *position)
+                    .await?;
+            }
+            at = positions.into_iter().min().unwrap_or(at);
         }
     }
 
-    /// Applies a batch and publishes the channel messages it stored; returns
-    /// the checkpoint after it.
-    pub(crate) async fn project(&self, events: &[StoredEvent]) -> Result<i64, ProjectorError> {
-        let (before, position) = self.apply(events).await?;
+    /// Applies a batch to every projection and publishes the channel
+    /// messages it stored; returns each projection's checkpoint after it.
+    pub(crate) async fn project(&self, events: &[StoredEvent]) -> Result<Vec<i64>, ProjectorError> {
+        let moved = self.apply(events).await?;
         // Sockets first: they are what someone is waiting on.
-        self.publish_messages(before, position).await?;
-        Ok(position)
+        for (projection, moved) in self.projections.iter().zip(&moved) {
+            self.publish_messages(projection.as_ref(), *moved).await?;
+        }
+        Ok(moved.iter().map(|m| m.after).collect())
     }
 
-    /// Announces the channel messages this batch stored. Best effort: a
+    /// Announces the channel messages a batch stored. Best effort: a
     /// gateway that misses one notices the jump in seq and reads it back.
-    async fn publish_messages(&self, after: i64, upto: i64) -> Result<(), ProjectorError> {
-        if upto <= after {
+    async fn publish_messages(
+        &self,
+        projection: &dyn Projection,
+        moved: Moved,
+    ) -> Result<(), ProjectorError> {
+        if moved.after <= moved.before {
             return Ok(());
         }
-        let messages = self
-            .projection
-            .messages(self.reads.as_ref(), after, upto)
+        let messages = projection
+            .messages(self.reads.as_ref(), moved.before, moved.after)
             .await?;
         let subjects = &self.broker.subjects;
         for message in messages {
@@ -145,28 +170,48 @@ impl Projector {
         Ok(())
     }
 
-    /// Applies a batch, first filling any gap before it from the event store;
-    /// returns the checkpoint before and after.
-    async fn apply(&self, events: &[StoredEvent]) -> Result<(i64, i64), ProjectorError> {
-        let mut before = None;
+    /// Applies a batch to every projection, first filling from the event
+    /// store any gap a projection has before it.
+    async fn apply(&self, events: &[StoredEvent]) -> Result<Vec<Moved>, ProjectorError> {
+        let all: Vec<usize> = (0..self.projections.len()).collect();
+        let mut before: Vec<Option<i64>> = vec![None; all.len()];
         loop {
-            match self.apply_batch(events).await? {
-                // What a batch applied continues its checkpoint without a gap.
-                Applied::Done { applied, position } => {
-                    let before = before.unwrap_or(position - applied as i64);
-                    return Ok((before, position));
+            let mut after = Vec::with_capacity(all.len());
+            for (i, applied) in self
+                .apply_batch(&all, events)
+                .await?
+                .into_iter()
+                .enumerate()
+            {
+                match applied {
+                    // What a batch applied continues its checkpoint without a gap.
+                    Applied::Done { applied, position } => {
+                        before[i].get_or_insert(position - applied as i64);
+                        after.push(position);
+                    }
+                    Applied::Gap { expected_from } => {
+                        before[i].get_or_insert(expected_from - 1);
+                        self.fill_gap(i, expected_from, events).await?;
+                    }
                 }
-                Applied::Gap { expected_from } => {
-                    before.get_or_insert(expected_from - 1);
-                    self.fill_gap(expected_from, events).await?;
-                }
+            }
+            if after.len() == all.len() {
+                let moved = before.iter().zip(after);
+                return Ok(moved
+                    .map(|(before, after)| Moved {
+                        before: before.unwrap_or(after),
+                        after,
+                    })
+                    .collect());
             }
         }
     }
 
-    /// Applies the events from `expected_from` up to the batch's first.
+    /// Applies to projection `i` the events from `expected_from` up to the
+    /// batch's first.
     async fn fill_gap(
         &self,
+        i: usize,
         expected_from: i64,
         events: &[StoredEvent],
     ) -> Result<(), ProjectorError> {
@@ -176,7 +221,7 @@ impl Projector {
             .read_all(expected_from - 1, upto - expected_from)
             .await?;
         tracing::info!(
-            projection = self.projection.name(),
+            projection = self.projections[i].name(),
             from = expected_from,
             count = missing.len(),
             "filling a gap from the event store"
@@ -189,13 +234,23 @@ impl Projector {
             ))
             .into());
         }
-        self.apply_batch(&missing).await?;
+        self.apply_batch(&[i], &missing).await?;
         Ok(())
     }
 
-    async fn apply_batch(&self, events: &[StoredEvent]) -> Result<Applied, StoreError> {
+    /// Applies `events` to the projections `which`, in one transaction.
+    async fn apply_batch(
+        &self,
+        which: &[usize],
+        events: &[StoredEvent],
+    ) -> Result<Vec<Applied>, StoreError> {
         let mut remembered = self.remembered.lock().await;
-        let (reads, projection) = (self.reads.as_ref(), self.projection.as_ref());
-        apply_batch_remembering(reads, projection, events, &mut remembered).await
+        let mut remembered: Vec<Option<&mut Remembered>> =
+            remembered.iter_mut().map(Some).collect();
+        let mut together: Vec<(&dyn Projection, &mut Remembered)> = which
+            .iter()
+            .filter_map(|i| Some((self.projections[*i].as_ref(), remembered[*i].take()?)))
+            .collect();
+        apply_batch_together(self.reads.as_ref(), &mut together, events).await
     }
 }

@@ -5,9 +5,8 @@
 //! One consumer rather than one per projection: each event is delivered,
 //! decoded and acknowledged once, not once per read model, which was most of
 //! what the workers and NATS spent per event. The projections apply a batch
-//! concurrently, each in its own transaction with its own checkpoint, and
-//! publish their channel messages as soon as their own commit is done. The
-//! batch is acknowledged once every projection has committed it.
+//! in one transaction, each moving its own checkpoint; the batch is
+//! acknowledged once it has committed.
 
 use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::consumer::Consumer;
@@ -28,7 +27,7 @@ pub const CONSUMER: &str = "projections";
 const FETCH_WAIT: Duration = Duration::from_millis(500);
 
 pub struct StreamProjectors {
-    pub projectors: Vec<Projector>,
+    pub projector: Projector,
 }
 
 impl StreamProjectors {
@@ -40,10 +39,7 @@ impl StreamProjectors {
                 tokio::time::sleep(STANDBY_POLL).await;
                 continue;
             };
-            tracing::info!(
-                projections = self.projectors.len(),
-                "projection workers are leading"
-            );
+            tracing::info!("projection workers are leading");
             if let Err(e) = self.lead(&bus, &leadership).await {
                 tracing::warn!(error = %e, "projections interrupted");
                 tokio::time::sleep(BACKOFF).await;
@@ -74,7 +70,7 @@ impl StreamProjectors {
         }
     }
 
-    /// Applies the batch to every projection, concurrently.
+    /// Applies the batch to every projection.
     async fn project(&self, messages: &[Message]) -> Result<(), ProjectorError> {
         let mut events = Vec::with_capacity(messages.len());
         for message in messages {
@@ -84,12 +80,7 @@ impl StreamProjectors {
                 Err(e) => tracing::error!(error = %e, "skipping a malformed message"),
             }
         }
-        let events = &events;
-        let outcomes =
-            futures::future::join_all(self.projectors.iter().map(|p| p.project(events))).await;
-        outcomes
-            .into_iter()
-            .try_for_each(|outcome| outcome.map(drop))
+        self.projector.project(&events).await.map(drop)
     }
 }
 

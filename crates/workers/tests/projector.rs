@@ -49,11 +49,9 @@ fn start_projector(store: &PgStore, bus: &Bus) -> tokio::task::JoinHandle<()> {
             store.pool().clone(),
         )),
         bus.broker(),
-        tickets_projection(),
+        vec![tickets_projection()],
     );
-    let workers = StreamProjectors {
-        projectors: vec![worker],
-    };
+    let workers = StreamProjectors { projector: worker };
     tokio::spawn(workers.run(bus.clone(), store.pool().clone()))
 }
 

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::messages::ChannelMessage;
 use crate::queries::{Comment, Notification};
 use crate::read_store::{
-    CommentRow, MessageRow, NotificationRow, ReadStore, ReadTx, StateTable, TicketRow,
+    BatchTx, CommentRow, MessageRow, NotificationRow, ReadStore, ReadTx, StateTable, TicketRow,
 };
 use crate::Tables;
 
@@ -168,13 +168,16 @@ impl ReadTx for PgReadTx {
     async fn insert_ticket_messages(&mut self, rows: &[MessageRow]) -> Result<(), StoreError> {
         write::insert_ticket_messages(self.conn()?, &self.tables, rows).await
     }
+}
 
-    async fn lock_checkpoint(&mut self, name: &str) -> Result<i64, StoreError> {
-        write::lock_checkpoint(self.conn()?, name).await
+#[async_trait]
+impl BatchTx for PgReadTx {
+    async fn lock_checkpoints(&mut self, names: &[&str]) -> Result<Vec<i64>, StoreError> {
+        write::lock_checkpoints(self.conn()?, names).await
     }
 
-    async fn set_checkpoint(&mut self, name: &str, position: i64) -> Result<(), StoreError> {
-        write::set_checkpoint(self.conn()?, name, position).await
+    async fn set_checkpoints(&mut self, moves: &[(&str, i64)]) -> Result<(), StoreError> {
+        write::set_checkpoints(self.conn()?, moves).await
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
@@ -188,7 +191,7 @@ impl ReadTx for PgReadTx {
 
 #[async_trait]
 impl ReadStore for PgReadStore {
-    async fn begin(&self) -> Result<Box<dyn ReadTx>, StoreError> {
+    async fn begin(&self) -> Result<Box<dyn BatchTx>, StoreError> {
         let tx = PgReadTx::begin(self.client().await?, Tables::live()).await?;
         Ok(Box::new(tx))
     }

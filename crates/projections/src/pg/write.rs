@@ -1,6 +1,8 @@
 //! The writes of a batch on PostgreSQL: set-based, one statement per table
 //! and batch, the rows sent as one array per column.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::ClientWrapper;
 use ticketflow_domain::{Actor, Ticket};
@@ -309,41 +311,63 @@ pub(super) async fn insert_ticket_messages(
     Ok(())
 }
 
-/// Locks the checkpoint row of `name` until the transaction ends, creating
-/// it at 0 first if missing, and returns its position.
+/// Locks the checkpoint rows of `names` until the transaction ends, in name
+/// order, creating missing ones at 0 first, and returns their positions in
+/// the order of `names`.
 ///
-/// One statement: the upsert's row lock is what makes two workers (or a
-/// worker and a rebuild's swap) take turns, and it returns exactly one row
-/// even when another transaction creates the row at the same moment. (An
-/// `INSERT … DO NOTHING` pipelined with a `SELECT … FOR UPDATE`, each
-/// prepared on first use, relied on the two reaching the server in order;
-/// about one test run in 40 saw the select find no row.)
-pub(super) async fn lock_checkpoint(client: &ClientWrapper, name: &str) -> Result<i64, StoreError> {
-    let row = prepared::query_one(
+/// One statement: the upsert's row locks are what make two workers (or a
+/// worker and a rebuild's swap) take turns, and it returns every row even
+/// when another transaction creates one at the same moment. (An `INSERT …
+/// DO NOTHING` pipelined with a `SELECT … FOR UPDATE`, each prepared on first
+/// use, relied on the two reaching the server in order; about one test run
+/// in 40 saw the select find no row.)
+pub(super) async fn lock_checkpoints(
+    client: &ClientWrapper,
+    names: &[&str],
+) -> Result<Vec<i64>, StoreError> {
+    let mut sorted = names.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let rows = prepared::query(
         client,
-        "INSERT INTO projection_checkpoints AS c (name, position) VALUES ($1, 0)
+        "INSERT INTO projection_checkpoints AS c (name, position)
+         SELECT unnest($1::text[]), 0
          ON CONFLICT (name) DO UPDATE SET position = c.position
-         RETURNING position",
-        &[&name],
+         RETURNING name, position",
+        &[&sorted],
     )
     .await?;
-    Ok(row.try_get(0)?)
+    let mut at = HashMap::with_capacity(rows.len());
+    for row in rows {
+        at.insert(row.try_get::<_, String>(0)?, row.try_get::<_, i64>(1)?);
+    }
+    names
+        .iter()
+        .map(|name| {
+            at.get(*name)
+                .copied()
+                .ok_or_else(|| StoreError::Unavailable(format!("checkpoint {name} was not locked")))
+        })
+        .collect()
 }
 
-/// Moves the checkpoint, and tells every instance's watchers (X-Min-Position
-/// waits on them) once the transaction commits: a `NOTIFY` is delivered at
-/// commit, so nobody hears of rows they cannot read yet.
-pub(super) async fn set_checkpoint(
+/// Moves the checkpoints, and tells every instance's watchers
+/// (X-Min-Position waits on them) once the transaction commits: a `NOTIFY`
+/// is delivered at commit, so nobody hears of rows they cannot read yet.
+pub(super) async fn set_checkpoints(
     client: &ClientWrapper,
-    name: &str,
-    position: i64,
+    moves: &[(&str, i64)],
 ) -> Result<(), StoreError> {
+    let (names, positions): (Vec<&str>, Vec<i64>) = moves.iter().copied().unzip();
     let sql = format!(
         "WITH moved AS (
-           UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1
+           UPDATE projection_checkpoints c SET position = m.position, updated_at = now()
+           FROM unnest($1::text[], $2::bigint[]) AS m(name, position)
+           WHERE c.name = m.name
+           RETURNING c.name, c.position
          )
-         SELECT {NOTIFY_CHECKPOINT}"
+         SELECT {NOTIFY_CHECKPOINT} FROM moved"
     );
-    prepared::execute(client, &sql, &[&name, &position]).await?;
+    prepared::execute(client, &sql, &[&names, &positions]).await?;
     Ok(())
 }

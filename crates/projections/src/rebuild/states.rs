@@ -18,7 +18,9 @@ use ticketflow_store::StoreError;
 use uuid::Uuid;
 
 use crate::pg::PgReadTx;
-use crate::read_store::{CommentRow, MessageRow, NotificationRow, ReadTx, StateTable, TicketRow};
+use crate::read_store::{
+    BatchTx, CommentRow, MessageRow, NotificationRow, ReadTx, StateTable, TicketRow,
+};
 use crate::Tables;
 
 /// What a batch last did to one ticket's state in one table.
@@ -186,13 +188,16 @@ impl ReadTx for StatesTx {
     async fn insert_ticket_messages(&mut self, rows: &[MessageRow]) -> Result<(), StoreError> {
         self.tx.insert_ticket_messages(rows).await
     }
+}
 
-    async fn lock_checkpoint(&mut self, name: &str) -> Result<i64, StoreError> {
-        self.tx.lock_checkpoint(name).await
+#[async_trait]
+impl BatchTx for StatesTx {
+    async fn lock_checkpoints(&mut self, names: &[&str]) -> Result<Vec<i64>, StoreError> {
+        self.tx.lock_checkpoints(names).await
     }
 
-    async fn set_checkpoint(&mut self, name: &str, position: i64) -> Result<(), StoreError> {
-        self.tx.set_checkpoint(name, position).await
+    async fn set_checkpoints(&mut self, moves: &[(&str, i64)]) -> Result<(), StoreError> {
+        self.tx.set_checkpoints(moves).await
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::messages::ChannelMessage;
 use crate::queries::{Comment, Notification};
 use crate::read_store::{
-    CommentRow, MessageRow, NotificationRow, ReadStore, ReadTx, StateTable, TicketRow,
+    BatchTx, CommentRow, MessageRow, NotificationRow, ReadStore, ReadTx, StateTable, TicketRow,
 };
 use crate::Projection;
 
@@ -300,16 +300,18 @@ impl ReadTx for SqliteReadTx {
         self.run(move |c| write::insert_ticket_messages(c, &rows))
             .await
     }
+}
 
-    async fn lock_checkpoint(&mut self, name: &str) -> Result<i64, StoreError> {
-        let name = name.to_string();
-        self.run(move |c| write::lock_checkpoint(c, &name)).await
+#[async_trait]
+impl BatchTx for SqliteReadTx {
+    async fn lock_checkpoints(&mut self, names: &[&str]) -> Result<Vec<i64>, StoreError> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        self.run(move |c| write::lock_checkpoints(c, &names)).await
     }
 
-    async fn set_checkpoint(&mut self, name: &str, position: i64) -> Result<(), StoreError> {
-        let name = name.to_string();
-        self.run(move |c| write::set_checkpoint(c, &name, position))
-            .await
+    async fn set_checkpoints(&mut self, moves: &[(&str, i64)]) -> Result<(), StoreError> {
+        let moves: Vec<(String, i64)> = moves.iter().map(|(n, p)| (n.to_string(), *p)).collect();
+        self.run(move |c| write::set_checkpoints(c, &moves)).await
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
@@ -323,7 +325,7 @@ impl ReadTx for SqliteReadTx {
 
 #[async_trait]
 impl ReadStore for SqliteReadStore {
-    async fn begin(&self) -> Result<Box<dyn ReadTx>, StoreError> {
+    async fn begin(&self) -> Result<Box<dyn BatchTx>, StoreError> {
         let tx = SqliteReadTx::begin(self.inner.writer.clone()).await?;
         Ok(Box::new(tx))
     }

@@ -278,26 +278,32 @@ pub(super) fn insert_ticket_messages(
 }
 
 /// The transaction (`BEGIN IMMEDIATE`) already holds the write lock: the
-/// checkpoint is locked with everything else.
-pub(super) fn lock_checkpoint(c: &Connection, name: &str) -> Result<i64, StoreError> {
+/// checkpoints are locked with everything else.
+pub(super) fn lock_checkpoints(c: &Connection, names: &[String]) -> Result<Vec<i64>, StoreError> {
     let insert = format!(
         "INSERT INTO projection_checkpoints (name, position, updated_at) VALUES (?1, 0, {NOW})
          ON CONFLICT (name) DO NOTHING"
     );
-    c.prepare_cached(&insert)
-        .and_then(|mut stmt| stmt.execute([name]))
+    let mut insert = c.prepare_cached(&insert).map_err(db)?;
+    let mut select = c
+        .prepare_cached("SELECT position FROM projection_checkpoints WHERE name = ?1")
         .map_err(db)?;
-    c.prepare_cached("SELECT position FROM projection_checkpoints WHERE name = ?1")
-        .and_then(|mut stmt| stmt.query_row([name], |r| r.get(0)))
-        .map_err(db)
+    names
+        .iter()
+        .map(|name| {
+            insert.execute([name]).map_err(db)?;
+            select.query_row([name], |r| r.get(0)).map_err(db)
+        })
+        .collect()
 }
 
-pub(super) fn set_checkpoint(c: &Connection, name: &str, position: i64) -> Result<(), StoreError> {
+pub(super) fn set_checkpoints(c: &Connection, moves: &[(String, i64)]) -> Result<(), StoreError> {
     let sql = format!(
         "UPDATE projection_checkpoints SET position = ?2, updated_at = {NOW} WHERE name = ?1"
     );
-    c.prepare_cached(&sql)
-        .and_then(|mut stmt| stmt.execute(params![name, position]))
-        .map_err(db)?;
+    let mut update = c.prepare_cached(&sql).map_err(db)?;
+    for (name, position) in moves {
+        update.execute(params![name, position]).map_err(db)?;
+    }
     Ok(())
 }
