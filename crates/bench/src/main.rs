@@ -172,7 +172,11 @@ impl Sizes {
                 subscribers_per_project: scale(100, 10) as usize,
                 users: 10,
                 tickets_per_project: 5,
-                rate: scale(500, 50) as f64,
+                // The 500 changes/s offer exactly the 50,000 deliveries/s the
+                // target asks for, and a measured rate, which must include the last
+                // delivery's latency, always falls a hair short of the offered one:
+                // 2% more load, so that a server that keeps up can show it.
+                rate: scale(510, 50) as f64,
                 duration: seconds(60, 3),
             },
             light: fanout::Spec {
