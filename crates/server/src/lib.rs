@@ -10,9 +10,11 @@
 
 mod data_dir;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use axum::serve::ListenerExt;
 use axum::Router;
 use ticketflow_api::{AppState, Shared, TokenKeys};
 use ticketflow_bus::{Broker, Bus};
@@ -21,6 +23,7 @@ use ticketflow_realtime::{Gateway, Settings};
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::sqlite::SqliteStore;
 use ticketflow_store::{Accounts, EventStore, IdempotencyStore, Watch};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use data_dir::DataDir;
@@ -182,4 +185,23 @@ impl Backend {
         }
         Ok((router, tasks))
     }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes. Every connection
+/// sends at once (`TCP_NODELAY`): otherwise a live message or a response
+/// written while an earlier one is still unacknowledged waits for the peer's
+/// delayed ACK, tens of milliseconds.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

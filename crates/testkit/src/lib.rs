@@ -164,7 +164,10 @@ impl Front {
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         tasks.push(tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            let forever = std::future::pending();
+            ticketflow_server::serve(listener, app, forever)
+                .await
+                .expect("serve");
         }));
         Self {
             base: format!("http://{addr}"),

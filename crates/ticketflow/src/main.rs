@@ -283,9 +283,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.bind_addr))?;
     tracing::info!(addr = %args.bind_addr, roles = ?args.roles, "ticketflow listening");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = ticketflow_server::serve(listener, app, shutdown_signal()).await;
     tasks.iter().for_each(|t| t.abort());
     served.context("serving HTTP")
 }
