@@ -12,9 +12,10 @@
 //!   lowest checkpoint on as it grows: the process is the only worker.
 //!
 //! The checkpoints decide what is new to each projection, so redelivered
-//! messages change nothing. A stream batch that does not continue the checkpoint (the
-//! consumer was created after events were published, or the stream was
-//! reset) is filled in from the event store, the source of truth.
+//! messages change nothing. A stream batch that does not continue a
+//! projection's checkpoint (the consumer was created after events were
+//! published, or the stream was reset) is filled in for it from the event
+//! store, the source of truth.
 
 use std::sync::Arc;
 use std::time::Duration;

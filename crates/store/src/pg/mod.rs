@@ -60,6 +60,7 @@ impl PgStore {
     /// their last few milliseconds of commits, checkpoint and rows alike, and
     /// they derive them again; the events themselves are never written
     /// through it.
+    ///
     /// Its connections also keep to keyed access ([`KEYED_ACCESS`]).
     pub fn for_derived_data(&self, max_connections: usize) -> Result<Self, StoreError> {
         let options = format!("-c synchronous_commit=off {KEYED_ACCESS}");
