@@ -61,7 +61,8 @@ impl PgStore {
     /// they derive them again; the events themselves are never written
     /// through it.
     ///
-    /// Its connections also keep to keyed access ([`KEYED_ACCESS`]).
+    /// Its connections also keep to keyed access (`enable_seqscan=off`,
+    /// `jit=off`: see `KEYED_ACCESS`).
     pub fn for_derived_data(&self, max_connections: usize) -> Result<Self, StoreError> {
         let options = format!("-c synchronous_commit=off {KEYED_ACCESS}");
         Self::with_config(with_options(&self.config, &options), max_connections)
