@@ -35,7 +35,7 @@ impl Projection for CommentsProjection {
         if rows.is_empty() {
             return Ok(());
         }
-        tx.insert_comments(&rows).await
+        tx.rows().insert_comments(&rows).await
     }
 }
 

@@ -46,7 +46,7 @@ pub use messages::{Channel, ChannelMessage};
 pub use notifications::{notification_id, NotificationsProjection};
 pub use pg::PgReadStore;
 pub use queries::{Comment, Notification};
-pub use read_store::{BatchTx, ReadStore, ReadTx};
+pub use read_store::{BatchTx, ReadStore, ReadTx, RowWrites};
 pub use rebuild::{rebuild, Progress, Rebuilt};
 pub use remembered::Remembered;
 pub use sqlite::SqliteReadStore;

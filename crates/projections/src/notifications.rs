@@ -117,7 +117,7 @@ async fn insert(tx: &mut dyn ReadTx, pending: &[Pending<'_>]) -> Result<(), Stor
         rows.push(row(p, *seq));
         *seq += 1;
     }
-    tx.insert_notifications(&rows).await
+    tx.rows().insert_notifications(&rows).await
 }
 
 /// Moves each user's head on by their notices in `pending`; returns each
@@ -132,7 +132,7 @@ async fn advance_heads(
     }
     let added: Vec<(Uuid, i64)> = counts.iter().map(|(u, n)| (*u, *n)).collect();
     let mut first = HashMap::with_capacity(added.len());
-    for (user, last) in tx.advance_heads(&added).await? {
+    for (user, last) in tx.rows().advance_heads(&added).await? {
         first.insert(user, last - counts.get(&user).copied().unwrap_or(0) + 1);
     }
     Ok(first)

@@ -93,7 +93,9 @@ pub struct MessageRow {
 }
 
 /// The row writes of a batch's transaction: what [`crate::Projection::apply`]
-/// writes through.
+/// writes through. The ticket states are methods of their own (a live worker
+/// or a rebuild may keep them in memory instead, by wrapping the
+/// transaction); every other write goes through [`ReadTx::rows`].
 #[async_trait]
 pub trait ReadTx: Send {
     /// The states of the tickets `ids` that `table` holds, with their ids;
@@ -118,6 +120,13 @@ pub trait ReadTx: Send {
     /// Inserts or replaces `rm_tickets` rows.
     async fn upsert_tickets(&mut self, rows: &[TicketRow<'_>]) -> Result<(), StoreError>;
 
+    /// The transaction's other writes.
+    fn rows(&mut self) -> &mut dyn RowWrites;
+}
+
+/// The writes of a batch's transaction other than ticket states.
+#[async_trait]
+pub trait RowWrites: Send {
     /// Inserts comments; one already stored (same id) is left as it is.
     async fn insert_comments(&mut self, rows: &[CommentRow<'_>]) -> Result<(), StoreError>;
 
@@ -129,7 +138,7 @@ pub trait ReadTx: Send {
         added: &[(Uuid, i64)],
     ) -> Result<Vec<(Uuid, i64)>, StoreError>;
 
-    /// Inserts notifications (under seqs [`ReadTx::advance_heads`] handed out).
+    /// Inserts notifications (under seqs [`RowWrites::advance_heads`] handed out).
     async fn insert_notifications(
         &mut self,
         rows: &[NotificationRow<'_>],

@@ -19,7 +19,7 @@ use ticketflow_domain::Ticket;
 use ticketflow_store::StoreError;
 use uuid::Uuid;
 
-use crate::read_store::{CommentRow, MessageRow, NotificationRow, ReadTx, StateTable, TicketRow};
+use crate::read_store::{ReadTx, RowWrites, StateTable, TicketRow};
 
 /// States remembered per projection, at most; past it they are all
 /// forgotten at once (a live worker's batches touch recent tickets, so the
@@ -150,25 +150,7 @@ impl ReadTx for RememberingTx<'_> {
         Ok(())
     }
 
-    async fn insert_comments(&mut self, rows: &[CommentRow<'_>]) -> Result<(), StoreError> {
-        self.tx.insert_comments(rows).await
-    }
-
-    async fn advance_heads(
-        &mut self,
-        added: &[(Uuid, i64)],
-    ) -> Result<Vec<(Uuid, i64)>, StoreError> {
-        self.tx.advance_heads(added).await
-    }
-
-    async fn insert_notifications(
-        &mut self,
-        rows: &[NotificationRow<'_>],
-    ) -> Result<(), StoreError> {
-        self.tx.insert_notifications(rows).await
-    }
-
-    async fn insert_ticket_messages(&mut self, rows: &[MessageRow]) -> Result<(), StoreError> {
-        self.tx.insert_ticket_messages(rows).await
+    fn rows(&mut self) -> &mut dyn RowWrites {
+        self.tx.rows()
     }
 }

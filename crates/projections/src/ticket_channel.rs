@@ -58,7 +58,7 @@ impl Projection for TicketChannelProjection {
         if rows.is_empty() {
             return Ok(());
         }
-        tx.insert_ticket_messages(&rows).await
+        tx.rows().insert_ticket_messages(&rows).await
     }
 
     async fn messages(

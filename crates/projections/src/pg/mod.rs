@@ -18,7 +18,8 @@ use uuid::Uuid;
 use crate::messages::ChannelMessage;
 use crate::queries::{Comment, Notification};
 use crate::read_store::{
-    BatchTx, CommentRow, MessageRow, NotificationRow, ReadStore, ReadTx, StateTable, TicketRow,
+    BatchTx, CommentRow, MessageRow, NotificationRow, ReadStore, ReadTx, RowWrites, StateTable,
+    TicketRow,
 };
 use crate::Tables;
 
@@ -147,6 +148,13 @@ impl ReadTx for PgReadTx {
         write::upsert_tickets(self.conn()?, &self.tables, rows).await
     }
 
+    fn rows(&mut self) -> &mut dyn RowWrites {
+        self
+    }
+}
+
+#[async_trait]
+impl RowWrites for PgReadTx {
     async fn insert_comments(&mut self, rows: &[CommentRow<'_>]) -> Result<(), StoreError> {
         write::insert_comments(self.conn()?, &self.tables, rows).await
     }

@@ -18,9 +18,7 @@ use ticketflow_store::StoreError;
 use uuid::Uuid;
 
 use crate::pg::PgReadTx;
-use crate::read_store::{
-    BatchTx, CommentRow, MessageRow, NotificationRow, ReadTx, StateTable, TicketRow,
-};
+use crate::read_store::{BatchTx, ReadTx, RowWrites, StateTable, TicketRow};
 use crate::Tables;
 
 /// What a batch last did to one ticket's state in one table.
@@ -167,26 +165,8 @@ impl ReadTx for StatesTx {
         Ok(())
     }
 
-    async fn insert_comments(&mut self, rows: &[CommentRow<'_>]) -> Result<(), StoreError> {
-        self.tx.insert_comments(rows).await
-    }
-
-    async fn advance_heads(
-        &mut self,
-        added: &[(Uuid, i64)],
-    ) -> Result<Vec<(Uuid, i64)>, StoreError> {
-        self.tx.advance_heads(added).await
-    }
-
-    async fn insert_notifications(
-        &mut self,
-        rows: &[NotificationRow<'_>],
-    ) -> Result<(), StoreError> {
-        self.tx.insert_notifications(rows).await
-    }
-
-    async fn insert_ticket_messages(&mut self, rows: &[MessageRow]) -> Result<(), StoreError> {
-        self.tx.insert_ticket_messages(rows).await
+    fn rows(&mut self) -> &mut dyn RowWrites {
+        &mut self.tx
     }
 }
 

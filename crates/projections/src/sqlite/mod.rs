@@ -27,7 +27,8 @@ use uuid::Uuid;
 use crate::messages::ChannelMessage;
 use crate::queries::{Comment, Notification};
 use crate::read_store::{
-    BatchTx, CommentRow, MessageRow, NotificationRow, ReadStore, ReadTx, StateTable, TicketRow,
+    BatchTx, CommentRow, MessageRow, NotificationRow, ReadStore, ReadTx, RowWrites, StateTable,
+    TicketRow,
 };
 use crate::Projection;
 
@@ -269,6 +270,13 @@ impl ReadTx for SqliteReadTx {
         self.run(move |c| write::upsert_tickets(c, &rows)).await
     }
 
+    fn rows(&mut self) -> &mut dyn RowWrites {
+        self
+    }
+}
+
+#[async_trait]
+impl RowWrites for SqliteReadTx {
     async fn insert_comments(&mut self, rows: &[CommentRow<'_>]) -> Result<(), StoreError> {
         let rows = rows
             .iter()
