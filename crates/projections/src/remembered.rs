@@ -20,6 +20,7 @@ use ticketflow_store::StoreError;
 use uuid::Uuid;
 
 use crate::read_store::{ReadTx, RowWrites, StateTable, TicketRow};
+use crate::ticket_states::recall;
 
 /// States remembered per projection, at most; past it they are all
 /// forgotten at once (a live worker's batches touch recent tickets, so the
@@ -97,15 +98,8 @@ impl ReadTx for RememberingTx<'_> {
         table: StateTable,
         ids: &[Uuid],
     ) -> Result<Vec<(Uuid, Ticket)>, StoreError> {
-        let mut found = Vec::with_capacity(ids.len());
-        let mut unknown = Vec::new();
-        for id in ids {
-            match self.remembered.states.get(&(table, *id)) {
-                Some(Some(state)) => found.push((*id, state.clone())),
-                Some(None) => {}
-                None => unknown.push(*id),
-            }
-        }
+        let states = &self.remembered.states;
+        let (mut found, unknown) = recall(ids, |id| states.get(&(table, id)).map(Option::as_ref));
         if unknown.is_empty() {
             return Ok(found);
         }

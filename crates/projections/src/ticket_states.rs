@@ -127,3 +127,22 @@ impl TicketStates {
         Ok(())
     }
 }
+
+/// Splits `ids` by what a memory of states tells of each (`memory`: the
+/// state, `Some(None)` for known to have none, `None` for unknown): the
+/// states it holds, and the ids it knows nothing of, left for the table.
+pub(crate) fn recall<'a>(
+    ids: &[Uuid],
+    memory: impl Fn(Uuid) -> Option<Option<&'a Ticket>>,
+) -> (Vec<(Uuid, Ticket)>, Vec<Uuid>) {
+    let mut found = Vec::with_capacity(ids.len());
+    let mut unknown = Vec::new();
+    for id in ids {
+        match memory(*id) {
+            Some(Some(state)) => found.push((*id, state.clone())),
+            Some(None) => {}
+            None => unknown.push(*id),
+        }
+    }
+    (found, unknown)
+}

@@ -246,11 +246,14 @@ impl Projector {
         events: &[StoredEvent],
     ) -> Result<Vec<Applied>, StoreError> {
         let mut remembered = self.remembered.lock().await;
-        let mut remembered: Vec<Option<&mut Remembered>> =
-            remembered.iter_mut().map(Some).collect();
-        let mut together: Vec<(&dyn Projection, &mut Remembered)> = which
+        let mut together: Vec<(&dyn Projection, &mut Remembered)> = self
+            .projections
             .iter()
-            .filter_map(|i| Some((self.projections[*i].as_ref(), remembered[*i].take()?)))
+            .map(|p| p.as_ref())
+            .zip(remembered.iter_mut())
+            .enumerate()
+            .filter(|(i, _)| which.contains(i))
+            .map(|(_, member)| member)
             .collect();
         apply_batch_together(self.reads.as_ref(), &mut together, events).await
     }

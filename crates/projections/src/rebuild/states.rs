@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::pg::PgReadTx;
 use crate::read_store::{BatchTx, ReadTx, RowWrites, StateTable, TicketRow};
+use crate::ticket_states::recall;
 use crate::Tables;
 
 /// What a batch last did to one ticket's state in one table.
@@ -27,6 +28,15 @@ enum Kept {
     Saved { state: Box<Ticket>, position: i64 },
     /// Dropped.
     Dropped,
+}
+
+impl Kept {
+    fn state(&self) -> Option<&Ticket> {
+        match self {
+            Self::Saved { state, .. } => Some(state),
+            Self::Dropped => None,
+        }
+    }
 }
 
 /// The states written since the copies last got them.
@@ -121,15 +131,8 @@ impl ReadTx for StatesTx {
         table: StateTable,
         ids: &[Uuid],
     ) -> Result<Vec<(Uuid, Ticket)>, StoreError> {
-        let mut found = Vec::with_capacity(ids.len());
-        let mut elsewhere = Vec::new();
-        for id in ids {
-            match self.states.kept.get(&(table, *id)) {
-                Some(Kept::Saved { state, .. }) => found.push((*id, Ticket::clone(state))),
-                Some(Kept::Dropped) => {}
-                None => elsewhere.push(*id),
-            }
-        }
+        let kept = &self.states.kept;
+        let (mut found, elsewhere) = recall(ids, |id| kept.get(&(table, id)).map(Kept::state));
         if self.states.written_out && !elsewhere.is_empty() {
             found.extend(self.tx.load_states(table, &elsewhere).await?);
         }
