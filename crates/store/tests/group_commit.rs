@@ -327,3 +327,53 @@ async fn an_append_decided_on_an_old_project_is_refused() {
         .expect("current project");
     assert_eq!(landed.state.number, 1, "the refused append took no number");
 }
+
+/// Another instance creates a ticket with the same id while this one's batch
+/// is writing it: the batch's statements fail after some were sent, so it
+/// commits nothing and is tried again, where that append alone is refused.
+/// The instance's connections come back clean: later appends commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_that_fails_while_writing_commits_nothing_and_is_tried_again() {
+    let db = TestDb::create().await;
+    let (here, other) = (Arc::new(db.store().await), db.store().await);
+    let project_id = create_project(here.as_ref(), "RACE").await;
+    let (contested, bystander) = (Uuid::now_v7(), Uuid::now_v7());
+    let head = HeadHeld::take(&db).await;
+    // The other instance's stream row is written, uncommitted, behind the head.
+    let first = tokio::spawn(async move {
+        let events = vec![created(project_id, contested)];
+        other
+            .append_ticket(append(project_id, contested, Loaded::default(), events))
+            .await
+    });
+    head.wait_for_blocked(1).await;
+    let sends = [contested, bystander].map(|id| {
+        let events = vec![created(project_id, id)];
+        here.append_ticket(append(project_id, id, Loaded::default(), events))
+    });
+    let mut sends = std::pin::pin!(join_all(sends));
+    assert!(futures::poll!(&mut sends).is_pending());
+    // Waiting on the other's uncommitted row, and/or on the head.
+    head.wait_for_blocked(2).await;
+    head.release().await;
+
+    let won = first.await.expect("task").expect("the other instance");
+    let [lost, landed] = <[_; 2]>::try_from(sends.await).expect("two outcomes");
+    assert!(
+        matches!(lost, Err(StoreError::VersionConflict { current: 1 })),
+        "{lost:?}"
+    );
+    let landed = landed.expect("the batch's other append commits on the retry");
+    let stored = here.read_all(0, 100).await.expect("read");
+    let tickets: Vec<(Uuid, i64)> = stored
+        .iter()
+        .filter(|e| e.stream_id != project_id)
+        .map(|e| (e.stream_id, e.version))
+        .collect();
+    assert_eq!(tickets, [(contested, 1), (bystander, 1)], "each once");
+    assert_eq!(won.state.number, 1);
+    assert_eq!(landed.state.number, 2, "the failed try took no number");
+    for _ in 0..4 {
+        new_ticket(&here, project_id).await;
+    }
+}

@@ -200,22 +200,27 @@ impl Snapshots {
         if self.stream_ids.is_empty() {
             return Ok(());
         }
-        tx.execute(
-            "INSERT INTO snapshots (stream_id, version, state)
-                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::jsonb[])
-                 ON CONFLICT (stream_id) DO UPDATE
-                 SET version = EXCLUDED.version, state = EXCLUDED.state",
-            &[&self.stream_ids, &self.versions, &self.states],
-        )
-        .await?;
+        tx.execute(WRITE_SNAPSHOTS, &self.params()).await?;
         Ok(())
     }
+
+    /// The parameters of [`WRITE_SNAPSHOTS`].
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 3] {
+        [&self.stream_ids, &self.versions, &self.states]
+    }
 }
+
+/// Writes [`Snapshots`]; with none due, it writes nothing.
+pub(super) const WRITE_SNAPSHOTS: &str = "INSERT INTO snapshots (stream_id, version, state)
+    SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::jsonb[])
+    ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state";
 
 /// The events of one transaction, column by column for one `UNNEST` insert,
 /// each at an offset from the position the head row hands out.
 #[derive(Default)]
 pub(super) struct Rows {
+    /// How many events (the positions to take).
+    count: i64,
     offsets: Vec<i64>,
     event_ids: Vec<Uuid>,
     stream_ids: Vec<Uuid>,
@@ -267,6 +272,7 @@ impl Rows {
         self.streams.0.push(stream_id);
         self.streams.1.push(expected + events.len() as i64);
         self.streams.2.push(self.len() as i64);
+        self.count = self.len() as i64;
         Ok(())
     }
 
@@ -275,13 +281,22 @@ impl Rows {
     /// and notifies watchers (delivered at commit, so a watcher never hears of
     /// an uncommitted event). Returns the position before the first event.
     pub(super) async fn write(&self, tx: &Transaction<'_>) -> Result<i64, tokio_postgres::Error> {
-        let count = self.len() as i64;
         let write = tx.prepare_cached(WRITE_EVENTS);
-        let notify = tx.prepare_cached("SELECT pg_notify($1, position::text) FROM event_log_head");
+        let notify = tx.prepare_cached(NOTIFY_HEAD);
         let (write, notify) = futures::try_join!(write, notify)?;
-        let channel = super::watch::EVENTS_CHANNEL;
-        let params: [&(dyn ToSql + Sync); 16] = [
-            &count,
+        let (params, notify_params) = (self.params(), notify_params());
+        // Pipelined: the notification reads the head this statement moved.
+        let (base, _) = futures::try_join!(
+            tx.query_one(&write, &params),
+            tx.execute(&notify, &notify_params),
+        )?;
+        Ok(base.get(0))
+    }
+
+    /// The parameters of [`WRITE_EVENTS`].
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 16] {
+        [
+            &self.count,
             &self.offsets,
             &self.event_ids,
             &self.stream_ids,
@@ -297,14 +312,7 @@ impl Rows {
             &self.streams.0,
             &self.streams.1,
             &self.streams.2,
-        ];
-        let notify_params: [&(dyn ToSql + Sync); 1] = [&channel];
-        // Pipelined: the notification reads the head this statement moved.
-        let (base, _) = futures::try_join!(
-            tx.query_one(&write, &params),
-            tx.execute(&notify, &notify_params),
-        )?;
-        Ok(base.get(0))
+        ]
     }
 
     /// The stored form of the events in `range`, once `base` is known.
@@ -335,10 +343,19 @@ impl Rows {
     }
 }
 
+/// Tells watchers where the log's head is; run after [`WRITE_EVENTS`], in
+/// the same transaction, so they hear of it at commit (with
+/// [`notify_params`]).
+pub(super) const NOTIFY_HEAD: &str = "SELECT pg_notify($1, position::text) FROM event_log_head";
+
+pub(super) fn notify_params() -> [&'static (dyn ToSql + Sync); 1] {
+    [&super::watch::EVENTS_CHANNEL]
+}
+
 /// One statement, so the head row is held for as short a time as possible:
 /// take `$1` positions, insert the events at their offsets, and move each
 /// stream to its new version and last position.
-const WRITE_EVENTS: &str = "
+pub(super) const WRITE_EVENTS: &str = "
     WITH head AS (
         UPDATE event_log_head SET position = position + $1 RETURNING position - $1 AS base
     ), inserted AS (
