@@ -8,7 +8,7 @@ use futures::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::api::{Api, User};
+use crate::api::{Api, Caller, Connection, User};
 use crate::latency::{Latency, Summary};
 use crate::server::{Options, Server, Services};
 
@@ -58,9 +58,9 @@ async fn measure(server: &Server, spec: Spec) -> anyhow::Result<Outcome> {
     let mut clients = JoinSet::new();
     for c in 0..spec.clients {
         let (owner, project) = owners[c % owners.len()].clone();
-        let api = api.clone();
+        let connection = Connection::open(&server.base_url).await?;
         let patches = spec.patches_per_ticket;
-        clients.spawn(async move { client(api, owner, project, patches, start, end).await });
+        clients.spawn(client(connection, owner, project, patches, start, end));
     }
     let mut total = Tally::default();
     while let Some(tally) = clients.join_next().await {
@@ -102,7 +102,7 @@ impl Tally {
 
 /// One client: create a ticket, patch it `patches` times, repeat until `end`.
 async fn client(
-    api: Api,
+    mut api: Connection,
     owner: User,
     project: String,
     patches: usize,

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::api::{Accepted, Api, User};
+use crate::api::{Accepted, Api, Caller, User};
 use crate::latency::{Latency, Summary};
 use crate::server::{Options, Server, Services};
 use crate::socket::{self, Tally};
@@ -122,6 +122,7 @@ async fn build_world(api: &Api, spec: &Spec) -> anyhow::Result<World> {
             let mut tickets = Vec::new();
             for t in 0..spec.tickets_per_project {
                 let created = api
+                    .clone()
                     .create_ticket(owner, project, &format!("ticket {t}"))
                     .await?;
                 tickets.push(created.context("ticket creation refused")?.ticket_id);
@@ -242,7 +243,7 @@ async fn drive(api: &Api, world: &World, spec: &Spec) -> Load {
         let project = i % world.projects.len();
         let ticket = world.tickets[project][(i / world.projects.len()) % spec.tickets_per_project];
         let user = world.users[i % world.users.len()].clone();
-        let api = api.clone();
+        let mut api = api.clone();
         tasks.spawn(async move {
             let sent = Instant::now();
             let reply = api.retitle(&user, ticket, &format!("change {i}")).await;

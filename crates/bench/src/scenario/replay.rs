@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::api::Api;
+use crate::api::{Api, Caller};
 use crate::server::{Options, Server, Services};
 use crate::socket;
 
@@ -45,6 +45,7 @@ async fn measure(server: &Server, spec: Spec) -> anyhow::Result<Outcome> {
     let mut tickets = Vec::new();
     for t in 0..spec.writers {
         let created = api
+            .clone()
             .create_ticket(&user, &project, &format!("replay {t}"))
             .await?;
         tickets.push(created.context("ticket creation refused")?.ticket_id);
@@ -104,6 +105,7 @@ async fn produce(
     let results: Vec<anyhow::Result<()>> = stream::iter(tickets.iter().enumerate())
         .map(|(w, ticket)| async move {
             for n in (w..count).step_by(writers) {
+                let mut api = api.clone();
                 let done = api.retitle(user, *ticket, &format!("missed {n}")).await?;
                 done.with_context(|| format!("retitle {n} refused"))?;
             }
