@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
 use ticketflow_domain::ticket::{Ticket, TicketEvent, TicketPayload};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
@@ -163,14 +163,20 @@ impl Batch {
 
 async fn run_committer(queue: Arc<Mutex<Queue>>, pool: Pool) {
     loop {
-        // Only one committer waits on the queue at a time; the others are
-        // writing, and the appends arriving meanwhile form their next batch.
-        let Some(batch) = queue.lock().await.next_batch().await else {
+        let mut turn = queue.clone().lock_owned().await;
+        let Some(batch) = turn.next_batch().await else {
             return;
         };
-        commit(&pool, batch).await;
+        commit(&pool, batch, turn).await;
     }
 }
+
+/// The queue, held by the one committer forming a batch and taking its
+/// locks. Released once the locks are held: the next batch then forms while
+/// this one writes, from what arrived while this one waited for the batch
+/// before it to commit. Formed any sooner, it would hold only the first few
+/// appends, and they would wait on the same locks anyway.
+type Turn = Option<OwnedMutexGuard<Queue>>;
 
 /// Why a batch failed as a whole.
 enum Failed {
@@ -201,10 +207,11 @@ impl From<StoreError> for Failed {
     }
 }
 
-async fn commit(pool: &Pool, batch: Vec<Queued>) {
+async fn commit(pool: &Pool, batch: Vec<Queued>, turn: OwnedMutexGuard<Queue>) {
+    let mut turn = Some(turn);
     let mut tries = 1;
     let outcome = loop {
-        match try_commit(pool, &batch).await {
+        match try_commit(pool, &batch, &mut turn).await {
             Err(Failed::Retry(e)) if tries < MAX_TRIES => {
                 tracing::debug!(error = %e, tries, appends = batch.len(), "retrying a ticket batch");
                 tries += 1;
@@ -230,11 +237,17 @@ async fn commit(pool: &Pool, batch: Vec<Queued>) {
     }
 }
 
-async fn try_commit(pool: &Pool, batch: &[Queued]) -> Result<Vec<Outcome>, Failed> {
+async fn try_commit(
+    pool: &Pool,
+    batch: &[Queued],
+    turn: &mut Turn,
+) -> Result<Vec<Outcome>, Failed> {
     let connection = ByHand(Some(pool.get().await.map_err(StoreError::from)?));
     let client = connection.client();
     let statements = Statements::prepare(client).await?;
-    let mut plan = Plan::new(lock(client, &statements, batch).await?);
+    let locked = lock(client, &statements, batch).await;
+    turn.take();
+    let mut plan = Plan::new(locked?);
     let planned: Vec<_> = batch.iter().map(|queued| plan.add(queued)).collect();
     if plan.rows.len() == 0 {
         // Nothing to write: every append conflicted or was empty.
