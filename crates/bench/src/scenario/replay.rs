@@ -104,8 +104,8 @@ async fn produce(
     let writers = tickets.len();
     let results: Vec<anyhow::Result<()>> = stream::iter(tickets.iter().enumerate())
         .map(|(w, ticket)| async move {
+            let mut api = api.clone();
             for n in (w..count).step_by(writers) {
-                let mut api = api.clone();
                 let done = api.retitle(user, *ticket, &format!("missed {n}")).await?;
                 done.with_context(|| format!("retitle {n} refused"))?;
             }

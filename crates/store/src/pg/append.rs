@@ -219,8 +219,6 @@ pub(super) const WRITE_SNAPSHOTS: &str = "INSERT INTO snapshots (stream_id, vers
 /// each at an offset from the position the head row hands out.
 #[derive(Default)]
 pub(super) struct Rows {
-    /// How many events (the positions to take).
-    count: i64,
     offsets: Vec<i64>,
     event_ids: Vec<Uuid>,
     stream_ids: Vec<Uuid>,
@@ -272,7 +270,6 @@ impl Rows {
         self.streams.0.push(stream_id);
         self.streams.1.push(expected + events.len() as i64);
         self.streams.2.push(self.len() as i64);
-        self.count = self.len() as i64;
         Ok(())
     }
 
@@ -294,9 +291,8 @@ impl Rows {
     }
 
     /// The parameters of [`WRITE_EVENTS`].
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 16] {
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 15] {
         [
-            &self.count,
             &self.offsets,
             &self.event_ids,
             &self.stream_ids,
@@ -353,24 +349,25 @@ pub(super) fn notify_params() -> [&'static (dyn ToSql + Sync); 1] {
 }
 
 /// One statement, so the head row is held for as short a time as possible:
-/// take `$1` positions, insert the events at their offsets, and move each
-/// stream to its new version and last position.
+/// take as many positions as there are offsets, insert the events at those
+/// offsets, and move each stream to its new version and last position.
 pub(super) const WRITE_EVENTS: &str = "
     WITH head AS (
-        UPDATE event_log_head SET position = position + $1 RETURNING position - $1 AS base
+        UPDATE event_log_head SET position = position + cardinality($1::bigint[])
+            RETURNING position - cardinality($1::bigint[]) AS base
     ), inserted AS (
         INSERT INTO events (position, event_id, stream_id, stream_type, project_id, version,
             seq, event_type, schema_version, data, metadata, occurred_at)
         SELECT head.base + u.o, u.id, u.sid, u.st, u.pid, u.v, u.s, u.t, u.sv, u.d, u.m, u.oa
-        FROM head, UNNEST($2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::uuid[],
-                          $7::bigint[], $8::bigint[], $9::text[], $10::int[], $11::jsonb[],
-                          $12::jsonb[], $13::timestamptz[])
+        FROM head, UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[],
+                          $6::bigint[], $7::bigint[], $8::text[], $9::int[], $10::jsonb[],
+                          $11::jsonb[], $12::timestamptz[])
              AS u(o, id, sid, st, pid, v, s, t, sv, d, m, oa)
     ), moved AS (
         UPDATE streams s SET version = u.v, last_position = head.base + u.o
-        FROM head, UNNEST($14::uuid[], $15::bigint[], $16::bigint[]) AS u(id, v, o)
+        FROM head, UNNEST($13::uuid[], $14::bigint[], $15::bigint[]) AS u(id, v, o)
         -- The ANY gives the planner an index path: joined to an UNNEST it
         -- would otherwise scan and hash the whole streams table every batch.
-        WHERE s.stream_id = u.id AND s.stream_id = ANY($14)
+        WHERE s.stream_id = u.id AND s.stream_id = ANY($13)
     )
     SELECT base FROM head";
