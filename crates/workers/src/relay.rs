@@ -9,7 +9,7 @@
 //! earlier ones (see [`Bus::publish_after`]). `Nats-Msg-Id` guards the rest
 //! (two leaders overlapping for a moment).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ticketflow_bus::Bus;
 use ticketflow_store::pg::PgStore;
@@ -24,6 +24,11 @@ const BATCH: i64 = 500;
 const BACKOFF: Duration = Duration::from_millis(500);
 /// Idle wake-up, in case a notification was missed.
 const IDLE: Duration = Duration::from_secs(1);
+/// How often, at most, a busy relay records how far it got (for operators:
+/// `ticketflow projections status`); an idle one records where it stopped.
+/// Recording after every batch cost a commit, and a wait for its flush,
+/// before the next batch could be read.
+const RECORD_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 enum RelayError {
@@ -59,17 +64,21 @@ impl Relay {
 
     async fn lead(&mut self, leadership: &Leadership) -> Result<(), RelayError> {
         let mut tail = self.bus.tail().await?;
+        let mut recorded = Recorded::default();
         loop {
             if !leadership.alive().await {
                 return Err(RelayError::Deposed);
             }
             let batch = self.store.read_all(tail.position, BATCH).await?;
             if batch.is_empty() {
+                recorded.record(&self.store, tail.position).await?;
                 self.wait_for_commits(tail.position).await;
                 continue;
             }
             tail = self.bus.publish_after(tail, &batch).await?;
-            self.store.record_relayed(tail.position).await?;
+            if recorded.at.is_none_or(|at| at.elapsed() >= RECORD_EVERY) {
+                recorded.record(&self.store, tail.position).await?;
+            }
         }
     }
 
@@ -77,5 +86,24 @@ impl Relay {
     async fn wait_for_commits(&mut self, position: i64) {
         let grown = self.watch.head.wait_for(|head| *head > position);
         let _ = tokio::time::timeout(IDLE, grown).await;
+    }
+}
+
+/// The relayed position last recorded, and when.
+#[derive(Default)]
+struct Recorded {
+    position: Option<i64>,
+    at: Option<Instant>,
+}
+
+impl Recorded {
+    /// Records `position` unless it is the one recorded last.
+    async fn record(&mut self, store: &PgStore, position: i64) -> Result<(), RelayError> {
+        if self.position != Some(position) {
+            store.record_relayed(position).await?;
+            self.position = Some(position);
+        }
+        self.at = Some(Instant::now());
+        Ok(())
     }
 }

@@ -69,6 +69,32 @@ async fn wait_until_relayed(bus: &Bus, store: &PgStore) {
     }
 }
 
+/// Waits (bounded) until the relay has recorded the log's head as relayed
+/// (operators read it in `projections status`).
+async fn wait_until_recorded(store: &PgStore) {
+    let head = store.head_position().await.expect("head");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let client = store.pool().get().await.expect("client");
+        let row = client
+            .query_opt(
+                "SELECT position FROM projection_checkpoints WHERE name = 'relay'",
+                &[],
+            )
+            .await
+            .expect("relay checkpoint");
+        let recorded: Option<i64> = row.map(|r| r.get(0));
+        if recorded == Some(head) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay recorded {recorded:?}, not the head {head}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn assert_exactly_once_in_order(bus: &Bus, store: &PgStore) {
     let positions = stream_positions(bus).await;
     let head = store.head_position().await.expect("head");
@@ -93,6 +119,7 @@ async fn relay_catches_up_after_a_nats_outage() {
 
     wait_until_relayed(&bus, &store).await;
     assert_exactly_once_in_order(&bus, &store).await;
+    wait_until_recorded(&store).await;
     relay.abort();
 }
 
