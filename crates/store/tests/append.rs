@@ -36,7 +36,7 @@ on_both_backends!(
 /// 40 writers in 40 projects append concurrently while a reader pages through the log by
 /// position; the reader must see every event exactly once, in order, and positions are
 /// contiguous. On PostgreSQL the writers share out over several stores, as over several
-/// server instances: one store's committers batch its appends, and only separate
+/// server instances: one store's committer batches its appends, and only separate
 /// transactions can race on the global position. On SQLite one process owns the file,
 /// and its batches race the readers.
 async fn reader_by_position_never_skips_a_late_commit(backend: Backend) {

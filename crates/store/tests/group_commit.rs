@@ -2,7 +2,7 @@
 //! share a transaction, yet each keeps its own outcome.
 //!
 //! To put appends in one batch for certain, a test holds the head row (as a
-//! long commit would): the committers block on it, the appends sent meanwhile
+//! long commit would): the committer blocks on it, the appends sent meanwhile
 //! queue up, and once the row is released they are taken as one batch.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,8 +76,9 @@ impl HeadHeld {
         }
     }
 
-    /// Waits until `n` other transactions wait on a lock: the committers are
-    /// stuck, so whatever is sent from now on queues for their next batch.
+    /// Waits until `n` other transactions wait on a lock: a committer that
+    /// waits is stuck, so whatever is sent from now on queues for its next
+    /// batch.
     async fn wait_for_blocked(&self, n: i64) {
         for _ in 0..1000 {
             let waiting: i64 = self
@@ -95,7 +96,7 @@ impl HeadHeld {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("the committers never blocked on the head row");
+        panic!("the committer never blocked on the head row");
     }
 
     async fn release(self) {
@@ -106,31 +107,28 @@ impl HeadHeld {
     }
 }
 
-/// Blocks both committers behind the held head row, each on a batch of one
-/// new ticket, so the next appends all queue for one batch.
-async fn stall_committers(
+/// Blocks the committer behind the held head row, on a batch of one new
+/// ticket, so the next appends all queue for one batch.
+async fn stall_committer(
     store: &Arc<PgStore>,
     db: &TestDb,
     project_id: Uuid,
-) -> (HeadHeld, Vec<tokio::task::JoinHandle<()>>) {
+) -> (HeadHeld, tokio::task::JoinHandle<()>) {
     let head = HeadHeld::take(db).await;
-    let mut blocked = Vec::new();
-    for n in 1..=2 {
-        let store = store.clone();
-        blocked.push(tokio::spawn(async move {
-            new_ticket(&store, project_id).await;
-        }));
-        head.wait_for_blocked(n).await;
-    }
+    let store = store.clone();
+    let blocked = tokio::spawn(async move {
+        new_ticket(&store, project_id).await;
+    });
+    head.wait_for_blocked(1).await;
     (head, blocked)
 }
 
 /// Polls `sends` once, which queues every append behind the stalled
-/// committers, then lets the committers go and waits for the outcomes.
+/// committer, then lets the committer go and waits for the outcomes.
 async fn queue_then_release<F: std::future::Future>(
     sends: F,
     head: HeadHeld,
-    blocked: Vec<tokio::task::JoinHandle<()>>,
+    blocked: tokio::task::JoinHandle<()>,
 ) -> F::Output {
     let mut sends = std::pin::pin!(sends);
     assert!(
@@ -138,9 +136,7 @@ async fn queue_then_release<F: std::future::Future>(
         "nothing can commit yet"
     );
     head.release().await;
-    for b in blocked {
-        b.await.expect("blocked append");
-    }
+    blocked.await.expect("blocked append");
     sends.await
 }
 
@@ -229,7 +225,7 @@ async fn a_stale_append_fails_alone_while_its_batch_commits() {
     for _ in 0..10 {
         tickets.push(new_ticket(&store, project_id).await);
     }
-    let (head, blocked) = stall_committers(&store, &db, project_id).await;
+    let (head, blocked) = stall_committer(&store, &db, project_id).await;
 
     // Half the appends are decided on the current version, half on a stale one.
     let sends = tickets.iter().enumerate().map(|(i, ticket)| {
@@ -271,7 +267,7 @@ async fn two_appends_to_one_stream_in_a_batch_run_one_after_the_other() {
     let project_id = create_project(store.as_ref(), "TWICE").await;
     let ticket = new_ticket(&store, project_id).await;
     let other = new_ticket(&store, project_id).await;
-    let (head, blocked) = stall_committers(&store, &db, project_id).await;
+    let (head, blocked) = stall_committer(&store, &db, project_id).await;
 
     let id = ticket.state.id;
     let sends = vec![

@@ -4,9 +4,15 @@
 //! until it has committed (see [`super::append`]), so commits are serialised
 //! and each waits for its own WAL flush: with one append per transaction the
 //! whole system would manage one append per flush. So ticket appends are
-//! queued, and a few committer tasks each take whatever is queued and write
-//! it in one transaction, with a fixed number of set-based statements in two
+//! queued, and one committer task takes whatever is queued and writes it in
+//! one transaction, with a fixed number of set-based statements in two
 //! pipelined round trips (`BEGIN` and the locks; the writes and `COMMIT`).
+//!
+//! One committer per process rather than several: a second one's batch
+//! could only take its locks once the first had committed (every batch locks
+//! its projects' rows), so it bought little overlap and halved the batches;
+//! with one, PostgreSQL spent about a sixth less per append and commands ran
+//! about 8% faster.
 //!
 //! Each append keeps its own outcome: one that lost its compare-and-set (or
 //! was decided against a project that has moved on) gets its error while the
@@ -15,17 +21,16 @@
 //! stream never share a batch: the second waits for the next one, so it sees
 //! the first's outcome as if they had run one after the other.
 //!
-//! Several committers (here and in other instances) run concurrently and keep
-//! the lock order of [`super::append`]: their streams sorted by id, then their
-//! projects sorted by id, then the head row.
+//! Committers of several instances run concurrently and keep the lock order
+//! of [`super::append`]: their streams sorted by id, then their projects
+//! sorted by id, then the head row.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
-use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
 use ticketflow_domain::ticket::{Ticket, TicketEvent, TicketPayload};
-use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
@@ -36,9 +41,6 @@ use crate::event_store::{Append, Committed};
 use crate::stream::apply_all;
 use crate::StoreError;
 
-/// Transactions in flight per process: one can prepare (take its stream and
-/// project locks) while another holds the head row through its commit.
-pub(super) const COMMITTERS: usize = 2;
 /// Appends per transaction, bounding its size and its locks.
 const MAX_BATCH: usize = 256;
 /// Appends waiting for a committer before senders are made to wait.
@@ -76,22 +78,20 @@ struct Queued {
     reply: oneshot::Sender<Outcome>,
 }
 
-/// The entrance to the committers.
+/// The entrance to the committer.
 pub(super) struct Committer {
     queue: mpsc::Sender<Queued>,
 }
 
 impl Committer {
-    /// Spawns the committer tasks; they end when the committer is dropped.
+    /// Spawns the committer task; it ends when the committer is dropped.
     pub(super) fn start(pool: Pool) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
-        let queue_rx = Arc::new(Mutex::new(Queue {
+        let queue_rx = Queue {
             rx,
             deferred: VecDeque::new(),
-        }));
-        for _ in 0..COMMITTERS {
-            tokio::spawn(run_committer(queue_rx.clone(), pool.clone()));
-        }
+        };
+        tokio::spawn(run_committer(queue_rx, pool));
         Self { queue }
     }
 
@@ -161,22 +161,11 @@ impl Batch {
     }
 }
 
-async fn run_committer(queue: Arc<Mutex<Queue>>, pool: Pool) {
-    loop {
-        let mut turn = queue.clone().lock_owned().await;
-        let Some(batch) = turn.next_batch().await else {
-            return;
-        };
-        commit(&pool, batch, turn).await;
+async fn run_committer(mut queue: Queue, pool: Pool) {
+    while let Some(batch) = queue.next_batch().await {
+        commit(&pool, batch).await;
     }
 }
-
-/// The queue, held by the one committer forming a batch and taking its
-/// locks. Released once the locks are held: the next batch then forms while
-/// this one writes, from what arrived while this one waited for the batch
-/// before it to commit. Formed any sooner, it would hold only the first few
-/// appends, and they would wait on the same locks anyway.
-type Turn = Option<OwnedMutexGuard<Queue>>;
 
 /// Why a batch failed as a whole.
 enum Failed {
@@ -207,11 +196,10 @@ impl From<StoreError> for Failed {
     }
 }
 
-async fn commit(pool: &Pool, batch: Vec<Queued>, turn: OwnedMutexGuard<Queue>) {
-    let mut turn = Some(turn);
+async fn commit(pool: &Pool, batch: Vec<Queued>) {
     let mut tries = 1;
     let outcome = loop {
-        match try_commit(pool, &batch, &mut turn).await {
+        match try_commit(pool, &batch).await {
             Err(Failed::Retry(e)) if tries < MAX_TRIES => {
                 tracing::debug!(error = %e, tries, appends = batch.len(), "retrying a ticket batch");
                 tries += 1;
@@ -237,17 +225,11 @@ async fn commit(pool: &Pool, batch: Vec<Queued>, turn: OwnedMutexGuard<Queue>) {
     }
 }
 
-async fn try_commit(
-    pool: &Pool,
-    batch: &[Queued],
-    turn: &mut Turn,
-) -> Result<Vec<Outcome>, Failed> {
+async fn try_commit(pool: &Pool, batch: &[Queued]) -> Result<Vec<Outcome>, Failed> {
     let connection = ByHand(Some(pool.get().await.map_err(StoreError::from)?));
     let client = connection.client();
     let statements = Statements::prepare(client).await?;
-    let locked = lock(client, &statements, batch).await;
-    turn.take();
-    let mut plan = Plan::new(locked?);
+    let mut plan = Plan::new(lock(client, &statements, batch).await?);
     let planned: Vec<_> = batch.iter().map(|queued| plan.add(queued)).collect();
     if plan.rows.len() == 0 {
         // Nothing to write: every append conflicted or was empty.

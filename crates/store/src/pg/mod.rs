@@ -23,7 +23,7 @@ pub use migrate::migrate;
 pub use watch::{CHECKPOINTS_CHANNEL, NOTIFY_CHECKPOINT};
 
 /// Session settings for connections whose statements only ever reach rows
-/// by key (or key range) in tables that grow from nothing: the committers'
+/// by key (or key range) in tables that grow from nothing: the committer's
 /// and the workers'. Planned while a table is tiny, a cached statement
 /// would otherwise keep a plan scanning the whole table for the rest of the
 /// connection's life (under the command benchmark, one run in three spent
@@ -38,7 +38,7 @@ const KEYED_ACCESS: &str = "-c enable_seqscan=off -c jit=off";
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
-    /// The committers' connections ([`KEYED_ACCESS`]).
+    /// The committer's connection ([`KEYED_ACCESS`]).
     keyed: Pool,
     /// For connections outside the pool (LISTEN).
     config: tokio_postgres::Config,
@@ -75,7 +75,7 @@ impl PgStore {
         let keyed = with_options(&config, KEYED_ACCESS);
         Ok(Self {
             pool: pool(config.clone(), max_connections)?,
-            keyed: pool(keyed, group_commit::COMMITTERS)?,
+            keyed: pool(keyed, 1)?,
             config,
             committer: Arc::default(),
         })
