@@ -87,11 +87,8 @@ impl Committer {
     /// Spawns the committer task; it ends when the committer is dropped.
     pub(super) fn start(pool: Pool) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
-        let queue_rx = Queue {
-            rx,
-            deferred: VecDeque::new(),
-        };
-        tokio::spawn(run_committer(queue_rx, pool));
+        let deferred = VecDeque::new();
+        tokio::spawn(run_committer(Queue { rx, deferred }, pool));
         Self { queue }
     }
 
