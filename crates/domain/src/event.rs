@@ -72,15 +72,15 @@ impl<P: Payload> Event<P> {
         meta: EventMeta,
         event_type: &str,
         schema_version: u32,
-        data: &serde_json::Value,
+        data: &serde_json::value::RawValue,
     ) -> Result<Self, serde_json::Error> {
         let data = upcast(event_type, schema_version, data);
         // The payload's tag first, then its data, read where they lie: in a
         // JSON object the keys come sorted ("data" before "type"), which made
         // serde buffer the whole data before it knew the variant, and the
         // object had to be built from a copy of the data.
-        let tag = serde_json::Value::String(event_type.to_owned());
-        let fields = [("type", &tag), ("data", data.as_ref())];
+        let tag = serde_json::value::to_raw_value(event_type)?;
+        let fields = [("type", &*tag), ("data", &*data)];
         let payload = P::deserialize(MapDeserializer::new(fields.into_iter()))?;
         Ok(Self { meta, payload })
     }
@@ -92,8 +92,8 @@ impl<P: Payload> Event<P> {
 pub fn upcast<'a>(
     _event_type: &str,
     _schema_version: u32,
-    data: &'a serde_json::Value,
-) -> Cow<'a, serde_json::Value> {
+    data: &'a serde_json::value::RawValue,
+) -> Cow<'a, serde_json::value::RawValue> {
     Cow::Borrowed(data)
 }
 

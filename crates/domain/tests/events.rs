@@ -5,6 +5,7 @@ mod support;
 
 use cqrs_es::DomainEvent;
 use serde_json::json;
+use serde_json::value::RawValue;
 use support::*;
 use ticketflow_domain::event::upcast;
 use ticketflow_domain::{
@@ -74,12 +75,17 @@ fn ticket_payloads() -> Vec<TicketPayload> {
     ]
 }
 
+/// `value` as stored: JSON text.
+fn raw(value: serde_json::Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(&value).expect("JSON")
+}
+
 fn roundtrip<P: Payload>(event: &Event<P>) -> Event<P> {
     Event::from_stored(
         event.meta.clone(),
         event.payload.event_type(),
         event.payload.schema_version(),
-        &event.data(),
+        &raw(event.data()),
     )
     .unwrap_or_else(|e| panic!("{} does not roundtrip: {e}", event.payload.event_type()))
 }
@@ -218,25 +224,25 @@ fn unassigned_ticket_created_stores_null_assignee() {
 
 #[test]
 fn from_stored_refuses_unknown_event_type() {
-    let result = TicketEvent::from_stored(meta(&alice()), "TicketRenamed", 1, &json!({}));
+    let result = TicketEvent::from_stored(meta(&alice()), "TicketRenamed", 1, &raw(json!({})));
     assert!(result.is_err());
 }
 
 #[test]
 fn from_stored_refuses_data_of_the_wrong_shape() {
-    let result = TicketEvent::from_stored(meta(&alice()), "TicketTitleChanged", 1, &json!({}));
+    let result = TicketEvent::from_stored(meta(&alice()), "TicketTitleChanged", 1, &raw(json!({})));
     assert!(result.is_err());
 }
 
 #[test]
 fn from_stored_refuses_a_project_type_for_a_ticket_event() {
-    let data = json!({"user_id": bob().id, "username": "bob"});
+    let data = raw(json!({"user_id": bob().id, "username": "bob"}));
     assert!(TicketEvent::from_stored(meta(&alice()), "MemberRemoved", 1, &data).is_err());
     assert!(ProjectEvent::from_stored(meta(&alice()), "MemberRemoved", 1, &data).is_ok());
 }
 
 #[test]
 fn upcast_leaves_version_1_data_unchanged() {
-    let data = json!({"title": "T"});
-    assert_eq!(*upcast("TicketTitleChanged", 1, &data), data);
+    let data = raw(json!({"title": "T"}));
+    assert_eq!(upcast("TicketTitleChanged", 1, &data).get(), data.get());
 }

@@ -139,7 +139,10 @@ async fn a_tickets_life_in_ticket_channel_messages(backend: Backend) {
         .collect();
     assert_eq!(events.len(), 9);
     let e = |seq: usize| &events[seq - 1];
-    let comment_id = |seq: usize| e(seq).data["comment_id"].clone();
+    let comment_id = |seq: usize| {
+        let data: Value = e(seq).data.parse().expect("event data");
+        data["comment_id"].clone()
+    };
     let expected = vec![
         update(
             e(1),

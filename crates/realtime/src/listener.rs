@@ -36,15 +36,23 @@ async fn listen(hub: &Hub, broker: &Broker) -> Result<(), BusError> {
             }
             message = removals.next() => {
                 let Some(message) = message else { return Ok(()) };
-                if let Ok(event) = ticketflow_bus::decode(&message.payload) {
-                    let user = event.data["user_id"].as_str().and_then(|u| Uuid::parse_str(u).ok());
-                    if let Some(user_id) = user {
-                        hub.remove_member(event.project_id, user_id);
-                    }
+                if let Some((project_id, user_id)) = removed_member(&message) {
+                    hub.remove_member(project_id, user_id);
                 }
             }
         }
     }
+}
+
+/// The project and user of a `MemberRemoved` event's message.
+pub(crate) fn removed_member(message: &Message) -> Option<(Uuid, Uuid)> {
+    #[derive(serde::Deserialize)]
+    struct Removed {
+        user_id: Uuid,
+    }
+    let event = ticketflow_bus::decode(&message.payload).ok()?;
+    let removed: Removed = event.data.parse().ok()?;
+    Some((event.project_id, removed.user_id))
 }
 
 fn parse_channel(prefix: &str, message: &Message) -> Option<(ChannelKey, Live)> {

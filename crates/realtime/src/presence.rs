@@ -35,6 +35,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::hub::{Control, REMOVED_MEMBER, SLOW_CONSUMER};
+use crate::listener::removed_member;
 use crate::session::{
     bad_message, closed_by_hub, finish, parse_client, pong, send, send_text, text_of, End,
     Keepalive, Sink, Stream,
@@ -652,11 +653,8 @@ async fn run(
             message = subscriptions.removals.next() => {
                 match message {
                     Some(message) => {
-                        if let Ok(event) = ticketflow_bus::decode(&message.payload) {
-                            let user = event.data["user_id"].as_str().and_then(|u| Uuid::parse_str(u).ok());
-                            if let Some(user_id) = user {
-                                presence.remove_member(event.project_id, user_id);
-                            }
+                        if let Some((project_id, user_id)) = removed_member(&message) {
+                            presence.remove_member(project_id, user_id);
                         }
                     }
                     None => subscriptions = resubscribe(&presence).await,

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use ticketflow_domain::event::{Actor, Event, Payload};
 use ticketflow_domain::project::{Project, ProjectEvent, Role, Status};
 use ticketflow_domain::ticket::{Ticket, TicketEvent};
@@ -68,10 +69,75 @@ pub struct StoredEvent {
     pub seq: Option<i64>,
     pub event_type: String,
     pub schema_version: i32,
-    pub data: serde_json::Value,
+    pub data: RawJson,
     pub actor: Actor,
     pub occurred_at: DateTime<Utc>,
-    pub metadata: serde_json::Value,
+    pub metadata: RawJson,
+}
+
+/// JSON text kept as text: an event's data and metadata go from the log to
+/// the bus to the projections without being built into a tree and taken
+/// apart again at every hop; whoever needs their contents parses them into
+/// the type they want ([`RawJson::parse`]).
+///
+/// Two are equal when they hold the same JSON value, however written
+/// (PostgreSQL's `jsonb` puts its own spaces and key order on what it
+/// hands back).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    /// The JSON text of `value`.
+    pub fn of(value: &impl Serialize) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+
+    /// Takes `text` as it is, once checked to be JSON.
+    pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
+        RawValue::from_string(text).map(Self)
+    }
+
+    pub fn get(&self) -> &RawValue {
+        &self.0
+    }
+
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The contents as `T`.
+    pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// The actor an event's metadata records (read with every event).
+    pub(crate) fn actor(&self) -> Result<Actor, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct WithActor {
+            actor: Actor,
+        }
+        self.parse::<WithActor>().map(|m| m.actor)
+    }
+}
+
+impl From<Box<RawValue>> for RawJson {
+    fn from(raw: Box<RawValue>) -> Self {
+        Self(raw)
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        let value = |json: &Self| json.parse::<serde_json::Value>().ok();
+        self.text() == other.text() || value(self).is_some_and(|v| Some(v) == value(other))
+    }
+}
+
+impl std::fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
 }
 
 impl StoredEvent {
@@ -86,7 +152,7 @@ impl StoredEvent {
             meta,
             &self.event_type,
             schema,
-            &self.data,
+            self.data.get(),
         )?)
     }
 }

@@ -25,7 +25,7 @@ pub mod watch;
 pub use accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
 pub use error::StoreError;
 pub use event_store::{
-    Append, AsOf, Committed, EventStore, Loaded, Metadata, ProjectSummary, StoredEvent,
+    Append, AsOf, Committed, EventStore, Loaded, Metadata, ProjectSummary, RawJson, StoredEvent,
     SNAPSHOT_EVERY,
 };
 pub use idempotency::{Claim, IdempotencyStore, StoredResponse};

@@ -24,7 +24,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::{taken, PgStore};
-use crate::event_store::{Append, Committed, StoredEvent};
+use crate::event_store::{Append, Committed, RawJson, StoredEvent};
 use crate::stream::{apply_all, role_name, snapshot_due, StreamKind};
 use crate::StoreError;
 
@@ -329,10 +329,10 @@ impl Rows {
                     seq: self.seqs[i],
                     event_type: self.types[i].clone(),
                     schema_version: self.schema_versions[i],
-                    data: self.data[i].clone(),
+                    data: RawJson::of(&self.data[i])?,
                     actor: serde_json::from_value(self.metadata[i]["actor"].clone())?,
                     occurred_at: self.occurred_at[i],
-                    metadata: self.metadata[i].clone(),
+                    metadata: RawJson::of(&self.metadata[i])?,
                 })
             })
             .collect()

@@ -1,20 +1,22 @@
 //! Reading the log, and the trait implementation that ties the modules together.
 
 use async_trait::async_trait;
+use serde_json::value::RawValue;
 use ticketflow_domain::project::{Project, ProjectEvent, Role};
 use ticketflow_domain::ticket::{Ticket, TicketEvent};
+use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{prepared, PgStore};
 use crate::event_store::{
-    Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, StoredEvent,
+    Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, RawJson, StoredEvent,
 };
 use crate::stream::{parse_role, EVENT_COLUMNS};
 use crate::StoreError;
 
 pub(super) fn stored_event(row: &Row) -> Result<StoredEvent, StoreError> {
-    let metadata: serde_json::Value = row.try_get(10)?;
+    let metadata = raw_json(row, 10)?;
     Ok(StoredEvent {
         position: row.try_get(0)?,
         event_id: row.try_get(1)?,
@@ -25,11 +27,17 @@ pub(super) fn stored_event(row: &Row) -> Result<StoredEvent, StoreError> {
         seq: row.try_get(6)?,
         event_type: row.try_get(7)?,
         schema_version: row.try_get(8)?,
-        data: row.try_get(9)?,
-        actor: serde_json::from_value(metadata["actor"].clone())?,
+        data: raw_json(row, 9)?,
+        actor: metadata.actor()?,
         metadata,
         occurred_at: row.try_get(11)?,
     })
+}
+
+/// A `jsonb` column as its text, unparsed.
+fn raw_json(row: &Row, column: usize) -> Result<RawJson, StoreError> {
+    let Json(text) = row.try_get::<_, Json<Box<RawValue>>>(column)?;
+    Ok(RawJson::from(text))
 }
 
 impl PgStore {

@@ -14,7 +14,7 @@ use ticketflow_domain::ticket::{Ticket, TicketEvent, TicketPayload};
 use uuid::Uuid;
 
 use super::{json, micros, taken};
-use crate::event_store::{Append, Committed, Metadata, StoredEvent};
+use crate::event_store::{Append, Committed, Metadata, RawJson, StoredEvent};
 use crate::stream::{apply_all, role_name, snapshot_due, StreamKind};
 use crate::StoreError;
 
@@ -247,10 +247,10 @@ fn write_events<A: StreamKind>(
             seq: *seq,
             event_type: event.payload.event_type().to_string(),
             schema_version: event.payload.schema_version() as i32,
-            data: Event::data(event),
+            data: RawJson::of(&Event::data(event))?,
             actor: event.meta.actor.clone(),
             occurred_at: event.meta.occurred_at,
-            metadata: meta.clone(),
+            metadata: RawJson::of(&meta)?,
         };
         insert.execute(params![
             e.position,
@@ -262,8 +262,8 @@ fn write_events<A: StreamKind>(
             e.seq,
             e.event_type,
             e.schema_version,
-            json(&e.data)?,
-            json(&e.metadata)?,
+            e.data.text(),
+            e.metadata.text(),
             micros(e.occurred_at),
         ])?;
         stored.push(e);

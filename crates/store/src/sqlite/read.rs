@@ -9,13 +9,13 @@ use uuid::Uuid;
 
 use super::{append, from_micros, SqliteStore};
 use crate::event_store::{
-    Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, StoredEvent,
+    Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, RawJson, StoredEvent,
 };
 use crate::stream::{parse_role, EVENT_COLUMNS};
 use crate::StoreError;
 
 pub(super) fn stored_event(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
-    let metadata: serde_json::Value = row.get(10)?;
+    let metadata = RawJson::from_text(row.get(10)?)?;
     Ok(StoredEvent {
         position: row.get(0)?,
         event_id: row.get(1)?,
@@ -26,8 +26,8 @@ pub(super) fn stored_event(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
         seq: row.get(6)?,
         event_type: row.get(7)?,
         schema_version: row.get(8)?,
-        data: row.get(9)?,
-        actor: serde_json::from_value(metadata["actor"].clone())?,
+        data: RawJson::from_text(row.get(9)?)?,
+        actor: metadata.actor()?,
         metadata,
         occurred_at: from_micros(row.get(11)?)?,
     })
