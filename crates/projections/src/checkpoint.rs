@@ -14,9 +14,17 @@
 use ticketflow_store::{StoreError, StoredEvent};
 
 use crate::remembered::Remembered;
-use crate::{Projection, ReadStore};
+use crate::{ChannelMessage, Projection, ReadStore};
 
-/// What [`apply_batch`] did.
+/// What a batch did to one projection, and the channel messages it
+/// stored: committed by the time the caller sees them, and to be published.
+#[derive(Debug)]
+pub struct Outcome {
+    pub applied: Applied,
+    pub messages: Vec<ChannelMessage>,
+}
+
+/// Where a batch left one projection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     /// The checkpoint now stands at `position`; `applied` events were new
@@ -38,10 +46,14 @@ pub async fn apply_batch(
     reads: &dyn ReadStore,
     projection: &dyn Projection,
     events: &[StoredEvent],
-) -> Result<Applied, StoreError> {
+) -> Result<Outcome, StoreError> {
     let mut remembered = Remembered::default();
-    let applied = apply_batch_together(reads, &mut [(projection, &mut remembered)], events).await?;
-    Ok(applied[0])
+    let outcomes =
+        apply_batch_together(reads, &mut [(projection, &mut remembered)], events).await?;
+    outcomes
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("a batch of one projection had no outcome".into()))
 }
 
 /// [`apply_batch`] for several projections at once, in one transaction
@@ -53,7 +65,7 @@ pub async fn apply_batch_together(
     reads: &dyn ReadStore,
     projections: &mut [(&dyn Projection, &mut Remembered)],
     events: &[StoredEvent],
-) -> Result<Vec<Applied>, StoreError> {
+) -> Result<Vec<Outcome>, StoreError> {
     let mut tx = reads.begin().await?;
     let names: Vec<&str> = projections.iter().map(|(p, _)| p.name()).collect();
     let checkpoints = tx.lock_checkpoints(&names).await?;
@@ -62,26 +74,33 @@ pub async fn apply_batch_together(
     for (i, at) in checkpoints.into_iter().enumerate() {
         let (projection, remembered) = &mut projections[i];
         let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > at).collect();
-        let outcome = match fresh.last() {
-            _ if !continues_from(at, &fresh) => Applied::Gap {
-                expected_from: at + 1,
-            },
-            None => Applied::Done {
-                applied: 0,
-                position: at,
-            },
+        let (applied, messages) = match fresh.last() {
+            _ if !continues_from(at, &fresh) => {
+                let gap = Applied::Gap {
+                    expected_from: at + 1,
+                };
+                (gap, Vec::new())
+            }
+            None => {
+                let redelivered = Applied::Done {
+                    applied: 0,
+                    position: at,
+                };
+                (redelivered, Vec::new())
+            }
             Some(last) => {
                 remembered.lock_at(at);
                 let mut view = remembered.view(&mut *tx);
-                projection.apply(&mut view, &fresh).await?;
+                let messages = projection.apply(&mut view, &fresh).await?;
                 moved.push((i, view.written(), last.position));
-                Applied::Done {
+                let done = Applied::Done {
                     applied: fresh.len(),
                     position: last.position,
-                }
+                };
+                (done, messages)
             }
         };
-        outcomes.push(outcome);
+        outcomes.push(Outcome { applied, messages });
     }
     if moved.is_empty() {
         tx.rollback().await?;

@@ -9,7 +9,7 @@ use ticketflow_domain::TicketPayload;
 use ticketflow_store::{StoreError, StoredEvent};
 
 use crate::read_store::{CommentRow, ReadTx};
-use crate::Projection;
+use crate::{ChannelMessage, Projection};
 
 /// Projection "comments", owning `rm_comments`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,17 +25,21 @@ impl Projection for CommentsProjection {
         &["rm_comments"]
     }
 
-    async fn apply(&self, tx: &mut dyn ReadTx, events: &[&StoredEvent]) -> Result<(), StoreError> {
+    async fn apply(
+        &self,
+        tx: &mut dyn ReadTx,
+        events: &[&StoredEvent],
+    ) -> Result<Vec<ChannelMessage>, StoreError> {
         let mut rows = Vec::new();
         for event in events {
             if let Some(row) = comment_row(event)? {
                 rows.push(row);
             }
         }
-        if rows.is_empty() {
-            return Ok(());
+        if !rows.is_empty() {
+            tx.rows().insert_comments(&rows).await?;
         }
-        tx.rows().insert_comments(&rows).await
+        Ok(Vec::new())
     }
 }
 

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ticketflow_store::{StoreError, StoredEvent};
 
-pub use checkpoint::{apply_batch, apply_batch_together, Applied};
+pub use checkpoint::{apply_batch, apply_batch_together, Applied, Outcome};
 pub use comments::CommentsProjection;
 pub use messages::{Channel, ChannelMessage};
 pub use notifications::{notification_id, NotificationsProjection};
@@ -95,7 +95,16 @@ pub trait Projection: Send + Sync + 'static {
     /// by one would, wherever the batch boundaries fall, and hands `tx` a
     /// batch of rows per table, not a row per event (PostgreSQL writes each
     /// batch with one statement): that is what makes replaying the log fast.
-    async fn apply(&self, tx: &mut dyn ReadTx, events: &[&StoredEvent]) -> Result<(), StoreError>;
+    ///
+    /// Returns the channel messages it stored, in position order (so each
+    /// channel's in seq order), exactly as a replay reads them back: what
+    /// the live worker publishes once the transaction has committed. Most
+    /// projections store none.
+    async fn apply(
+        &self,
+        tx: &mut dyn ReadTx,
+        events: &[&StoredEvent],
+    ) -> Result<Vec<ChannelMessage>, StoreError>;
 
     /// The owned tables this projection only ever inserts into: no upsert,
     /// no lookup, no `ON CONFLICT` with a conflict target while applying (a
@@ -105,21 +114,6 @@ pub trait Projection: Send + Sync + 'static {
     /// while they fill.
     fn insert_only(&self) -> &'static [&'static str] {
         &[]
-    }
-
-    /// The channel messages the events with position in `(after, upto]`
-    /// produced, read from the live tables: what the projection worker
-    /// publishes right after committing those events. Ordered by position,
-    /// so each channel's messages come in seq order. Most projections
-    /// produce none.
-    async fn messages(
-        &self,
-        reads: &dyn ReadStore,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<ChannelMessage>, StoreError> {
-        let _ = (reads, after, upto);
-        Ok(Vec::new())
     }
 }
 

@@ -2,16 +2,17 @@
 //!
 //! A channel message is rendered to JSON text once, by one function per
 //! kind, from data the projections store; both the message a projection
-//! worker publishes live ([`crate::Projection::messages`]) and the one a
+//! worker publishes live (returned by [`crate::Projection::apply`]) and the one a
 //! reconnecting socket replays ([`crate::ReadStore::ticket_messages`],
 //! [`crate::ReadStore::notification_messages`]) come from there, so they are
 //! the same bytes, with the same `seq`.
 //!
 //! - Ticket channel: the `ticket_channel` projection renders each ticket
 //!   event's message as it applies the event and stores the text.
-//! - Notification channel: rendered from the notification's row by
-//!   [`notification_message`], always with `"read": false` (a notification is
-//!   unread when its live message goes out, and its replay must not differ).
+//! - Notification channel: rendered by [`notification_message`], live from
+//!   the values the notifications projection stores in the row, on replay
+//!   from the row, always with `"read": false` (a notification is unread when
+//!   its live message goes out, and its replay must not differ).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -17,8 +17,9 @@ use ticketflow_domain::{notices, Notice};
 use ticketflow_store::{StoreError, StoredEvent};
 use uuid::Uuid;
 
-use crate::messages::ChannelMessage;
-use crate::read_store::{NotificationRow, ReadStore, ReadTx, StateTable};
+use crate::messages::{notification_message, Channel, ChannelMessage};
+use crate::queries::Notification;
+use crate::read_store::{NotificationRow, ReadTx, StateTable};
 use crate::ticket_states::{OnDelete, TicketStates};
 use crate::Projection;
 
@@ -59,7 +60,11 @@ impl Projection for NotificationsProjection {
         &["rm_notifications"]
     }
 
-    async fn apply(&self, tx: &mut dyn ReadTx, events: &[&StoredEvent]) -> Result<(), StoreError> {
+    async fn apply(
+        &self,
+        tx: &mut dyn ReadTx,
+        events: &[&StoredEvent],
+    ) -> Result<Vec<ChannelMessage>, StoreError> {
         let table = StateTable::Notify;
         let mut states = TicketStates::load(tx, table, events, OnDelete::Drop).await?;
         let mut pending = Vec::new();
@@ -77,17 +82,6 @@ impl Projection for NotificationsProjection {
         states.save(tx, table).await?;
         insert(tx, &pending).await
     }
-
-    /// Each notification's `notification_message`, unread (see
-    /// [`crate::messages::notification_message`]).
-    async fn messages(
-        &self,
-        reads: &dyn ReadStore,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<ChannelMessage>, StoreError> {
-        reads.notification_messages_between(after, upto).await
-    }
 }
 
 /// A notice of this batch, waiting for its seq.
@@ -98,26 +92,32 @@ struct Pending<'a> {
 }
 
 /// Stores the batch's notifications, each under its user's next seq, in
-/// the order the batch gave them.
+/// the order the batch gave them, and returns their channel messages.
 ///
 /// The heads move first, by each user's count, and come back moved; they
 /// stay locked until commit, so seqs stay contiguous even if two
 /// transactions ever wrote for one user (they lock in user order, so they
 /// take turns rather than deadlock).
-async fn insert(tx: &mut dyn ReadTx, pending: &[Pending<'_>]) -> Result<(), StoreError> {
+async fn insert(
+    tx: &mut dyn ReadTx,
+    pending: &[Pending<'_>],
+) -> Result<Vec<ChannelMessage>, StoreError> {
     if pending.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut next = advance_heads(tx, pending).await?;
     let mut rows = Vec::with_capacity(pending.len());
+    let mut messages = Vec::with_capacity(pending.len());
     for p in pending {
         let seq = next.get_mut(&p.notice.user_id).ok_or_else(|| {
             StoreError::Corrupt(format!("no head returned for user {}", p.notice.user_id))
         })?;
         rows.push(row(p, *seq));
+        messages.push(message(p, *seq)?);
         *seq += 1;
     }
-    tx.rows().insert_notifications(&rows).await
+    tx.rows().insert_notifications(&rows).await?;
+    Ok(messages)
 }
 
 /// Moves each user's head on by their notices in `pending`; returns each
@@ -136,6 +136,31 @@ async fn advance_heads(
         first.insert(user, last - counts.get(&user).copied().unwrap_or(0) + 1);
     }
     Ok(first)
+}
+
+/// The channel message of the notification [`row`] stores: what a replay
+/// renders from that row ([`crate::ReadStore::notification_messages`]).
+fn message(p: &Pending<'_>, seq: i64) -> Result<ChannelMessage, StoreError> {
+    let (event, notice) = (p.event, &p.notice);
+    let notification = Notification {
+        id: notification_id(event.event_id, notice.user_id),
+        seq,
+        notification_type: notice.notification_type,
+        title: notice.title.clone(),
+        message: notice.message.clone(),
+        ticket_id: event.stream_id,
+        ticket_key: p.ticket_key.clone(),
+        project_id: event.project_id,
+        read: false,
+        timestamp: event.occurred_at,
+    };
+    Ok(ChannelMessage {
+        channel: Channel::Notifications {
+            user_id: notice.user_id,
+        },
+        seq,
+        json: notification_message(&notification)?,
+    })
 }
 
 fn row<'a>(p: &'a Pending<'a>, seq: i64) -> NotificationRow<'a> {

@@ -17,7 +17,7 @@ use ticketflow_domain::{Actor, Ticket};
 use ticketflow_store::StoreError;
 use uuid::Uuid;
 
-use crate::messages::{notification_message, Channel, ChannelMessage};
+use crate::messages::notification_message;
 use crate::queries::{Comment, Notification};
 
 /// A table of ticket states a projection keeps beside its rows (one per
@@ -222,15 +222,6 @@ pub trait ReadStore: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<Notification>, StoreError>;
 
-    /// The notifications of the events with position in `(after, upto]`,
-    /// with their users, by position, user and seq; unread, as
-    /// [`ReadStore::notifications_since`].
-    async fn notifications_between(
-        &self,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<(Uuid, Notification)>, StoreError>;
-
     /// The project's ticket-channel messages with seq > `after_seq`, oldest
     /// first, as `(seq, JSON text)`: the stored text, the same bytes the live
     /// message carried.
@@ -240,14 +231,6 @@ pub trait ReadStore: Send + Sync + 'static {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, StoreError>;
-
-    /// The ticket-channel messages of the events with position in
-    /// `(after, upto]`, by position (so each project's in seq order).
-    async fn ticket_messages_between(
-        &self,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<ChannelMessage>, StoreError>;
 
     /// The seq of the project's newest stored ticket-channel message (the
     /// channel's head as replay can serve it), 0 when it has none.
@@ -288,26 +271,6 @@ pub trait ReadStore: Send + Sync + 'static {
             .await?
             .iter()
             .map(|n| Ok((n.seq, notification_message(n)?)))
-            .collect()
-    }
-
-    /// The notification-channel messages of the events with position in
-    /// `(after, upto]`, by position (so each user's in seq order).
-    async fn notification_messages_between(
-        &self,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<ChannelMessage>, StoreError> {
-        self.notifications_between(after, upto)
-            .await?
-            .iter()
-            .map(|(user_id, n)| {
-                Ok(ChannelMessage {
-                    channel: Channel::Notifications { user_id: *user_id },
-                    seq: n.seq,
-                    json: notification_message(n)?,
-                })
-            })
             .collect()
     }
 }

@@ -459,14 +459,15 @@ impl<'a> Rebuild<'a> {
     }
 }
 
-/// Applies a batch read from the log to the copies `tx` writes to.
+/// Applies a batch read from the log to the copies `tx` writes to. Its
+/// channel messages are not published: they are history by now.
 async fn apply(
     tx: &mut StatesTx,
     projection: &dyn Projection,
     batch: &[StoredEvent],
 ) -> Result<(), StoreError> {
     let events: Vec<&StoredEvent> = batch.iter().collect();
-    projection.apply(tx, &events).await
+    projection.apply(tx, &events).await.map(drop)
 }
 
 /// Replaces each live table by its copy, inside the caller's transaction,

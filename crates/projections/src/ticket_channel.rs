@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use ticketflow_domain::TicketEvent;
 use ticketflow_store::{StoreError, StoredEvent};
 
-use crate::messages::{ticket_message, ChannelMessage};
-use crate::read_store::{MessageRow, ReadStore, ReadTx, StateTable};
+use crate::messages::{ticket_message, Channel, ChannelMessage};
+use crate::read_store::{MessageRow, ReadTx, StateTable};
 use crate::ticket_states::{OnDelete, TicketStates};
 use crate::Projection;
 
@@ -37,7 +37,11 @@ impl Projection for TicketChannelProjection {
         &["rm_ticket_messages"]
     }
 
-    async fn apply(&self, tx: &mut dyn ReadTx, events: &[&StoredEvent]) -> Result<(), StoreError> {
+    async fn apply(
+        &self,
+        tx: &mut dyn ReadTx,
+        events: &[&StoredEvent],
+    ) -> Result<Vec<ChannelMessage>, StoreError> {
         let table = StateTable::Channel;
         let mut states = TicketStates::load(tx, table, events, OnDelete::Drop).await?;
         let mut rows = Vec::new();
@@ -55,18 +59,19 @@ impl Projection for TicketChannelProjection {
             });
         }
         states.save(tx, table).await?;
-        if rows.is_empty() {
-            return Ok(());
+        if !rows.is_empty() {
+            tx.rows().insert_ticket_messages(&rows).await?;
         }
-        tx.rows().insert_ticket_messages(&rows).await
-    }
-
-    async fn messages(
-        &self,
-        reads: &dyn ReadStore,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<ChannelMessage>, StoreError> {
-        reads.ticket_messages_between(after, upto).await
+        // The stored text itself: a replay reads back these very bytes.
+        Ok(rows
+            .into_iter()
+            .map(|row| ChannelMessage {
+                channel: Channel::Tickets {
+                    project_id: row.project_id,
+                },
+                seq: row.seq,
+                json: row.message,
+            })
+            .collect())
     }
 }

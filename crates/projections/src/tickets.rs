@@ -9,7 +9,7 @@ use ticketflow_store::{StoreError, StoredEvent};
 
 use crate::read_store::{ReadTx, StateTable, TicketRow};
 use crate::ticket_states::{OnDelete, TicketStates};
-use crate::Projection;
+use crate::{ChannelMessage, Projection};
 
 /// Projection "tickets", owning `rm_tickets`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,7 +26,11 @@ impl Projection for TicketsProjection {
     }
 
     /// A deleted ticket keeps its row, flagged.
-    async fn apply(&self, tx: &mut dyn ReadTx, events: &[&StoredEvent]) -> Result<(), StoreError> {
+    async fn apply(
+        &self,
+        tx: &mut dyn ReadTx,
+        events: &[&StoredEvent],
+    ) -> Result<Vec<ChannelMessage>, StoreError> {
         let mut states =
             TicketStates::load(tx, StateTable::Tickets, events, OnDelete::Keep).await?;
         for event in events {
@@ -36,9 +40,9 @@ impl Projection for TicketsProjection {
             .changed()
             .map(|(state, position)| TicketRow { state, position })
             .collect();
-        if rows.is_empty() {
-            return Ok(());
+        if !rows.is_empty() {
+            tx.upsert_tickets(&rows).await?;
         }
-        tx.upsert_tickets(&rows).await
+        Ok(Vec::new())
     }
 }

@@ -109,9 +109,10 @@ async fn remembered_states_build_the_same_read_models(backend: Backend) {
             .map(|p| p.as_ref())
             .zip(remembered.iter_mut())
             .collect();
-        apply_batch_together(w.reads.as_ref(), &mut members, chunk)
+        let outcomes = apply_batch_together(w.reads.as_ref(), &mut members, chunk)
             .await
-            .expect("apply")
+            .expect("apply");
+        outcomes.into_iter().map(|o| o.applied).collect::<Vec<_>>()
     };
     for round in 1..=2 {
         for p in &projections {

@@ -54,7 +54,8 @@ async fn a_dropped_transaction_leaves_nothing(backend: Backend) {
     let log = w.log().await;
     let applied = ticketflow_projections::apply_batch(reads.as_ref(), &TicketsProjection, &log)
         .await
-        .expect("apply");
+        .expect("apply")
+        .applied;
     assert!(matches!(
         applied,
         ticketflow_projections::Applied::Done { .. }

@@ -155,7 +155,7 @@ async fn replay(
         if batch.is_empty() {
             return Ok((position, applied));
         }
-        match apply_batch(reads, projection, &batch).await? {
+        match apply_batch(reads, projection, &batch).await?.applied {
             Applied::Done {
                 position: at,
                 applied: n,

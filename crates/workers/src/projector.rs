@@ -1,7 +1,8 @@
 //! The projection worker: applies the log to every projection's read model,
 //! each batch in one transaction with the projections' checkpoints (one
 //! commit per batch, not one per projection), then publishes the channel
-//! messages the batch stored. How far it got is announced to X-Min-Position's
+//! messages the batch stored (as the projections rendered and stored them:
+//! nothing is read back). How far it got is announced to X-Min-Position's
 //! waiters: on PostgreSQL by the batch's own transaction (see
 //! [`ticketflow_projections::PgReadStore`]), embedded by the worker.
 //!
@@ -23,8 +24,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use ticketflow_bus::Broker;
-use ticketflow_projections::checkpoint::{apply_batch_together, Applied};
-use ticketflow_projections::{Channel, Projection, ReadStore, Remembered};
+use ticketflow_projections::checkpoint::{apply_batch_together, Applied, Outcome};
+use ticketflow_projections::{Channel, ChannelMessage, Projection, ReadStore, Remembered};
 use ticketflow_store::{EventStore, StoreError, StoredEvent, Watch};
 
 use crate::Announce;
@@ -61,13 +62,6 @@ pub struct Projector {
     /// Each projection's ticket states from the last batches (one batch at
     /// a time holds them).
     remembered: Mutex<Vec<Remembered>>,
-}
-
-/// Where one projection's checkpoint stood before a batch and after it.
-#[derive(Debug, Clone, Copy)]
-struct Moved {
-    before: i64,
-    after: i64,
 }
 
 impl Projector {
@@ -133,27 +127,16 @@ impl Projector {
     /// Applies a batch to every projection and publishes the channel
     /// messages it stored; returns each projection's checkpoint after it.
     pub(crate) async fn project(&self, events: &[StoredEvent]) -> Result<Vec<i64>, ProjectorError> {
-        let moved = self.apply(events).await?;
+        let (positions, messages) = self.apply(events).await?;
         // Sockets first: they are what someone is waiting on.
-        for (projection, moved) in self.projections.iter().zip(&moved) {
-            self.publish_messages(projection.as_ref(), *moved).await?;
-        }
-        Ok(moved.iter().map(|m| m.after).collect())
+        self.publish(messages).await?;
+        Ok(positions)
     }
 
-    /// Announces the channel messages a batch stored. Best effort: a
-    /// gateway that misses one notices the jump in seq and reads it back.
-    async fn publish_messages(
-        &self,
-        projection: &dyn Projection,
-        moved: Moved,
-    ) -> Result<(), ProjectorError> {
-        if moved.after <= moved.before {
-            return Ok(());
-        }
-        let messages = projection
-            .messages(self.reads.as_ref(), moved.before, moved.after)
-            .await?;
+    /// Announces the channel messages a batch stored (and committed). Best
+    /// effort: a gateway that misses one notices the jump in seq and reads
+    /// it back.
+    async fn publish(&self, messages: Vec<ChannelMessage>) -> Result<(), ProjectorError> {
         let subjects = &self.broker.subjects;
         for message in messages {
             let subject = match message.channel {
@@ -172,50 +155,45 @@ impl Projector {
     }
 
     /// Applies a batch to every projection, first filling from the event
-    /// store any gap a projection has before it.
-    async fn apply(&self, events: &[StoredEvent]) -> Result<Vec<Moved>, ProjectorError> {
+    /// store any gap a projection has before it. Returns each projection's
+    /// checkpoint after it, and the channel messages stored on the way, each
+    /// projection's in the order it stored them (a gap's before the batch's).
+    async fn apply(
+        &self,
+        events: &[StoredEvent],
+    ) -> Result<(Vec<i64>, Vec<ChannelMessage>), ProjectorError> {
         let all: Vec<usize> = (0..self.projections.len()).collect();
-        let mut before: Vec<Option<i64>> = vec![None; all.len()];
+        let mut messages = Vec::new();
         loop {
             let mut after = Vec::with_capacity(all.len());
-            for (i, applied) in self
+            for (i, outcome) in self
                 .apply_batch(&all, events)
                 .await?
                 .into_iter()
                 .enumerate()
             {
-                match applied {
-                    // What a batch applied continues its checkpoint without a gap.
-                    Applied::Done { applied, position } => {
-                        before[i].get_or_insert(position - applied as i64);
-                        after.push(position);
-                    }
+                match outcome.applied {
+                    Applied::Done { position, .. } => after.push(position),
                     Applied::Gap { expected_from } => {
-                        before[i].get_or_insert(expected_from - 1);
-                        self.fill_gap(i, expected_from, events).await?;
+                        messages.extend(self.fill_gap(i, expected_from, events).await?);
                     }
                 }
+                messages.extend(outcome.messages);
             }
             if after.len() == all.len() {
-                let moved = before.iter().zip(after);
-                return Ok(moved
-                    .map(|(before, after)| Moved {
-                        before: before.unwrap_or(after),
-                        after,
-                    })
-                    .collect());
+                return Ok((after, messages));
             }
         }
     }
 
     /// Applies to projection `i` the events from `expected_from` up to the
-    /// batch's first.
+    /// batch's first; returns the channel messages they stored.
     async fn fill_gap(
         &self,
         i: usize,
         expected_from: i64,
         events: &[StoredEvent],
-    ) -> Result<(), ProjectorError> {
+    ) -> Result<Vec<ChannelMessage>, ProjectorError> {
         let upto = events.first().map_or(expected_from, |e| e.position);
         let missing = self
             .events
@@ -235,8 +213,8 @@ impl Projector {
             ))
             .into());
         }
-        self.apply_batch(&[i], &missing).await?;
-        Ok(())
+        let outcomes = self.apply_batch(&[i], &missing).await?;
+        Ok(outcomes.into_iter().flat_map(|o| o.messages).collect())
     }
 
     /// Applies `events` to the projections `which`, in one transaction.
@@ -244,7 +222,7 @@ impl Projector {
         &self,
         which: &[usize],
         events: &[StoredEvent],
-    ) -> Result<Vec<Applied>, StoreError> {
+    ) -> Result<Vec<Outcome>, StoreError> {
         let mut remembered = self.remembered.lock().await;
         let mut together: Vec<(&dyn Projection, &mut Remembered)> = self
             .projections

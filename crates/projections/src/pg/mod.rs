@@ -15,7 +15,6 @@ use ticketflow_store::StoreError;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use crate::messages::ChannelMessage;
 use crate::queries::{Comment, Notification};
 use crate::read_store::{
     BatchTx, CommentRow, MessageRow, NotificationRow, ReadStore, ReadTx, RowWrites, StateTable,
@@ -257,14 +256,6 @@ impl ReadStore for PgReadStore {
         queries::notifications_since(&*self.client().await?, user_id, after_seq, limit).await
     }
 
-    async fn notifications_between(
-        &self,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<(Uuid, Notification)>, StoreError> {
-        queries::notifications_between(&*self.client().await?, after, upto).await
-    }
-
     async fn ticket_messages(
         &self,
         project_id: Uuid,
@@ -272,14 +263,6 @@ impl ReadStore for PgReadStore {
         limit: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
         queries::ticket_messages(&*self.client().await?, project_id, after_seq, limit).await
-    }
-
-    async fn ticket_messages_between(
-        &self,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<ChannelMessage>, StoreError> {
-        queries::ticket_messages_between(&*self.client().await?, after, upto).await
     }
 
     async fn ticket_channel_head(&self, project_id: Uuid) -> Result<i64, StoreError> {

@@ -9,7 +9,6 @@ use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::messages::{Channel, ChannelMessage};
 use crate::queries::{Comment, Notification, NOTIFICATION_COLUMNS, NOTIFICATION_JOINS, UNREAD};
 
 pub(super) async fn ticket(client: &ClientWrapper, id: Uuid) -> Result<Option<Ticket>, StoreError> {
@@ -108,9 +107,9 @@ pub(super) async fn notifications(
 
 /// The columns of a notification as its channel message shows it: the
 /// columns of [`NOTIFICATION_COLUMNS`] with the read flag always false (a
-/// message is never marked read), then the user.
+/// message is never marked read).
 const MESSAGE_COLUMNS: &str = "n.notification_id, n.seq, n.notification_type, n.title, \
-     n.message, n.ticket_id, n.ticket_key, n.project_id, n.occurred_at, false, n.user_id";
+     n.message, n.ticket_id, n.ticket_key, n.project_id, n.occurred_at, false";
 
 /// The user's notifications with seq > `after_seq`, oldest first, unread
 /// (as their channel messages show them).
@@ -128,23 +127,6 @@ pub(super) async fn notifications_since(
     rows.iter().map(notification).collect()
 }
 
-/// The notifications of the events with position in `(after, upto]`, with
-/// their users, by position (so each user's in seq order).
-pub(super) async fn notifications_between(
-    client: &ClientWrapper,
-    after: i64,
-    upto: i64,
-) -> Result<Vec<(Uuid, Notification)>, StoreError> {
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM rm_notifications n
-         WHERE n.position > $1 AND n.position <= $2 ORDER BY n.position, n.user_id, n.seq"
-    );
-    let rows = prepared::query(client, &sql, &[&after, &upto]).await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(10)?, notification(r)?)))
-        .collect()
-}
-
 pub(super) async fn ticket_messages(
     client: &ClientWrapper,
     project_id: Uuid,
@@ -160,32 +142,6 @@ pub(super) async fn ticket_messages(
     .await?;
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
-}
-
-/// The ticket-channel messages of the events with position in `(after, upto]`.
-pub(super) async fn ticket_messages_between(
-    client: &ClientWrapper,
-    after: i64,
-    upto: i64,
-) -> Result<Vec<ChannelMessage>, StoreError> {
-    let rows = prepared::query(
-        client,
-        "SELECT project_id, seq, message FROM rm_ticket_messages
-             WHERE position > $1 AND position <= $2 ORDER BY position",
-        &[&after, &upto],
-    )
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ChannelMessage {
-                channel: Channel::Tickets {
-                    project_id: r.try_get(0)?,
-                },
-                seq: r.try_get(1)?,
-                json: r.try_get(2)?,
-            })
-        })
         .collect()
 }
 

@@ -24,7 +24,6 @@ use ticketflow_store::StoreError;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
-use crate::messages::ChannelMessage;
 use crate::queries::{Comment, Notification};
 use crate::read_store::{
     BatchTx, CommentRow, MessageRow, NotificationRow, ReadStore, ReadTx, RowWrites, StateTable,
@@ -387,15 +386,6 @@ impl ReadStore for SqliteReadStore {
             .await
     }
 
-    async fn notifications_between(
-        &self,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<(Uuid, Notification)>, StoreError> {
-        self.read(move |c| queries::notifications_between(c, after, upto))
-            .await
-    }
-
     async fn ticket_messages(
         &self,
         project_id: Uuid,
@@ -403,15 +393,6 @@ impl ReadStore for SqliteReadStore {
         limit: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
         self.read(move |c| queries::ticket_messages(c, project_id, after_seq, limit))
-            .await
-    }
-
-    async fn ticket_messages_between(
-        &self,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<ChannelMessage>, StoreError> {
-        self.read(move |c| queries::ticket_messages_between(c, after, upto))
             .await
     }
 

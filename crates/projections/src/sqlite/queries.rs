@@ -10,7 +10,6 @@ use ticketflow_store::StoreError;
 use uuid::Uuid;
 
 use super::db;
-use crate::messages::{Channel, ChannelMessage};
 use crate::queries::{Comment, Notification, NOTIFICATION_COLUMNS, NOTIFICATION_JOINS, UNREAD};
 
 fn state(text: &str) -> Result<Ticket, StoreError> {
@@ -91,9 +90,9 @@ pub(super) fn comments(
         .collect()
 }
 
-/// A notification as its channel message shows it (never read), then its user.
+/// A notification as its channel message shows it (never read).
 const MESSAGE_COLUMNS: &str = "n.notification_id, n.seq, n.notification_type, n.title, \
-     n.message, n.ticket_id, n.ticket_key, n.project_id, n.occurred_at, 0, n.user_id";
+     n.message, n.ticket_id, n.ticket_key, n.project_id, n.occurred_at, 0";
 
 /// A notification of [`NOTIFICATION_COLUMNS`] or [`MESSAGE_COLUMNS`].
 fn notification(r: &Row) -> rusqlite::Result<Notification> {
@@ -163,23 +162,6 @@ pub(super) fn notifications_since(
         .map_err(db)
 }
 
-pub(super) fn notifications_between(
-    c: &Connection,
-    after: i64,
-    upto: i64,
-) -> Result<Vec<(Uuid, Notification)>, StoreError> {
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM rm_notifications n
-         WHERE n.position > ?1 AND n.position <= ?2 ORDER BY n.position, n.user_id, n.seq"
-    );
-    c.prepare_cached(&sql)
-        .and_then(|mut stmt| {
-            stmt.query_map(params![after, upto], |r| Ok((r.get(10)?, notification(r)?)))?
-                .collect()
-        })
-        .map_err(db)
-}
-
 pub(super) fn ticket_messages(
     c: &Connection,
     project_id: Uuid,
@@ -193,30 +175,6 @@ pub(super) fn ticket_messages(
     .and_then(|mut stmt| {
         stmt.query_map(params![project_id, after_seq, limit], |r| {
             Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect()
-    })
-    .map_err(db)
-}
-
-pub(super) fn ticket_messages_between(
-    c: &Connection,
-    after: i64,
-    upto: i64,
-) -> Result<Vec<ChannelMessage>, StoreError> {
-    c.prepare_cached(
-        "SELECT project_id, seq, message FROM rm_ticket_messages
-         WHERE position > ?1 AND position <= ?2 ORDER BY position",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_map(params![after, upto], |r| {
-            Ok(ChannelMessage {
-                channel: Channel::Tickets {
-                    project_id: r.get(0)?,
-                },
-                seq: r.get(1)?,
-                json: r.get(2)?,
-            })
         })?
         .collect()
     })

@@ -11,7 +11,10 @@ use ticketflow_store::StoreError;
 use super::db;
 
 /// The migrations, in order; the file's `user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[include_str!("V1__read_models.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("V1__read_models.sql"),
+    include_str!("V2__no_message_positions_index.sql"),
+];
 
 /// How long a statement waits for another connection's lock (another
 /// process's writer, or a checkpoint) before failing.

@@ -16,7 +16,8 @@ use ticketflow_domain::{
     TicketChanges, TicketCommand,
 };
 use ticketflow_projections::{
-    apply_batch, Applied, ChannelMessage, PgReadStore, Projection, ReadStore, SqliteReadStore,
+    apply_batch, Applied, ChannelMessage, Outcome, PgReadStore, Projection, ReadStore,
+    SqliteReadStore,
 };
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{Append, EventStore, Metadata, StoredEvent};
@@ -295,6 +296,11 @@ impl World {
 
     /// Applies `events` as one batch.
     pub async fn apply(&self, projection: &dyn Projection, events: &[StoredEvent]) -> Applied {
+        self.outcome(projection, events).await.applied
+    }
+
+    /// Applies `events` as one batch, and returns the messages it stored too.
+    pub async fn outcome(&self, projection: &dyn Projection, events: &[StoredEvent]) -> Outcome {
         apply_batch(self.reads.as_ref(), projection, events)
             .await
             .expect("apply")
@@ -303,21 +309,19 @@ impl World {
     /// Feeds `projection` every event after its checkpoint, as a live worker
     /// filling from the store would.
     pub async fn sync(&self, projection: &dyn Projection) -> Applied {
-        let at = self.checkpoint(projection.name()).await;
-        let events = self.store.read_all(at, 1_000_000).await.expect("read");
-        self.apply(projection, &events).await
+        self.sync_outcome(projection).await.applied
     }
 
-    /// Like [`World::sync`], then returns what a live worker publishes
-    /// after that batch: the messages of the positions it applied.
+    /// Like [`World::sync`], and returns what a live worker publishes after
+    /// that batch: the channel messages it stored.
     pub async fn sync_messages(&self, projection: &dyn Projection) -> Vec<ChannelMessage> {
-        let before = self.checkpoint(projection.name()).await;
-        self.sync(projection).await;
-        let after = self.checkpoint(projection.name()).await;
-        projection
-            .messages(self.reads.as_ref(), before, after)
-            .await
-            .expect("messages")
+        self.sync_outcome(projection).await.messages
+    }
+
+    async fn sync_outcome(&self, projection: &dyn Projection) -> Outcome {
+        let at = self.checkpoint(projection.name()).await;
+        let events = self.store.read_all(at, 1_000_000).await.expect("read");
+        self.outcome(projection, &events).await
     }
 
     pub async fn sync_all(&self) {
