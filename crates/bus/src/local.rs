@@ -67,6 +67,10 @@ impl PubSub for LocalPubSub {
     fn shared(&self) -> bool {
         false
     }
+
+    fn filters(&self) -> bool {
+        false
+    }
 }
 
 /// Whether `subject` matches `pattern` under NATS rules: tokens split on

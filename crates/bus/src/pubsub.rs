@@ -61,6 +61,14 @@ pub trait PubSub: Send + Sync + 'static {
     fn shared(&self) -> bool {
         true
     }
+
+    /// Whether a subscription costs only what it matches (NATS matches at
+    /// the server). An in-process broker says no: each of its subscriptions
+    /// sees every message and filters it, so one broad subscription is
+    /// cheaper than many narrow ones.
+    fn filters(&self) -> bool {
+        true
+    }
 }
 
 /// Core NATS.
@@ -103,6 +111,9 @@ impl PubSub for NatsPubSub {
 
     async fn subscribe(&self, pattern: String) -> Result<Subscription, BusError> {
         let subscriber = self.client.subscribe(pattern).await.map_err(unavailable)?;
+        // The round trip puts the subscription in place at the server before
+        // this returns, for messages other connections publish too.
+        self.client.flush().await.map_err(unavailable)?;
         Ok(subscriber.map(from_nats).boxed())
     }
 

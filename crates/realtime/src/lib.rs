@@ -74,7 +74,11 @@ impl Gateway {
         broker: Broker,
         settings: Settings,
     ) -> Result<(Self, Vec<JoinHandle<()>>), BusError> {
-        let hub = Hub::new(settings.queue_limit);
+        let hub = if broker.pubsub.filters() {
+            Hub::fed_by(settings.queue_limit, broker.clone())
+        } else {
+            Hub::new(settings.queue_limit)
+        };
         let listening = tokio::spawn(listener::run(hub.clone(), broker.clone()));
         let (presence, presence_task) = Presence::start(broker, settings.queue_limit).await?;
         let tasks = vec![listening, tokio::spawn(presence_task)];

@@ -1,8 +1,9 @@
 //! One socket's life: handshake checks, `connection_established`, replay
 //! from the read models, then live messages across a seamless switch.
 //!
-//! The seam: the socket joins the hub *before* it reads the channel's head,
-//! so nothing committed after that read can be missed; live messages at or
+//! The seam: the socket joins the hub, and the channel's feed is in place,
+//! *before* it reads the channel's head, so nothing committed after that read
+//! can be missed; live messages at or
 //! below the last seq sent are dropped, and a jump in seq (a message this
 //! process never saw) is filled from the store. Hence: none missing, none
 //! twice, whatever the timing.
@@ -63,6 +64,7 @@ impl Session {
 
     async fn serve(&self, sink: &mut Sink, stream: &mut Stream) -> Result<(), End> {
         let mut subscription = self.gateway.hub.subscribe(self.key.clone(), self.user.id);
+        subscription.ready().await;
         // Boxed, like every path through the store: a socket's future lives
         // as long as it does, and inlining their state would make each idle
         // socket carry it.

@@ -1,8 +1,11 @@
-//! The hub's fan-out rules, on its public API.
+//! The hub's fan-out rules, on its public API, and its feeds on a real NATS.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
+use ticketflow_bus::Bus;
 use ticketflow_realtime::hub::{ChannelKey, Hub, Live, REMOVED_MEMBER, SLOW_CONSUMER};
+use tokio::time::timeout;
 use uuid::Uuid;
 
 fn live(seq: i64) -> Live {
@@ -66,4 +69,64 @@ async fn a_dropped_subscription_leaves_the_hub() {
     assert_eq!(hub.sockets(), 1);
     drop(subscription);
     assert_eq!(hub.sockets(), 0);
+}
+
+/// A hub fed by NATS subscribes to each followed channel from its first
+/// socket's arrival (ready: what another connection publishes from then on
+/// arrives) to its last socket's departure, and to nothing else.
+#[tokio::test]
+async fn a_fed_hub_follows_exactly_the_channels_its_sockets_follow() {
+    let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4333".into());
+    let prefix = format!("tf_{}", Uuid::new_v4().simple());
+    let (here, elsewhere) = (
+        Bus::connect(&url, &prefix)
+            .await
+            .expect("NATS (scripts/services.sh starts one)"),
+        Bus::connect(&url, &prefix).await.expect("NATS"),
+    );
+    let (publisher, subjects) = (elsewhere.broker(), elsewhere.broker().subjects);
+    let hub = Hub::fed_by(8, here.broker());
+    let (followed, other, user) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let publish = async |kind: &str, id: Uuid, seq: Option<i64>| {
+        let subject = subjects.channel(kind, &id.to_string());
+        let json = format!(r#"{{"seq":{}}}"#, seq.unwrap_or(0));
+        publisher
+            .publish_channel(subject, seq, json)
+            .await
+            .expect("publish");
+    };
+
+    let mut tickets = hub.subscribe(ChannelKey::Tickets(followed), user);
+    let mut notifications = hub.subscribe(ChannelKey::Notifications(user), user);
+    tickets.ready().await;
+    notifications.ready().await;
+    assert_eq!(hub.feeds(), 2);
+    publish("tickets", other, Some(1)).await;
+    publish("tickets", followed, Some(7)).await;
+    publish("notifications_read", user, None).await;
+    publish("notifications", user, Some(3)).await;
+    let within = Duration::from_secs(10);
+    let got = timeout(within, tickets.rx.recv()).await.expect("in time");
+    assert_eq!(
+        got.expect("live").seq,
+        Some(7),
+        "only the followed project's"
+    );
+    let signal = timeout(within, notifications.rx.recv())
+        .await
+        .expect("in time");
+    assert_eq!(signal.expect("live").seq, None);
+    let next = timeout(within, notifications.rx.recv())
+        .await
+        .expect("in time");
+    assert_eq!(next.expect("live").seq, Some(3));
+
+    drop(tickets);
+    assert_eq!(
+        hub.feeds(),
+        1,
+        "the last socket took its channel's feed along"
+    );
+    drop(notifications);
+    assert_eq!(hub.feeds(), 0);
 }
