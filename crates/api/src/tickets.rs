@@ -173,9 +173,11 @@ pub async fn list(
         .reads
         .tickets(project_id, status_id, assignee_id, after, page.limit + 1)
         .await?;
-    Ok(Json(
-        page.respond(tickets, views::ticket, |t| t.number.to_string()),
-    ))
+    Ok(Json(page.respond(
+        tickets,
+        |t| serde_json::json!(views::ticket(t)),
+        |t| t.number.to_string(),
+    )))
 }
 
 fn parse_filter<T: std::str::FromStr>(

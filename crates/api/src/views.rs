@@ -1,10 +1,14 @@
 //! The JSON shapes of the contract, built from domain state and stored events.
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{json, Value};
-use ticketflow_domain::project::{Member, Project, Role};
-use ticketflow_domain::ticket::Ticket;
+use ticketflow_domain::project::{Member, Project, Role, Status};
+use ticketflow_domain::ticket::{Priority, Ticket};
+use ticketflow_domain::Actor;
 use ticketflow_projections::queries::Comment;
 use ticketflow_store::{ProjectSummary, StoredEvent};
+use uuid::Uuid;
 
 pub fn project(p: &Project) -> Value {
     json!({
@@ -36,23 +40,44 @@ pub fn member(m: &Member) -> Value {
     })
 }
 
-pub fn ticket(t: &Ticket) -> Value {
-    json!({
-        "id": t.id,
-        "project_id": t.project_id,
-        "key": t.key,
-        "number": t.number,
-        "title": t.title,
-        "description": t.description,
-        "priority": t.priority,
-        "status": t.status,
-        "assignee": t.assignee,
-        "reporter": t.reporter,
-        "labels": t.labels,
-        "created_at": t.created_at,
-        "updated_at": t.updated_at,
-        "version": t.version,
-    })
+/// A ticket as the contract shows it. Serialised straight from the state
+/// (every command answers with one, so no JSON tree is built in between),
+/// with its keys in the order `json!` gives the other shapes: sorted.
+#[derive(Serialize)]
+pub struct TicketView<'a> {
+    assignee: &'a Option<Actor>,
+    created_at: DateTime<Utc>,
+    description: &'a str,
+    id: Uuid,
+    key: &'a str,
+    labels: &'a [String],
+    number: u64,
+    priority: Priority,
+    project_id: Uuid,
+    reporter: &'a Option<Actor>,
+    status: &'a Option<Status>,
+    title: &'a str,
+    updated_at: DateTime<Utc>,
+    version: u64,
+}
+
+pub fn ticket(t: &Ticket) -> TicketView<'_> {
+    TicketView {
+        assignee: &t.assignee,
+        created_at: t.created_at,
+        description: &t.description,
+        id: t.id,
+        key: &t.key,
+        labels: &t.labels,
+        number: t.number,
+        priority: t.priority,
+        project_id: t.project_id,
+        reporter: &t.reporter,
+        status: &t.status,
+        title: &t.title,
+        updated_at: t.updated_at,
+        version: t.version,
+    }
 }
 
 pub fn comment(c: &Comment) -> Value {
