@@ -11,6 +11,7 @@ use cqrs_es::DomainEvent;
 use serde::de::value::MapDeserializer;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 /// A user as events and messages name them. Usernames never change, so events
@@ -56,15 +57,18 @@ impl<P: Payload> Event<P> {
         }
     }
 
-    /// The payload's `data` object, as stored.
-    pub fn data(&self) -> serde_json::Value {
-        match serde_json::to_value(&self.payload) {
-            Ok(serde_json::Value::Object(mut map)) => {
-                map.remove("data").unwrap_or(serde_json::Value::Null)
-            }
+    /// The payload's `data` object, as stored: JSON text, cut out of the
+    /// payload's own serialisation (no JSON tree in between).
+    pub fn data(&self) -> Result<Box<RawValue>, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Parts<'a> {
             // Payload enums are adjacently tagged structs: always an object.
-            _ => serde_json::Value::Null,
+            #[serde(borrow)]
+            data: &'a RawValue,
         }
+        let whole = serde_json::to_string(&self.payload)?;
+        let parts: Parts = serde_json::from_str(&whole)?;
+        Ok(parts.data.to_owned())
     }
 
     /// Rebuilds an event from its stored parts, upcasting old schema versions.
@@ -72,7 +76,7 @@ impl<P: Payload> Event<P> {
         meta: EventMeta,
         event_type: &str,
         schema_version: u32,
-        data: &serde_json::value::RawValue,
+        data: &RawValue,
     ) -> Result<Self, serde_json::Error> {
         let data = upcast(event_type, schema_version, data);
         // The payload's tag first, then its data, read where they lie: in a
@@ -92,8 +96,8 @@ impl<P: Payload> Event<P> {
 pub fn upcast<'a>(
     _event_type: &str,
     _schema_version: u32,
-    data: &'a serde_json::value::RawValue,
-) -> Cow<'a, serde_json::value::RawValue> {
+    data: &'a RawValue,
+) -> Cow<'a, RawValue> {
     Cow::Borrowed(data)
 }
 

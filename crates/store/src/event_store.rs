@@ -1,12 +1,14 @@
 //! The event log's interface and the records it hands out.
 
 use async_trait::async_trait;
+use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use ticketflow_domain::event::{Actor, Event, Payload};
 use ticketflow_domain::project::{Project, ProjectEvent, Role, Status};
 use ticketflow_domain::ticket::{Ticket, TicketEvent};
+use tokio_postgres::types::{to_sql_checked, IsNull, Json, ToSql, Type};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -31,6 +33,23 @@ pub struct Loaded<A> {
 pub struct Metadata {
     pub correlation_id: Option<String>,
     pub causation_id: Option<String>,
+}
+
+impl Metadata {
+    /// An event's stored metadata: this, and the actor of the event.
+    pub(crate) fn stored(&self, actor: &Actor) -> Result<RawJson, serde_json::Error> {
+        #[derive(Serialize)]
+        struct Stored<'a> {
+            actor: &'a Actor,
+            causation_id: &'a Option<String>,
+            correlation_id: &'a Option<String>,
+        }
+        RawJson::of(&Stored {
+            actor,
+            causation_id: &self.causation_id,
+            correlation_id: &self.correlation_id,
+        })
+    }
 }
 
 /// Events to append to one stream, decided against `before`.
@@ -119,6 +138,23 @@ impl RawJson {
         }
         self.parse::<WithActor>().map(|m| m.actor)
     }
+}
+
+/// Written as `json`/`jsonb`, the text as it is.
+impl ToSql for RawJson {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        Json(self.get()).to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <Json<&RawValue> as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
 }
 
 impl From<Box<RawValue>> for RawJson {

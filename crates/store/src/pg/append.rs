@@ -18,7 +18,7 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use serde::Serialize;
-use ticketflow_domain::event::{Event, Payload as _};
+use ticketflow_domain::event::{Actor, Payload as _};
 use ticketflow_domain::project::{Project, ProjectEvent, ProjectPayload};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -129,7 +129,7 @@ impl PgStore {
         tx.commit().await?;
         Ok(Committed {
             state,
-            events: rows.stored(base, 0..events.len())?,
+            events: rows.stored(base, 0..events.len()),
         })
     }
 }
@@ -228,8 +228,9 @@ pub(super) struct Rows {
     seqs: Vec<Option<i64>>,
     types: Vec<String>,
     schema_versions: Vec<i32>,
-    data: Vec<serde_json::Value>,
-    metadata: Vec<serde_json::Value>,
+    data: Vec<RawJson>,
+    metadata: Vec<RawJson>,
+    actors: Vec<Actor>,
     occurred_at: Vec<DateTime<Utc>>,
     /// Per appended stream: its id, new version and last event's offset.
     streams: (Vec<Uuid>, Vec<i64>, Vec<i64>),
@@ -250,9 +251,7 @@ impl Rows {
         seqs: &[Option<i64>],
         metadata: &crate::Metadata,
     ) -> Result<(), StoreError> {
-        let mut meta = serde_json::to_value(metadata)?;
         for (i, (event, seq)) in events.iter().zip(seqs).enumerate() {
-            meta["actor"] = serde_json::to_value(&event.meta.actor)?;
             self.offsets.push(self.len() as i64 + 1);
             self.event_ids.push(Uuid::now_v7());
             self.stream_ids.push(stream_id);
@@ -263,8 +262,9 @@ impl Rows {
             self.types.push(event.payload.event_type().to_string());
             self.schema_versions
                 .push(event.payload.schema_version() as i32);
-            self.data.push(Event::data(event));
-            self.metadata.push(meta.clone());
+            self.data.push(RawJson::from(event.data()?));
+            self.metadata.push(metadata.stored(&event.meta.actor)?);
+            self.actors.push(event.meta.actor.clone());
             self.occurred_at.push(event.meta.occurred_at);
         }
         self.streams.0.push(stream_id);
@@ -312,28 +312,22 @@ impl Rows {
     }
 
     /// The stored form of the events in `range`, once `base` is known.
-    pub(super) fn stored(
-        &self,
-        base: i64,
-        range: std::ops::Range<usize>,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
+    pub(super) fn stored(&self, base: i64, range: std::ops::Range<usize>) -> Vec<StoredEvent> {
         range
-            .map(|i| {
-                Ok(StoredEvent {
-                    position: base + self.offsets[i],
-                    event_id: self.event_ids[i],
-                    stream_id: self.stream_ids[i],
-                    stream_type: self.stream_types[i].to_string(),
-                    project_id: self.project_ids[i],
-                    version: self.versions[i],
-                    seq: self.seqs[i],
-                    event_type: self.types[i].clone(),
-                    schema_version: self.schema_versions[i],
-                    data: RawJson::of(&self.data[i])?,
-                    actor: serde_json::from_value(self.metadata[i]["actor"].clone())?,
-                    occurred_at: self.occurred_at[i],
-                    metadata: RawJson::of(&self.metadata[i])?,
-                })
+            .map(|i| StoredEvent {
+                position: base + self.offsets[i],
+                event_id: self.event_ids[i],
+                stream_id: self.stream_ids[i],
+                stream_type: self.stream_types[i].to_string(),
+                project_id: self.project_ids[i],
+                version: self.versions[i],
+                seq: self.seqs[i],
+                event_type: self.types[i].clone(),
+                schema_version: self.schema_versions[i],
+                data: self.data[i].clone(),
+                actor: self.actors[i].clone(),
+                occurred_at: self.occurred_at[i],
+                metadata: self.metadata[i].clone(),
             })
             .collect()
     }

@@ -420,7 +420,7 @@ impl Planned {
     fn committed(self, rows: &Rows, base: i64) -> Outcome {
         Ok(Committed {
             state: self.state,
-            events: rows.stored(base, self.events)?,
+            events: rows.stored(base, self.events),
         })
     }
 }

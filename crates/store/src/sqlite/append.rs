@@ -8,7 +8,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
-use ticketflow_domain::event::{Event, Payload as _};
+use ticketflow_domain::event::Payload as _;
 use ticketflow_domain::project::{Project, ProjectEvent, ProjectPayload};
 use ticketflow_domain::ticket::{Ticket, TicketEvent, TicketPayload};
 use uuid::Uuid;
@@ -228,7 +228,6 @@ fn write_events<A: StreamKind>(
     metadata: &Metadata,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let head = super::read::head_position(conn)?;
-    let mut meta = serde_json::to_value(metadata)?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO events (position, event_id, stream_id, stream_type, project_id, version,
              seq, event_type, schema_version, data, metadata, occurred_at)
@@ -236,7 +235,6 @@ fn write_events<A: StreamKind>(
     )?;
     let mut stored = Vec::with_capacity(events.len());
     for (i, (event, seq)) in events.iter().zip(seqs).enumerate() {
-        meta["actor"] = serde_json::to_value(&event.meta.actor)?;
         let e = StoredEvent {
             position: head + 1 + i as i64,
             event_id: Uuid::now_v7(),
@@ -247,10 +245,10 @@ fn write_events<A: StreamKind>(
             seq: *seq,
             event_type: event.payload.event_type().to_string(),
             schema_version: event.payload.schema_version() as i32,
-            data: RawJson::of(&Event::data(event))?,
+            data: RawJson::from(event.data()?),
             actor: event.meta.actor.clone(),
             occurred_at: event.meta.occurred_at,
-            metadata: RawJson::of(&meta)?,
+            metadata: metadata.stored(&event.meta.actor)?,
         };
         insert.execute(params![
             e.position,
