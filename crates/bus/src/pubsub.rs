@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use async_nats::RequestErrorKind;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -111,14 +112,30 @@ impl PubSub for NatsPubSub {
 
     async fn subscribe(&self, pattern: String) -> Result<Subscription, BusError> {
         let subscriber = self.client.subscribe(pattern).await.map_err(unavailable)?;
-        // The round trip puts the subscription in place at the server before
-        // this returns, for messages other connections publish too.
-        self.client.flush().await.map_err(unavailable)?;
+        // The subscription is in place at the server before this returns,
+        // for messages other connections publish too.
+        self.round_trip().await?;
         Ok(subscriber.map(from_nats).boxed())
     }
 
     fn new_inbox(&self) -> String {
         self.client.new_inbox()
+    }
+}
+
+impl NatsPubSub {
+    /// Returns once the server has handled everything this connection sent
+    /// before. `flush` only empties the client's buffer into the socket; a
+    /// request nobody can answer comes back ("no responders") only after the
+    /// server, which handles a connection's operations in order, has handled
+    /// what preceded it.
+    async fn round_trip(&self) -> Result<(), BusError> {
+        let nobody = self.client.new_inbox();
+        match self.client.request(nobody, Bytes::new()).await {
+            Err(e) if e.kind() == RequestErrorKind::NoResponders => Ok(()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 
