@@ -132,7 +132,7 @@ impl Hub {
     }
 
     /// A hub that subscribes to each channel on `broker` while a socket
-    /// here follows it. Must be created within a Tokio runtime.
+    /// here follows it (a feed task each: subscribe within a Tokio runtime).
     pub fn fed_by(queue_limit: usize, broker: Broker) -> Arc<Self> {
         Self::with_broker(queue_limit, Some(broker))
     }
