@@ -112,8 +112,9 @@ async fn insert(
         let seq = next.get_mut(&p.notice.user_id).ok_or_else(|| {
             StoreError::Corrupt(format!("no head returned for user {}", p.notice.user_id))
         })?;
-        rows.push(row(p, *seq));
-        messages.push(message(p, *seq)?);
+        let row = row(p, *seq);
+        messages.push(message(&row)?);
+        rows.push(row);
         *seq += 1;
     }
     tx.rows().insert_notifications(&rows).await?;
@@ -138,27 +139,26 @@ async fn advance_heads(
     Ok(first)
 }
 
-/// The channel message of the notification [`row`] stores: what a replay
-/// renders from that row ([`crate::ReadStore::notification_messages`]).
-fn message(p: &Pending<'_>, seq: i64) -> Result<ChannelMessage, StoreError> {
-    let (event, notice) = (p.event, &p.notice);
+/// The channel message of `row`, rendered from its values as a replay
+/// renders it from the stored row ([`crate::ReadStore::notification_messages`]).
+fn message(row: &NotificationRow<'_>) -> Result<ChannelMessage, StoreError> {
     let notification = Notification {
-        id: notification_id(event.event_id, notice.user_id),
-        seq,
-        notification_type: notice.notification_type,
-        title: notice.title.clone(),
-        message: notice.message.clone(),
-        ticket_id: event.stream_id,
-        ticket_key: p.ticket_key.clone(),
-        project_id: event.project_id,
+        id: row.notification_id,
+        seq: row.seq,
+        notification_type: row.notification_type,
+        title: row.title.to_string(),
+        message: row.message.to_string(),
+        ticket_id: row.ticket_id,
+        ticket_key: row.ticket_key.to_string(),
+        project_id: row.project_id,
         read: false,
-        timestamp: event.occurred_at,
+        timestamp: row.occurred_at,
     };
     Ok(ChannelMessage {
         channel: Channel::Notifications {
-            user_id: notice.user_id,
+            user_id: row.user_id,
         },
-        seq,
+        seq: row.seq,
         json: notification_message(&notification)?,
     })
 }
@@ -169,7 +169,7 @@ fn row<'a>(p: &'a Pending<'a>, seq: i64) -> NotificationRow<'a> {
         notification_id: notification_id(event.event_id, notice.user_id),
         user_id: notice.user_id,
         seq,
-        notification_type: notice.notification_type.as_str(),
+        notification_type: notice.notification_type,
         title: &notice.title,
         message: &notice.message,
         ticket_id: event.stream_id,

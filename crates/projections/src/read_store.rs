@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ticketflow_domain::{Actor, Ticket};
+use ticketflow_domain::{Actor, NotificationType, Ticket};
 use ticketflow_store::StoreError;
 use uuid::Uuid;
 
@@ -71,7 +71,7 @@ pub struct NotificationRow<'a> {
     pub notification_id: Uuid,
     pub user_id: Uuid,
     pub seq: i64,
-    pub notification_type: &'static str,
+    pub notification_type: NotificationType,
     pub title: &'a str,
     pub message: &'a str,
     pub ticket_id: Uuid,

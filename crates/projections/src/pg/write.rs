@@ -275,7 +275,7 @@ impl<'a> NotificationColumns<'a> {
             c.ids.push(r.notification_id);
             c.user_ids.push(r.user_id);
             c.seqs.push(r.seq);
-            c.types.push(r.notification_type);
+            c.types.push(r.notification_type.as_str());
             c.titles.push(r.title);
             c.messages.push(r.message);
             c.ticket_ids.push(r.ticket_id);

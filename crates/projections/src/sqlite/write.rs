@@ -215,7 +215,7 @@ impl NotificationValues {
             notification_id: row.notification_id,
             user_id: row.user_id,
             seq: row.seq,
-            notification_type: row.notification_type,
+            notification_type: row.notification_type.as_str(),
             title: row.title.to_string(),
             message: row.message.to_string(),
             ticket_id: row.ticket_id,
