@@ -7,9 +7,8 @@
 ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
-COPY crates/ crates/
-COPY migrations/ migrations/
+# The workspace's crates and migrations (.dockerignore keeps the rest out).
+COPY . .
 # Cache mounts keep the registry and incremental build between builds; the binary is copied
 # out because the target dir mount is not part of the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -1,0 +1,154 @@
+//! Registration, login, token refresh and `/api/me`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use ticketflow_domain::user;
+use ticketflow_store::{NewUser, RefreshOutcome, User};
+use uuid::Uuid;
+
+use ticketflow_app::tokens::{self, ACCESS_TTL, REFRESH_TTL};
+use ticketflow_app::{password, ApiError, AppState, AuthUser};
+
+use crate::extract::JsonBody;
+
+fn user_json(u: &User) -> Value {
+    json!({ "id": u.user_id, "username": u.username, "display_name": u.display_name })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Register {
+    username: String,
+    password: String,
+    display_name: Option<String>,
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Register>,
+) -> Result<impl IntoResponse, ApiError> {
+    user::validate_username(&body.username)?;
+    user::validate_password(&body.password)?;
+    let display_name = body.display_name.unwrap_or_else(|| body.username.clone());
+    user::validate_display_name(&display_name)?;
+    let user = User {
+        user_id: Uuid::now_v7(),
+        username: body.username,
+        display_name,
+        created_at: ticketflow_app::now(),
+    };
+    let password_hash = password::hash(body.password).await?;
+    state
+        .accounts
+        .create_user(NewUser {
+            user: user.clone(),
+            password_hash,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(user_json(&user))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    username: String,
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Login>,
+) -> Result<Json<Value>, ApiError> {
+    let found = state.accounts.user_by_username(&body.username).await?;
+    let hash = found
+        .as_ref()
+        .map_or_else(|| password::DUMMY_HASH.clone(), |u| u.password_hash.clone());
+    let matches = password::verify(body.password, hash).await?;
+    let Some(found) = found.filter(|_| matches) else {
+        return Err(ApiError::unauthenticated("wrong username or password"));
+    };
+    let (refresh, refresh_hash) = tokens::new_refresh_token();
+    let expires = Utc::now() + REFRESH_TTL;
+    state
+        .accounts
+        .insert_refresh_token(
+            &refresh_hash,
+            tokens::new_family(),
+            found.user.user_id,
+            expires,
+        )
+        .await?;
+    token_pair(&state, &found.user.user_id, &found.user.username, refresh)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refresh {
+    refresh_token: String,
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Refresh>,
+) -> Result<Json<Value>, ApiError> {
+    let (next, next_hash) = tokens::new_refresh_token();
+    let now = Utc::now();
+    let presented = tokens::hash_refresh_token(&body.refresh_token);
+    let outcome = state
+        .accounts
+        .rotate_refresh_token(&presented, &next_hash, now, now + REFRESH_TTL)
+        .await?;
+    match outcome {
+        RefreshOutcome::Rotated { user_id } => {
+            let user = state
+                .accounts
+                .user_by_id(user_id)
+                .await?
+                .ok_or_else(|| ApiError::unauthenticated("user no longer exists"))?;
+            token_pair(&state, &user.user_id, &user.username, next)
+        }
+        RefreshOutcome::Reused => Err(ApiError::unauthenticated(
+            "refresh token was already used; its whole family is revoked",
+        )),
+        RefreshOutcome::Invalid => Err(ApiError::unauthenticated("invalid refresh token")),
+    }
+}
+
+fn token_pair(
+    state: &AppState,
+    user_id: &Uuid,
+    username: &str,
+    refresh: String,
+) -> Result<Json<Value>, ApiError> {
+    let access = state
+        .tokens
+        .issue_access(*user_id, username, Utc::now())
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot sign access token");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "cannot sign token",
+            )
+        })?;
+    Ok(Json(json!({
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TTL.num_seconds(),
+    })))
+}
+
+pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<Json<Value>, ApiError> {
+    let user = state
+        .accounts
+        .user_by_id(caller.id)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("user no longer exists"))?;
+    Ok(Json(user_json(&user)))
+}

@@ -1,0 +1,57 @@
+//! `X-Min-Position`: a GET waits (at most 5 s) until the read models have
+//! applied the given global position, so a client reads its own writes.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use ticketflow_app::ApiError;
+use ticketflow_app::AppState;
+
+const HEADER: &str = "x-min-position";
+const MAX_WAIT: Duration = Duration::from_secs(5);
+
+pub async fn min_position(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() != Method::GET {
+        return next.run(req).await;
+    }
+    let Some(raw) = req.headers().get(HEADER) else {
+        return next.run(req).await;
+    };
+    let Some(wanted) = raw.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()) else {
+        return ApiError::bad_header("X-Min-Position", "X-Min-Position must be an integer")
+            .into_response();
+    };
+    match wait_for(&state, wanted).await {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The position every read model has applied: the least of their checkpoints.
+fn applied(state: &AppState, checkpoints: &std::collections::BTreeMap<String, i64>) -> i64 {
+    state
+        .read_models
+        .iter()
+        .map(|name| checkpoints.get(*name).copied().unwrap_or(0))
+        .min()
+        .unwrap_or(0)
+}
+
+async fn wait_for(state: &AppState, wanted: i64) -> Result<(), ApiError> {
+    let mut checkpoints = state.watch.checkpoints.clone();
+    let reached = checkpoints.wait_for(|c| applied(state, c) >= wanted);
+    if let Ok(Ok(_)) = tokio::time::timeout(MAX_WAIT, reached).await {
+        return Ok(());
+    }
+    let current = applied(state, &state.watch.checkpoints.borrow());
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "projection_lagging",
+        format!("position {wanted} is not applied yet"),
+    )
+    .with("current_position", current))
+}

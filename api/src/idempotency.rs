@@ -1,0 +1,149 @@
+//! `Idempotency-Key`: a keyed POST/PATCH/DELETE repeated by the same user
+//! gets the first response back and runs nothing again.
+//!
+//! The key is claimed before the handler runs, so two concurrent requests
+//! with one key never both execute; only 2xx responses are kept, so a failed
+//! request may be retried with its key.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
+use sha2::{Digest, Sha256};
+use ticketflow_store::{Claim, StoredResponse};
+
+use crate::extract::MAX_BODY;
+use ticketflow_app::bearer;
+use ticketflow_app::ApiError;
+use ticketflow_app::AppState;
+
+const HEADER: &str = "idempotency-key";
+/// A claim whose request has not finished after this long is presumed dead.
+const STALE_AFTER: Duration = Duration::seconds(60);
+/// Records are kept at least this long (the contract's floor).
+const KEEP_FOR: Duration = Duration::hours(24);
+const KEY_MAX: usize = 255;
+/// Response headers worth replaying.
+const KEPT_HEADERS: [&str; 4] = ["content-type", "etag", "x-position", "location"];
+
+pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match run(state, req, next).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Response> {
+    let keyed = matches!(*req.method(), Method::POST | Method::PATCH | Method::DELETE);
+    let key = req
+        .headers()
+        .get(HEADER)
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    let (Some(key), true) = (key, keyed) else {
+        return Ok(next.run(req).await);
+    };
+    // Unauthenticated requests fall through to the handler, which refuses them.
+    let Some(user) = bearer(req.headers()).and_then(|t| state.authenticate(t).ok()) else {
+        return Ok(next.run(req).await);
+    };
+    if key.is_empty() || key.len() > KEY_MAX {
+        return Err(
+            ApiError::bad_header("Idempotency-Key", "must be 1 to 255 characters").into_response(),
+        );
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::payload_too_large().into_response())?;
+    let hash = request_hash(&parts.method, parts.uri.path(), &bytes);
+    let now = Utc::now();
+    let claim = state
+        .idempotency
+        .claim(user.id, &key, &hash, now, now - STALE_AFTER, now - KEEP_FOR)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    match claim {
+        Claim::Acquired => {}
+        Claim::Done(stored) => return Ok(replay(stored)),
+        Claim::Mismatch => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request",
+            )
+            .into_response())
+        }
+        Claim::InProgress => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_in_progress",
+                "a request with this Idempotency-Key is still running",
+            )
+            .into_response())
+        }
+    }
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    Ok(settle(&state, user.id, &key, response).await)
+}
+
+/// Keeps a 2xx response for replay, or frees the key for a retry.
+async fn settle(state: &AppState, user_id: uuid::Uuid, key: &str, response: Response) -> Response {
+    if !response.status().is_success() {
+        if let Err(e) = state.idempotency.release(user_id, key).await {
+            tracing::warn!(error = %e, "could not release idempotency key");
+        }
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "response lost",
+        )
+        .into_response();
+    };
+    let headers = KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = parts.headers.get(*name)?.to_str().ok()?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect();
+    let stored = StoredResponse {
+        status: parts.status.as_u16(),
+        headers,
+        body: bytes.to_vec(),
+    };
+    if let Err(e) = state.idempotency.complete(user_id, key, &stored).await {
+        tracing::warn!(error = %e, "could not store idempotent response");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let mut response = Response::new(Body::from(stored.body));
+    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    for (name, value) in stored.headers {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(n, v);
+        }
+    }
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+fn request_hash(method: &Method, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_str());
+    hasher.update([0]);
+    hasher.update(path);
+    hasher.update([0]);
+    hasher.update(body);
+    hasher.finalize().to_vec()
+}

@@ -1,0 +1,146 @@
+//! The HTTP API of ticketflow (the contract's Auth, Projects and Tickets
+//! sections).
+//!
+//! Handlers are small: extract, run a command or a read, render. Commands go
+//! through the application layer ([`ticketflow_app`]), which loads the
+//! aggregate, lets the domain decide, and appends.
+
+mod auth;
+mod consistency;
+mod extract;
+mod feed;
+mod idempotency;
+mod notifications;
+mod paging;
+mod projects;
+mod tickets;
+mod views;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures::StreamExt;
+use ticketflow_app::{ApiError, AppState};
+use tower_http::trace::TraceLayer;
+
+/// `X-Position`: where the command's last event stands in the global log.
+pub fn position_header(position: i64) -> (HeaderName, HeaderValue) {
+    (
+        HeaderName::from_static("x-position"),
+        HeaderValue::from(position),
+    )
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/me", get(auth::me))
+        .route("/projects", post(projects::create).get(projects::list))
+        .route("/projects/{pid}", get(projects::get))
+        .route(
+            "/projects/{pid}/members",
+            post(projects::add_member).get(projects::members),
+        )
+        .route(
+            "/projects/{pid}/members/{uid}",
+            axum::routing::delete(projects::remove_member),
+        )
+        .route(
+            "/projects/{pid}/tickets",
+            post(tickets::create).get(tickets::list),
+        )
+        .route(
+            "/tickets/{id}",
+            get(tickets::get)
+                .patch(tickets::update)
+                .delete(tickets::delete),
+        )
+        .route(
+            "/tickets/{id}/comments",
+            post(tickets::add_comment).get(tickets::comments),
+        )
+        .route("/tickets/{id}/history", get(tickets::history))
+        .route("/projects/{pid}/events", get(feed::events))
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/read-all", post(notifications::read_all))
+        .route("/notifications/{id}/read", post(notifications::read))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            consistency::min_position,
+        ));
+    Router::new()
+        .nest("/api", api)
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed",
+            )
+        })
+        .layer(middleware::from_fn(refuse_large_bodies))
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Refuses a declared body over the limit before any handler reads it, so
+/// every route answers 413 the same way (bodies without a length are cut off
+/// by [`DefaultBodyLimit`] as they are read).
+async fn refuse_large_bodies(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(len) if len > extract::MAX_BODY => refuse_after_draining(req, len).await,
+        _ => next.run(req).await,
+    }
+}
+
+/// Declared bodies up to this size are read to the end before the 413 goes
+/// out; larger ones are not worth reading.
+const DRAIN_MAX: usize = 8 * extract::MAX_BODY;
+
+/// A 413 sent while the client is still writing its body makes the server
+/// close a connection with unread data, and the client then sees a reset
+/// (or a broken pipe) instead of the answer. So the body is read and dropped
+/// first, chunk by chunk; one too large even for that gets the 413 with
+/// `Connection: close`, so at least the connection is not reused.
+async fn refuse_after_draining(req: Request, declared: usize) -> Response {
+    let mut response = ApiError::payload_too_large().into_response();
+    if declared <= DRAIN_MAX && drain(req.into_body(), DRAIN_MAX).await {
+        return response;
+    }
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Reads `body` to its end without keeping it; false if it failed or went
+/// past `max` bytes.
+async fn drain(body: axum::body::Body, max: usize) -> bool {
+    let mut chunks = body.into_data_stream();
+    let mut read = 0;
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(bytes) => read += bytes.len(),
+            Err(_) => return false,
+        }
+        if read > max {
+            return false;
+        }
+    }
+    true
+}

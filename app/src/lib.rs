@@ -1,0 +1,81 @@
+//! The application layer: what HTTP handlers and WebSocket sessions both
+//! stand on, so neither door reaches through the other.
+//!
+//! - [`AppState`]: the stores, read models, broker and caches of a process;
+//! - [`command`]: running a command (load the aggregate, let the domain
+//!   decide, append), with the [`Aggregates`] cache and per-stream turns;
+//! - [`auth`], [`tokens`], [`password`]: who is calling;
+//! - [`membership`]: who may see a project and its tickets;
+//! - [`notifications`]: read marks, announced to the reader's sockets;
+//! - [`ApiError`]: the contract's error body, for both doors.
+
+mod aggregates;
+pub mod auth;
+pub mod command;
+mod error;
+pub mod membership;
+pub mod notifications;
+pub mod password;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use ticketflow_store::Watch;
+use ticketflow_store::{Accounts, EventStore, IdempotencyStore};
+
+pub use aggregates::Aggregates;
+pub use auth::{bearer, AuthUser};
+pub use command::{Outcome, TicketTarget};
+pub use error::{path_id, ApiError};
+pub use tokens::TokenKeys;
+
+/// What every handler and socket shares. Axum clones the state for each extractor and
+/// middleware of every request, so it is one shared allocation.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
+    /// The event log: commands append to it; reads load from it until the
+    /// projections exist.
+    pub events: Arc<dyn EventStore>,
+    /// Accounts and refresh tokens.
+    pub accounts: Arc<dyn Accounts>,
+    /// First responses to keyed requests.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The JWT secret, decoded once.
+    pub tokens: Arc<TokenKeys>,
+    /// The read models: what GETs, sockets and read marks go to.
+    pub reads: Arc<dyn ticketflow_projections::ReadStore>,
+    /// The log's head and the read models' checkpoints, as they move.
+    pub watch: Watch,
+    /// The read models X-Min-Position waits for.
+    pub read_models: Vec<&'static str>,
+    /// Aggregates as last seen, so commands rarely load, and the per-stream
+    /// turns of writers.
+    pub aggregates: Arc<aggregates::Aggregates>,
+    /// Where read marks are announced to the reader's sockets (absent when
+    /// this process runs without a broker).
+    pub broker: Option<ticketflow_nats::Broker>,
+}
+
+/// The current time at the store's precision (microseconds), so a command's
+/// response and a later read of the same event agree to the digit.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

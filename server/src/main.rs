@@ -1,0 +1,310 @@
+//! `ticketflow`: the server binary.
+//!
+//! `ticketflow serve` runs every role in one process; `--roles` picks some.
+//! With neither DATABASE_URL nor NATS_URL it runs embedded: SQLite files in a
+//! data directory and an in-process broker. `ticketflow migrate` applies the
+//! PostgreSQL schema and exits. Configuration comes from the environment,
+//! with flags of the same meaning.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use rand::RngCore;
+mod projections_cli;
+
+use ticketflow::{Backend, DataDir};
+use ticketflow_nats::Bus;
+use ticketflow_projections::PgReadStore;
+use ticketflow_realtime::{Settings, Timing};
+use ticketflow_store::pg::PgStore;
+
+/// glibc's malloc took a quarter of the server's CPU under the command
+/// benchmark (many small, short-lived allocations across threads).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "ticketflow",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TICKETFLOW_REVISION"), ")"),
+    about = "Event-sourced real-time ticketing backend"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Inspect or rebuild the read models.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The embedded mode's data directory (used without DATABASE_URL).
+        #[arg(
+            long,
+            global = true,
+            env = "TICKETFLOW_DATA_DIR",
+            default_value = "./ticketflow-data"
+        )]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Each projection's position, lag and rate.
+    Status,
+    /// Replay the log into fresh tables and swap them in atomically.
+    Rebuild {
+        /// The projection to rebuild (tickets, comments, notifications).
+        name: Option<String>,
+        /// Rebuild every projection.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    /// PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/ticketflow
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Connections in the pool.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    database_pool_size: usize,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8000")]
+    bind_addr: SocketAddr,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// NATS URL, e.g. nats://127.0.0.1:4222
+    #[arg(long, env = "NATS_URL")]
+    nats_url: Option<String>,
+    /// Prefix of the JetStream stream and subjects (several deployments may share a NATS).
+    #[arg(long, env = "NATS_PREFIX", default_value = "ticketflow")]
+    nats_prefix: String,
+    /// Where the embedded mode (neither DATABASE_URL nor NATS_URL set) keeps its data.
+    #[arg(long, env = "TICKETFLOW_DATA_DIR", default_value = "./ticketflow-data")]
+    data_dir: PathBuf,
+    /// HS256 secret for access tokens (embedded mode: generated once and kept in the data directory).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Allow running on PostgreSQL without JWT_SECRET (a random one per process).
+    #[arg(long)]
+    dev: bool,
+    /// Messages queued per socket before it is closed as a slow consumer (4008).
+    #[arg(long, env = "WS_QUEUE_LIMIT", default_value_t = 1024)]
+    ws_queue_limit: usize,
+    /// Most messages one replay sends before answering resync_required.
+    #[arg(long, env = "REPLAY_LIMIT", default_value_t = 100_000)]
+    replay_limit: i64,
+    /// Roles to run: any of api, relay, projections, realtime.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "api,relay,projections,realtime"
+    )]
+    roles: Vec<Role>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+enum Role {
+    Api,
+    Relay,
+    Projections,
+    Realtime,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => {
+            connect(&args).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Projections {
+            command,
+            database,
+            data_dir,
+        } => match (command, &database.database_url) {
+            (ProjectionsCommand::Status, None) => projections_cli::status_embedded(&data_dir).await,
+            (ProjectionsCommand::Rebuild { name, all }, None) => {
+                projections_cli::rebuild_embedded(&data_dir, name, all).await
+            }
+            (ProjectionsCommand::Status, Some(_)) => {
+                let store = connect(&database).await?;
+                let reads = PgReadStore::new(store.pool().clone());
+                projections_cli::status(&store, &reads).await
+            }
+            (ProjectionsCommand::Rebuild { name, all }, Some(_)) => {
+                let store = connect(&database).await?;
+                projections_cli::rebuild_cmd(&store, name, all).await
+            }
+        },
+    }
+}
+
+/// Opens the pool and brings the schema up to date.
+async fn connect(args: &DatabaseArgs) -> anyhow::Result<PgStore> {
+    let Some(url) = args.database_url.as_deref() else {
+        bail!("DATABASE_URL is not set: this command works on PostgreSQL");
+    };
+    let store = PgStore::connect(url, args.database_pool_size).context("configuring PostgreSQL")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+/// The secret given, else the data directory's (embedded), else a throwaway
+/// one under --dev.
+fn jwt_secret(args: &ServeArgs, backend: &Backend) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = args.jwt_secret.as_deref().filter(|s| !s.is_empty()) {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    if let Some(dir) = backend.data_dir() {
+        return dir.jwt_secret();
+    }
+    if !args.dev {
+        bail!("JWT_SECRET is not set (pass --dev to run with a throwaway secret)");
+    }
+    tracing::warn!("--dev: using a random JWT secret; tokens die with this process");
+    let mut secret = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    Ok(secret)
+}
+
+const ALL_ROLES: [Role; 4] = [Role::Api, Role::Relay, Role::Projections, Role::Realtime];
+
+/// PostgreSQL and NATS when configured; embedded when neither is.
+async fn backend(args: &ServeArgs) -> anyhow::Result<Backend> {
+    match (&args.database.database_url, &args.nats_url) {
+        (None, None) => embedded(args).await,
+        (None, Some(_)) => bail!(
+            "NATS_URL is set but DATABASE_URL is not: set both to run on PostgreSQL and NATS, \
+             or neither to run embedded"
+        ),
+        (Some(_), nats_url) => {
+            let store = connect(&args.database).await?;
+            let bus = match nats_url {
+                Some(url) => Some(connect_bus(url, &args.nats_prefix).await?),
+                None => None,
+            };
+            tracing::info!(
+                mode = if bus.is_some() {
+                    "postgres+nats"
+                } else {
+                    "postgres"
+                },
+                "events and read models in PostgreSQL{}",
+                if bus.is_some() {
+                    ", messages on NATS"
+                } else {
+                    "; no NATS_URL: API role only"
+                }
+            );
+            Ok(Backend::services(store, bus))
+        }
+    }
+}
+
+async fn embedded(args: &ServeArgs) -> anyhow::Result<Backend> {
+    if !ALL_ROLES.iter().all(|role| args.roles.contains(role)) {
+        bail!(
+            "--roles splits a deployment across processes, which needs PostgreSQL and NATS \
+             (DATABASE_URL and NATS_URL); the embedded mode runs every role in one process"
+        );
+    }
+    let dir = DataDir::open(&args.data_dir)?;
+    let backend = Backend::embedded(dir).await?;
+    tracing::info!(
+        mode = "embedded",
+        data_dir = %absolute(&args.data_dir).display(),
+        "events and read models in SQLite under the data directory, messages in process; \
+         set DATABASE_URL and NATS_URL to run on PostgreSQL and NATS (several instances)"
+    );
+    Ok(backend)
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+async fn connect_bus(url: &str, prefix: &str) -> anyhow::Result<Bus> {
+    let bus = Bus::connect(url, prefix)
+        .await
+        .context("connecting to NATS")?;
+    bus.ensure_stream()
+        .await
+        .context("creating the JetStream stream")?;
+    tracing::info!(stream = bus.stream_name(), "bus connected");
+    Ok(bus)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let backend = backend(&args).await?;
+    let secret = jwt_secret(&args, &backend)?;
+    let has = |role| args.roles.contains(&role);
+    let mut tasks = backend.spawn_workers(has(Role::Relay), has(Role::Projections))?;
+    if !has(Role::Api) && !has(Role::Realtime) {
+        tracing::info!("no api or realtime role: running background roles only");
+        shutdown_signal().await;
+        tasks.iter().for_each(|t| t.abort());
+        return Ok(());
+    }
+    let settings = Settings {
+        queue_limit: args.ws_queue_limit,
+        replay_limit: args.replay_limit,
+        timing: Timing::default(),
+    };
+    let (app, front_tasks) = backend
+        .front(&secret, settings, has(Role::Api), has(Role::Realtime))
+        .await?;
+    tasks.extend(front_tasks);
+    let listener = tokio::net::TcpListener::bind(args.bind_addr)
+        .await
+        .with_context(|| format!("binding {}", args.bind_addr))?;
+    tracing::info!(addr = %args.bind_addr, roles = ?args.roles, "ticketflow listening");
+    let served = ticketflow::serve(listener, app, shutdown_signal()).await;
+    tasks.iter().for_each(|t| t.abort());
+    served.context("serving HTTP")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot listen for SIGTERM"),
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

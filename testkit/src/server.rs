@@ -1,0 +1,550 @@
+//! The whole server on a real socket, in the mode [`crate::embedded_mode`]
+//! picks, and the clients tests talk to it with.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use ticketflow::{Backend, DataDir};
+use ticketflow_nats::Bus;
+use ticketflow_realtime::{Settings, Timing};
+use ticketflow_store::pg::PgStore;
+
+use crate::{embedded_mode, TestDb};
+
+pub const JWT_SECRET: &str = "test-secret-for-ticketflow";
+
+/// Where a test server's data lives.
+pub enum Home {
+    Services(Box<Services>),
+    /// A data directory of its own.
+    Embedded {
+        dir: tempfile::TempDir,
+    },
+}
+
+/// A database and a NATS prefix of one's own.
+pub struct Services {
+    pub db: TestDb,
+    pub store: PgStore,
+    pub bus: Bus,
+}
+
+/// The whole server on 127.0.0.1 on a free port: the API, the gateway and
+/// the background workers, in the mode [`embedded_mode`] picks, assembled by
+/// the `ticketflow` library as the binary assembles it.
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub backend: Backend,
+    pub home: Home,
+    /// The highest X-Position seen; GETs wait for it (read-your-writes), as a
+    /// client following the contract would.
+    last_position: Arc<AtomicI64>,
+    queue_limit: usize,
+    timing: Timing,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4333".to_string())
+}
+
+/// An API and gateway instance: what a `--roles api,realtime` process runs.
+pub struct Front {
+    pub base: String,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Front {
+    async fn start(backend: &Backend, queue_limit: usize, timing: Timing) -> Self {
+        let settings = Settings {
+            queue_limit,
+            replay_limit: 100_000,
+            timing,
+        };
+        let (app, mut tasks) = backend
+            .front(JWT_SECRET.as_bytes(), settings, true, true)
+            .await
+            .expect("start the API and gateway");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        tasks.push(tokio::spawn(async move {
+            let forever = std::future::pending();
+            ticketflow::serve(listener, app, forever)
+                .await
+                .expect("serve");
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            tasks,
+        }
+    }
+
+    /// The `ws://` URL of `path` on this instance.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.replacen("http://", "ws://", 1))
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|t| t.abort());
+    }
+}
+
+/// A registered, logged-in user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    pub token: String,
+    pub refresh_token: String,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// The `X-Position` header as a number.
+    pub fn position(&self) -> i64 {
+        self.header("x-position")
+            .and_then(|p| p.parse().ok())
+            .expect("X-Position header")
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// The `field` an error names (422s), "" when none.
+    pub fn error_field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+}
+
+/// Reads a response whole; a body that is present must be JSON, since every
+/// response of the API is.
+async fn read_reply(resp: reqwest::Response) -> Reply {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "non-JSON body ({status}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(1024, Timing::default()).await
+    }
+
+    /// A server with `WS_QUEUE_LIMIT` set to `queue_limit` and the given
+    /// keepalive timings (short ones to watch pings and idle drops).
+    pub async fn start_with(queue_limit: usize, timing: Timing) -> Self {
+        let home = if embedded_mode() {
+            Home::Embedded {
+                dir: tempfile::tempdir().expect("a temporary data directory"),
+            }
+        } else {
+            let db = TestDb::create().await;
+            // Five leaders (relay, projections) hold a connection each.
+            let store = db.store_with_pool(20).await;
+            let prefix = format!("tf_{}", uuid::Uuid::new_v4().simple());
+            let bus = Bus::connect(&nats_url(), &prefix)
+                .await
+                .expect("connect to NATS");
+            bus.ensure_stream().await.expect("create the test's stream");
+            Home::Services(Box::new(Services { db, store, bus }))
+        };
+        Self::start_in(home, queue_limit, timing).await
+    }
+
+    async fn start_in(home: Home, queue_limit: usize, timing: Timing) -> Self {
+        let backend = match &home {
+            Home::Services(home) => Backend::services(home.store.clone(), Some(home.bus.clone())),
+            Home::Embedded { dir } => {
+                let dir = DataDir::open(dir.path()).expect("lock the data directory");
+                Backend::embedded(dir)
+                    .await
+                    .expect("open the embedded stores")
+            }
+        };
+        let mut tasks = backend
+            .spawn_workers(true, true)
+            .expect("start the workers");
+        let mut front = Front::start(&backend, queue_limit, timing).await;
+        tasks.append(&mut front.tasks);
+        Self {
+            base: front.base.clone(),
+            http: reqwest::Client::new(),
+            backend,
+            home,
+            last_position: Arc::new(AtomicI64::new(0)),
+            queue_limit,
+            timing,
+            tasks,
+        }
+    }
+
+    /// The same data served by a new server, as after a process restart: the
+    /// old one's tasks are stopped and its stores closed first. The new one
+    /// listens on another port.
+    pub async fn restart(mut self) -> Self {
+        let placeholder = Home::Embedded {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        };
+        let home = std::mem::replace(&mut self.home, placeholder);
+        let (queue_limit, timing) = (self.queue_limit, self.timing);
+        let last_position = self.last_position.clone();
+        drop(self);
+        let mut server = Self::start_in(home, queue_limit, timing).await;
+        server.last_position = last_position;
+        server
+    }
+
+    /// Another API and gateway instance on the same data, or `None` in the
+    /// embedded mode, which runs one process.
+    pub async fn another_instance(&self) -> Option<Front> {
+        match &self.home {
+            Home::Services(home) => {
+                let backend = Backend::services(home.store.clone(), Some(home.bus.clone()));
+                Some(Front::start(&backend, 1024, Timing::default()).await)
+            }
+            Home::Embedded { .. } => {
+                eprintln!("embedded mode: one instance only; the multi-instance part is skipped");
+                None
+            }
+        }
+    }
+
+    /// The PostgreSQL database, for what only exists there (the CLI).
+    pub fn database_url(&self) -> Option<&str> {
+        match &self.home {
+            Home::Services(home) => Some(&home.db.url),
+            Home::Embedded { .. } => None,
+        }
+    }
+
+    /// How `username`'s password is stored, read beneath the API.
+    pub async fn stored_password_hash(&self, username: &str) -> String {
+        const SQL: &str = "SELECT password_hash FROM users WHERE username = ";
+        match &self.home {
+            Home::Services(home) => {
+                let row = home
+                    .db
+                    .client()
+                    .await
+                    .query_one(&format!("{SQL}$1"), &[&username])
+                    .await
+                    .expect("the user row");
+                row.get(0)
+            }
+            Home::Embedded { dir } => {
+                let db =
+                    rusqlite::Connection::open(dir.path().join(DataDir::EVENTS_DB)).expect("open");
+                db.query_row(&format!("{SQL}?1"), [username], |row| row.get(0))
+                    .expect("the user row")
+            }
+        }
+    }
+
+    /// Ages every refresh token past its expiry in place (thirty days are
+    /// not waited for).
+    pub async fn expire_refresh_tokens(&self) {
+        match &self.home {
+            Home::Services(home) => {
+                home.db
+                    .client()
+                    .await
+                    .execute(
+                        "UPDATE refresh_tokens SET expires_at = now() - interval '1 second'",
+                        &[],
+                    )
+                    .await
+                    .expect("age the tokens");
+            }
+            Home::Embedded { dir } => {
+                let db =
+                    rusqlite::Connection::open(dir.path().join(DataDir::EVENTS_DB)).expect("open");
+                // Stored as microseconds since the epoch.
+                let past = (chrono::Utc::now() - chrono::Duration::seconds(1)).timestamp_micros();
+                db.execute("UPDATE refresh_tokens SET expires_at = ?1", [past])
+                    .expect("age the tokens");
+            }
+        }
+    }
+
+    /// The `ws://` URL of `path` on this server.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.replacen("http://", "ws://", 1))
+    }
+
+    /// Adds `X-Min-Position` (the newest write seen) to a GET that has none,
+    /// and sends it, remembering any `X-Position` in the reply.
+    async fn send(
+        &self,
+        method: &Method,
+        mut req: reqwest::RequestBuilder,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let explicit = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("x-min-position"));
+        let seen = self.last_position.load(Ordering::SeqCst);
+        if *method == Method::GET && !explicit && seen > 0 {
+            req = req.header("x-min-position", seen.to_string());
+        }
+        let reply = read_reply(req.send().await.expect("request")).await;
+        if let Some(position) = reply.header("x-position").and_then(|p| p.parse().ok()) {
+            self.last_position.fetch_max(position, Ordering::SeqCst);
+        }
+        reply
+    }
+
+    /// Sends a request; `body` is sent as JSON when present.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        self.send(&method, req, headers).await
+    }
+
+    /// Sends `body` byte for byte as `application/json`: for bodies a
+    /// [`Value`] cannot express (malformed, padded, exactly sized, streamed).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.send(&method, req, headers).await
+    }
+
+    /// `POST /api/auth/register` with `body`, unauthenticated.
+    pub async fn register(&self, body: Value) -> Reply {
+        self.call(Method::POST, "/api/auth/register", None, Some(body), &[])
+            .await
+    }
+
+    /// `POST /api/auth/login`, unauthenticated.
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        let body = json!({ "username": username, "password": password });
+        self.call(Method::POST, "/api/auth/login", None, Some(body), &[])
+            .await
+    }
+
+    /// Every item of a list endpoint, following `next_cursor` to the end with
+    /// pages of `limit`. `path` may already carry a query.
+    pub async fn list_all(&self, path: &str, token: &str, limit: usize) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = format!("{path}{sep}limit={limit}");
+            if let Some(cursor) = &after {
+                url.push_str(&format!("&after={cursor}"));
+            }
+            let page = self.get(&url, token).await;
+            assert_eq!(page.status, StatusCode::OK, "list {url}: {:?}", page.body);
+            items.extend(page.body["items"].as_array().expect("items").clone());
+            match page.body["next_cursor"].as_str() {
+                Some(cursor) => after = Some(cursor.to_string()),
+                None => return items,
+            }
+        }
+    }
+
+    /// Every event of a ticket from `/history`, in version order.
+    pub async fn history(&self, user: &TestUser, ticket_id: &str) -> Vec<Value> {
+        let path = format!("/api/tickets/{ticket_id}/history");
+        self.list_all(&path, &user.token, 200).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body), &[])
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body), &[])
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None, &[])
+            .await
+    }
+
+    /// Registers and logs in `username` (password "password123").
+    pub async fn user(&self, username: &str) -> TestUser {
+        let body = json!({ "username": username, "password": "password123" });
+        let reg = self
+            .call(
+                Method::POST,
+                "/api/auth/register",
+                None,
+                Some(body.clone()),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            reg.status,
+            StatusCode::CREATED,
+            "register {username}: {:?}",
+            reg.body
+        );
+        let login = self
+            .call(Method::POST, "/api/auth/login", None, Some(body), &[])
+            .await;
+        assert_eq!(
+            login.status,
+            StatusCode::OK,
+            "login {username}: {:?}",
+            login.body
+        );
+        TestUser {
+            id: reg.body["id"].as_str().expect("id").to_string(),
+            username: username.to_string(),
+            token: login.body["access_token"]
+                .as_str()
+                .expect("token")
+                .to_string(),
+            refresh_token: login.body["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_string(),
+        }
+    }
+
+    /// Creates a project owned by `owner`; returns its JSON.
+    pub async fn project(&self, owner: &TestUser, key: &str) -> Value {
+        let reply = self
+            .post(
+                "/api/projects",
+                &owner.token,
+                json!({ "key": key, "name": format!("{key} project") }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "create project: {:?}",
+            reply.body
+        );
+        reply.body
+    }
+
+    pub async fn add_member(&self, admin: &TestUser, project_id: &str, member: &TestUser) {
+        let path = format!("/api/projects/{project_id}/members");
+        let reply = self
+            .post(&path, &admin.token, json!({ "username": member.username }))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "add member: {:?}",
+            reply.body
+        );
+    }
+
+    /// Creates a ticket; returns the whole reply (headers matter).
+    pub async fn ticket(&self, user: &TestUser, project_id: &str, body: Value) -> Reply {
+        let reply = self
+            .post(
+                &format!("/api/projects/{project_id}/tickets"),
+                &user.token,
+                body,
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "create ticket: {:?}",
+            reply.body
+        );
+        reply
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let Home::Services(home) = &self.home else {
+            return;
+        };
+        // Best effort: the stream is the test's own.
+        let bus = home.bus.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                let _ = rt.block_on(bus.delete_stream());
+            }
+        })
+        .join();
+    }
+}
