@@ -14,6 +14,11 @@ fn framework() -> TestFramework<Project> {
     TestFramework::with(())
 }
 
+/// alice creates the project with `key` and `name` on a fresh aggregate.
+fn creating(case_name: &str, key: &str, name: &str, then: Then<ProjectEvent>) -> Case<Project> {
+    Case::new(case_name, vec![], create_project(key, name), then)
+}
+
 fn create_project(key: &str, name: &str) -> ProjectCommand {
     ProjectCommand::Create {
         meta: meta(&alice()),
@@ -62,6 +67,15 @@ fn remove_member(actor: &Actor, user: &Actor) -> ProjectCommand {
     }
 }
 
+fn member_added_by(actor: &Actor, user: &Actor) -> ProjectEvent {
+    event(
+        actor,
+        ProjectPayload::MemberAdded {
+            member: member(user, Role::Member),
+        },
+    )
+}
+
 fn member_removed(actor: &Actor, user: &Actor) -> ProjectEvent {
     event(
         actor,
@@ -72,21 +86,34 @@ fn member_removed(actor: &Actor, user: &Actor) -> ProjectEvent {
     )
 }
 
+/// alice's project with these events after its creation.
+fn project_then(then: Vec<ProjectEvent>) -> Vec<ProjectEvent> {
+    let mut events = project_created();
+    events.extend(then);
+    events
+}
+
 /// alice's project with bob as a plain member.
 fn project_with_bob() -> Vec<ProjectEvent> {
-    let mut events = project_created();
-    events.push(member_added(&bob(), Role::Member));
-    events
+    project_then(vec![member_added(&bob(), Role::Member)])
+}
+
+/// alice's project with bob as a second admin.
+fn project_with_bob_as_admin() -> Vec<ProjectEvent> {
+    project_then(vec![member_added(&bob(), Role::Admin)])
 }
 
 // ---- Create ----------------------------------------------------------------
 
 #[test]
 fn create_emits_project_created_with_default_statuses_then_admin_member_added() {
-    framework()
-        .given_no_previous_events()
-        .when(create_project("PROJ", "Project"))
-        .then_expect_events(created_events("PROJ", "Project"));
+    creating(
+        "create_emits_project_created_with_default_statuses_then_admin_member_added",
+        "PROJ",
+        "Project",
+        Then::Events(created_events("PROJ", "Project")),
+    )
+    .check();
 }
 
 #[test]
@@ -123,276 +150,224 @@ fn creator_becomes_admin_with_given_display_name_joined_at_creation() {
 
 #[test]
 fn create_twice_conflicts() {
-    framework()
-        .given(project_created())
-        .when(create_project("OTHER", "Other"))
-        .then_expect_conflict("project_exists");
+    Case::<Project>::new(
+        "create_twice_conflicts",
+        project_created(),
+        create_project("OTHER", "Other"),
+        Then::Conflict("project_exists"),
+    )
+    .check();
 }
 
 #[test]
-fn key_of_two_to_ten_chars_is_accepted() {
+fn key_rules() {
+    let mut cases = vec![];
     for key in ["AB", "A1", "ABCDEFGHIJ", "A123456789", "X9Y8"] {
-        framework()
-            .given_no_previous_events()
-            .when(create_project(key, "Project"))
-            .then_expect_events(created_events(key, "Project"));
+        cases.push(creating(
+            &format!("key_of_two_to_ten_chars_is_accepted: {key:?}"),
+            key,
+            "Project",
+            Then::Events(created_events(key, "Project")),
+        ));
     }
-}
-
-#[test]
-fn key_shorter_than_two_chars_is_invalid() {
-    for key in ["", "A"] {
-        framework()
-            .given_no_previous_events()
-            .when(create_project(key, "Project"))
-            .then_expect_invalid("key");
+    for (rule, keys) in [
+        ("key_shorter_than_two_chars_is_invalid", &["", "A"][..]),
+        ("key_longer_than_ten_chars_is_invalid", &["ABCDEFGHIJK"]),
+        (
+            "key_must_start_with_an_uppercase_letter",
+            &["1AB", "aBC", "_AB", "ÄBC"],
+        ),
+        (
+            "key_must_continue_with_uppercase_letters_or_digits_only",
+            &["Ab", "AB-C", "AB_C", "AB C", "AB ", "ABÉ", "AＢ"],
+        ),
+    ] {
+        for key in keys {
+            cases.push(creating(
+                &format!("{rule}: {key:?}"),
+                key,
+                "Project",
+                Then::Invalid("key"),
+            ));
+        }
     }
+    check_all(cases);
 }
 
 #[test]
-fn key_longer_than_ten_chars_is_invalid() {
-    framework()
-        .given_no_previous_events()
-        .when(create_project("ABCDEFGHIJK", "Project"))
-        .then_expect_invalid("key");
-}
-
-#[test]
-fn key_must_start_with_an_uppercase_letter() {
-    for key in ["1AB", "aBC", "_AB", "ÄBC"] {
-        framework()
-            .given_no_previous_events()
-            .when(create_project(key, "Project"))
-            .then_expect_invalid("key");
+fn name_rules() {
+    let mut cases = vec![
+        creating("empty_name_is_invalid", "PROJ", "", Then::Invalid("name")),
+        creating(
+            "blank_name_is_invalid",
+            "PROJ",
+            " \t\n ",
+            Then::Invalid("name"),
+        ),
+    ];
+    for (length, name) in [
+        ("1", "P".to_string()),
+        ("100", chars('n', 100)),
+        ("100 unicode", chars('é', 100)),
+    ] {
+        cases.push(creating(
+            &format!("name_of_one_to_hundred_chars_is_accepted: {length}"),
+            "PROJ",
+            &name,
+            Then::Events(created_events("PROJ", &name)),
+        ));
     }
-}
-
-#[test]
-fn key_must_continue_with_uppercase_letters_or_digits_only() {
-    for key in ["Ab", "AB-C", "AB_C", "AB C", "AB ", "ABÉ", "AＢ"] {
-        framework()
-            .given_no_previous_events()
-            .when(create_project(key, "Project"))
-            .then_expect_invalid("key");
+    for (length, name) in [("101", chars('n', 101)), ("101 unicode", chars('é', 101))] {
+        cases.push(creating(
+            &format!("name_over_hundred_chars_is_invalid: {length}"),
+            "PROJ",
+            &name,
+            Then::Invalid("name"),
+        ));
     }
-}
-
-#[test]
-fn name_of_one_to_hundred_chars_is_accepted() {
-    for name in ["P".to_string(), chars('n', 100), chars('é', 100)] {
-        framework()
-            .given_no_previous_events()
-            .when(create_project("PROJ", &name))
-            .then_expect_events(created_events("PROJ", &name));
-    }
-}
-
-#[test]
-fn empty_name_is_invalid() {
-    framework()
-        .given_no_previous_events()
-        .when(create_project("PROJ", ""))
-        .then_expect_invalid("name");
-}
-
-#[test]
-fn blank_name_is_invalid() {
-    framework()
-        .given_no_previous_events()
-        .when(create_project("PROJ", " \t\n "))
-        .then_expect_invalid("name");
-}
-
-#[test]
-fn name_over_hundred_chars_is_invalid() {
-    for name in [chars('n', 101), chars('é', 101)] {
-        framework()
-            .given_no_previous_events()
-            .when(create_project("PROJ", &name))
-            .then_expect_invalid("name");
-    }
+    check_all(cases);
 }
 
 // ---- AddMember -------------------------------------------------------------
 
 #[test]
-fn admin_adds_member_with_member_role() {
-    framework()
-        .given(project_created())
-        .when(add_member(&alice(), &bob()))
-        .then_expect_events(vec![event(
-            &alice(),
-            ProjectPayload::MemberAdded {
-                member: member(&bob(), Role::Member),
-            },
-        )]);
-}
-
-#[test]
-fn plain_member_may_not_add_members() {
-    framework()
-        .given(project_with_bob())
-        .when(add_member(&bob(), &carol()))
-        .then_expect_forbidden();
-}
-
-#[test]
-fn non_member_may_not_add_members() {
-    framework()
-        .given(project_created())
-        .when(add_member(&dave(), &carol()))
-        .then_expect_forbidden();
-}
-
-#[test]
-fn adding_an_existing_member_conflicts_with_already_member() {
-    framework()
-        .given(project_with_bob())
-        .when(add_member(&alice(), &bob()))
-        .then_expect_conflict("already_member");
-}
-
-#[test]
-fn adding_the_admin_again_conflicts_with_already_member() {
-    framework()
-        .given(project_created())
-        .when(add_member(&alice(), &alice()))
-        .then_expect_conflict("already_member");
-}
-
-#[test]
-fn adding_to_unknown_project_is_not_found() {
-    framework()
-        .given_no_previous_events()
-        .when(add_member(&alice(), &bob()))
-        .then_expect_error(DomainError::NotFound { what: "project" });
-}
-
-#[test]
-fn removed_member_can_be_added_again() {
-    let mut given = project_with_bob();
-    given.push(member_removed(&alice(), &bob()));
-    framework()
-        .given(given)
-        .when(add_member(&alice(), &bob()))
-        .then_expect_events(vec![event(
-            &alice(),
-            ProjectPayload::MemberAdded {
-                member: member(&bob(), Role::Member),
-            },
-        )]);
-}
-
-#[test]
-fn second_admin_may_add_members() {
-    framework()
-        .given(project_created())
-        .and(vec![member_added(&bob(), Role::Admin)])
-        .when(add_member(&bob(), &carol()))
-        .then_expect_events(vec![event(
-            &bob(),
-            ProjectPayload::MemberAdded {
-                member: member(&carol(), Role::Member),
-            },
-        )]);
+fn add_member_rules() {
+    check_all::<Project>(vec![
+        Case::new(
+            "admin_adds_member_with_member_role",
+            project_created(),
+            add_member(&alice(), &bob()),
+            Then::Events(vec![member_added_by(&alice(), &bob())]),
+        ),
+        Case::new(
+            "plain_member_may_not_add_members",
+            project_with_bob(),
+            add_member(&bob(), &carol()),
+            Then::Forbidden,
+        ),
+        Case::new(
+            "non_member_may_not_add_members",
+            project_created(),
+            add_member(&dave(), &carol()),
+            Then::Forbidden,
+        ),
+        Case::new(
+            "adding_an_existing_member_conflicts_with_already_member",
+            project_with_bob(),
+            add_member(&alice(), &bob()),
+            Then::Conflict("already_member"),
+        ),
+        Case::new(
+            "adding_the_admin_again_conflicts_with_already_member",
+            project_created(),
+            add_member(&alice(), &alice()),
+            Then::Conflict("already_member"),
+        ),
+        Case::new(
+            "adding_to_unknown_project_is_not_found",
+            vec![],
+            add_member(&alice(), &bob()),
+            Then::NotFound("project"),
+        ),
+        Case::new(
+            "removed_member_can_be_added_again",
+            project_then(vec![
+                member_added(&bob(), Role::Member),
+                member_removed(&alice(), &bob()),
+            ]),
+            add_member(&alice(), &bob()),
+            Then::Events(vec![member_added_by(&alice(), &bob())]),
+        ),
+        Case::new(
+            "second_admin_may_add_members",
+            project_with_bob_as_admin(),
+            add_member(&bob(), &carol()),
+            Then::Events(vec![member_added_by(&bob(), &carol())]),
+        ),
+        Case::new(
+            "removed_admin_loses_admin_rights",
+            project_then(vec![
+                member_added(&bob(), Role::Admin),
+                member_removed(&bob(), &alice()),
+            ]),
+            add_member(&alice(), &carol()),
+            Then::Forbidden,
+        ),
+    ]);
 }
 
 // ---- RemoveMember ----------------------------------------------------------
 
 #[test]
-fn admin_removes_member() {
-    framework()
-        .given(project_with_bob())
-        .when(remove_member(&alice(), &bob()))
-        .then_expect_events(vec![member_removed(&alice(), &bob())]);
-}
-
-#[test]
-fn plain_member_may_not_remove_members() {
-    framework()
-        .given(project_with_bob())
-        .and(vec![member_added(&carol(), Role::Member)])
-        .when(remove_member(&bob(), &carol()))
-        .then_expect_forbidden();
-}
-
-#[test]
-fn plain_member_may_not_remove_themself() {
-    framework()
-        .given(project_with_bob())
-        .when(remove_member(&bob(), &bob()))
-        .then_expect_forbidden();
-}
-
-#[test]
-fn non_member_may_not_remove_members() {
-    framework()
-        .given(project_with_bob())
-        .when(remove_member(&dave(), &bob()))
-        .then_expect_forbidden();
-}
-
-#[test]
-fn removing_a_non_member_is_not_found() {
-    framework()
-        .given(project_created())
-        .when(remove_member(&alice(), &dave()))
-        .then_expect_error(DomainError::NotFound { what: "member" });
-}
-
-#[test]
-fn removing_an_already_removed_member_is_not_found() {
-    framework()
-        .given(project_with_bob())
-        .and(vec![member_removed(&alice(), &bob())])
-        .when(remove_member(&alice(), &bob()))
-        .then_expect_error(DomainError::NotFound { what: "member" });
-}
-
-#[test]
-fn removing_from_unknown_project_is_not_found() {
-    framework()
-        .given_no_previous_events()
-        .when(remove_member(&alice(), &bob()))
-        .then_expect_error(DomainError::NotFound { what: "project" });
-}
-
-#[test]
-fn removing_the_last_admin_conflicts() {
-    framework()
-        .given(project_with_bob())
-        .when(remove_member(&alice(), &alice()))
-        .then_expect_conflict("last_admin");
-}
-
-#[test]
-fn removing_an_admin_who_is_not_the_last_is_allowed() {
-    framework()
-        .given(project_created())
-        .and(vec![member_added(&bob(), Role::Admin)])
-        .when(remove_member(&alice(), &bob()))
-        .then_expect_events(vec![member_removed(&alice(), &bob())]);
-}
-
-#[test]
-fn admin_may_remove_themself_while_another_admin_remains() {
-    framework()
-        .given(project_created())
-        .and(vec![member_added(&bob(), Role::Admin)])
-        .when(remove_member(&alice(), &alice()))
-        .then_expect_events(vec![member_removed(&alice(), &alice())]);
-}
-
-#[test]
-fn removed_admin_loses_admin_rights() {
-    framework()
-        .given(project_created())
-        .and(vec![
-            member_added(&bob(), Role::Admin),
-            member_removed(&bob(), &alice()),
-        ])
-        .when(add_member(&alice(), &carol()))
-        .then_expect_forbidden();
+fn remove_member_rules() {
+    check_all::<Project>(vec![
+        Case::new(
+            "admin_removes_member",
+            project_with_bob(),
+            remove_member(&alice(), &bob()),
+            Then::Events(vec![member_removed(&alice(), &bob())]),
+        ),
+        Case::new(
+            "plain_member_may_not_remove_members",
+            project_then(vec![
+                member_added(&bob(), Role::Member),
+                member_added(&carol(), Role::Member),
+            ]),
+            remove_member(&bob(), &carol()),
+            Then::Forbidden,
+        ),
+        Case::new(
+            "plain_member_may_not_remove_themself",
+            project_with_bob(),
+            remove_member(&bob(), &bob()),
+            Then::Forbidden,
+        ),
+        Case::new(
+            "non_member_may_not_remove_members",
+            project_with_bob(),
+            remove_member(&dave(), &bob()),
+            Then::Forbidden,
+        ),
+        Case::new(
+            "removing_a_non_member_is_not_found",
+            project_created(),
+            remove_member(&alice(), &dave()),
+            Then::NotFound("member"),
+        ),
+        Case::new(
+            "removing_an_already_removed_member_is_not_found",
+            project_then(vec![
+                member_added(&bob(), Role::Member),
+                member_removed(&alice(), &bob()),
+            ]),
+            remove_member(&alice(), &bob()),
+            Then::NotFound("member"),
+        ),
+        Case::new(
+            "removing_from_unknown_project_is_not_found",
+            vec![],
+            remove_member(&alice(), &bob()),
+            Then::NotFound("project"),
+        ),
+        Case::new(
+            "removing_the_last_admin_conflicts",
+            project_with_bob(),
+            remove_member(&alice(), &alice()),
+            Then::Conflict("last_admin"),
+        ),
+        Case::new(
+            "removing_an_admin_who_is_not_the_last_is_allowed",
+            project_with_bob_as_admin(),
+            remove_member(&alice(), &bob()),
+            Then::Events(vec![member_removed(&alice(), &bob())]),
+        ),
+        Case::new(
+            "admin_may_remove_themself_while_another_admin_remains",
+            project_with_bob_as_admin(),
+            remove_member(&alice(), &alice()),
+            Then::Events(vec![member_removed(&alice(), &alice())]),
+        ),
+    ]);
 }
 
 // ---- apply -----------------------------------------------------------------
@@ -433,9 +408,10 @@ fn member_added_registers_member_with_role() {
 
 #[test]
 fn member_removed_drops_member() {
-    let mut events = project_with_bob();
-    events.push(member_removed(&alice(), &bob()));
-    let project: Project = replay(events);
+    let project: Project = replay(project_then(vec![
+        member_added(&bob(), Role::Member),
+        member_removed(&alice(), &bob()),
+    ]));
     assert_eq!(project.member(bob().id), None);
     assert_eq!(project.members.len(), 1);
 }

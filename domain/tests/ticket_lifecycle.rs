@@ -3,14 +3,9 @@
 
 mod support;
 
-use cqrs_es::test::TestFramework;
 use cqrs_es::Aggregate;
 use support::*;
-use ticketflow_domain::{DomainError, Priority, Ticket, TicketChanges, TicketEvent, TicketPayload};
-
-fn framework() -> TestFramework<Ticket> {
-    TestFramework::with(())
-}
+use ticketflow_domain::{Priority, Ticket, TicketChanges, TicketEvent, TicketPayload};
 
 fn comment_added(body: &str, mentions: Vec<ticketflow_domain::Actor>) -> TicketPayload {
     TicketPayload::CommentAdded {
@@ -27,187 +22,155 @@ fn deleted_ticket() -> Vec<TicketEvent> {
     ]
 }
 
-fn not_found() -> DomainError {
-    DomainError::NotFound { what: "ticket" }
+/// The comment `body` by `actor` on alice's plain ticket comes to `then`.
+fn commenting(
+    name: &str,
+    actor: &ticketflow_domain::Actor,
+    body: &str,
+    then: Then<TicketEvent>,
+) -> Case<Ticket> {
+    Case::new(name, vec![ticket_created()], comment_by(actor, body), then)
+}
+
+/// The command on the deleted ticket is not found.
+fn after_delete(name: &str, command: ticketflow_domain::TicketCommand) -> Case<Ticket> {
+    Case::new(name, deleted_ticket(), command, Then::NotFound("ticket"))
 }
 
 // ---- Comment -------------------------------------------------------------------
 
 #[test]
-fn comment_emits_comment_added() {
-    framework()
-        .given(vec![ticket_created()])
-        .when(comment("Looks good"))
-        .then_expect_events(vec![event(&alice(), comment_added("Looks good", vec![]))]);
-}
-
-#[test]
-fn any_member_may_comment() {
-    framework()
-        .given(vec![ticket_created()])
-        .when(comment_by(&carol(), "me too"))
-        .then_expect_events(vec![event(&carol(), comment_added("me too", vec![]))]);
-}
-
-#[test]
-fn comment_by_non_member_is_forbidden() {
-    framework()
-        .given(vec![ticket_created()])
-        .when(comment_by(&dave(), "hi"))
-        .then_expect_forbidden();
-}
-
-#[test]
-fn comment_on_unknown_ticket_is_not_found() {
-    framework()
-        .given_no_previous_events()
-        .when(comment("hi"))
-        .then_expect_error(not_found());
-}
-
-#[test]
-fn empty_comment_is_invalid() {
-    framework()
-        .given(vec![ticket_created()])
-        .when(comment(""))
-        .then_expect_invalid("body");
-}
-
-#[test]
-fn blank_comment_is_invalid() {
-    framework()
-        .given(vec![ticket_created()])
-        .when(comment(" \n\t "))
-        .then_expect_invalid("body");
-}
-
-#[test]
-fn comment_of_10000_chars_is_accepted() {
-    for body in [chars('c', 10_000), chars('é', 10_000)] {
-        framework()
-            .given(vec![ticket_created()])
-            .when(comment(&body))
-            .then_expect_events(vec![event(&alice(), comment_added(&body, vec![]))]);
-    }
-}
-
-#[test]
-fn comment_over_10000_chars_is_invalid() {
-    framework()
-        .given(vec![ticket_created()])
-        .when(comment(&chars('c', 10_001)))
-        .then_expect_invalid("body");
-}
-
-#[test]
-fn comment_mentions_members_except_author_and_non_members() {
+fn comment_rules() {
     let body = "@carol @alice @dave see @bob.";
-    framework()
-        .given(vec![ticket_created()])
-        .when(comment(body))
-        .then_expect_events(vec![event(
+    let mut cases = vec![
+        commenting(
+            "comment_emits_comment_added",
             &alice(),
-            comment_added(body, vec![carol(), bob()]),
-        )]);
-}
-
-#[test]
-fn comment_mentions_repeat_even_if_already_mentioned_in_description() {
-    framework()
-        .given(vec![Created {
-            description: "@bob".into(),
-            mentions: vec![bob()],
-            ..Created::default()
-        }
-        .event()])
-        .when(comment("@bob?"))
-        .then_expect_events(vec![event(&alice(), comment_added("@bob?", vec![bob()]))]);
+            "Looks good",
+            Then::Events(vec![event(&alice(), comment_added("Looks good", vec![]))]),
+        ),
+        commenting(
+            "any_member_may_comment",
+            &carol(),
+            "me too",
+            Then::Events(vec![event(&carol(), comment_added("me too", vec![]))]),
+        ),
+        commenting(
+            "comment_by_non_member_is_forbidden",
+            &dave(),
+            "hi",
+            Then::Forbidden,
+        ),
+        Case::new(
+            "comment_on_unknown_ticket_is_not_found",
+            vec![],
+            comment("hi"),
+            Then::NotFound("ticket"),
+        ),
+        commenting(
+            "empty_comment_is_invalid",
+            &alice(),
+            "",
+            Then::Invalid("body"),
+        ),
+        commenting(
+            "blank_comment_is_invalid",
+            &alice(),
+            " \n\t ",
+            Then::Invalid("body"),
+        ),
+        commenting(
+            "comment_over_10000_chars_is_invalid",
+            &alice(),
+            &chars('c', 10_001),
+            Then::Invalid("body"),
+        ),
+        commenting(
+            "comment_mentions_members_except_author_and_non_members",
+            &alice(),
+            body,
+            Then::Events(vec![event(
+                &alice(),
+                comment_added(body, vec![carol(), bob()]),
+            )]),
+        ),
+        Case::new(
+            "comment_mentions_repeat_even_if_already_mentioned_in_description",
+            vec![created_mentioning_bob()],
+            comment("@bob?"),
+            Then::Events(vec![event(&alice(), comment_added("@bob?", vec![bob()]))]),
+        ),
+    ];
+    for (chars_of, body) in [("c", chars('c', 10_000)), ("é", chars('é', 10_000))] {
+        cases.push(commenting(
+            &format!("comment_of_10000_chars_is_accepted: {chars_of}"),
+            &alice(),
+            &body,
+            Then::Events(vec![event(&alice(), comment_added(&body, vec![]))]),
+        ));
+    }
+    check_all(cases);
 }
 
 // ---- Delete --------------------------------------------------------------------
 
 #[test]
-fn delete_emits_ticket_deleted() {
-    framework()
-        .given(vec![ticket_created()])
-        .when(delete())
-        .then_expect_events(vec![event(&alice(), TicketPayload::TicketDeleted {})]);
+fn delete_rules() {
+    check_all::<Ticket>(vec![
+        Case::new(
+            "delete_emits_ticket_deleted",
+            vec![ticket_created()],
+            delete(),
+            Then::Events(vec![event(&alice(), TicketPayload::TicketDeleted {})]),
+        ),
+        Case::new(
+            "any_member_may_delete",
+            vec![ticket_created()],
+            delete_by(&bob()),
+            Then::Events(vec![event(&bob(), TicketPayload::TicketDeleted {})]),
+        ),
+        Case::new(
+            "delete_by_non_member_is_forbidden",
+            vec![ticket_created()],
+            delete_by(&dave()),
+            Then::Forbidden,
+        ),
+        Case::new(
+            "delete_of_unknown_ticket_is_not_found",
+            vec![],
+            delete(),
+            Then::NotFound("ticket"),
+        ),
+        Case::new(
+            "create_over_a_deleted_ticket_conflicts",
+            deleted_ticket(),
+            create(new_ticket()),
+            Then::Conflict("ticket_exists"),
+        ),
+    ]);
 }
 
 #[test]
-fn any_member_may_delete() {
-    framework()
-        .given(vec![ticket_created()])
-        .when(delete_by(&bob()))
-        .then_expect_events(vec![event(&bob(), TicketPayload::TicketDeleted {})]);
-}
-
-#[test]
-fn delete_by_non_member_is_forbidden() {
-    framework()
-        .given(vec![ticket_created()])
-        .when(delete_by(&dave()))
-        .then_expect_forbidden();
-}
-
-#[test]
-fn delete_of_unknown_ticket_is_not_found() {
-    framework()
-        .given_no_previous_events()
-        .when(delete())
-        .then_expect_error(not_found());
-}
-
-#[test]
-fn second_delete_is_not_found() {
-    framework()
-        .given(deleted_ticket())
-        .when(delete())
-        .then_expect_error(not_found());
-}
-
-#[test]
-fn update_after_delete_is_not_found() {
-    let changes = TicketChanges {
-        title: Some("New".into()),
-        ..TicketChanges::default()
-    };
-    framework()
-        .given(deleted_ticket())
-        .when(update(changes))
-        .then_expect_error(not_found());
-}
-
-#[test]
-fn empty_update_after_delete_is_not_found() {
-    framework()
-        .given(deleted_ticket())
-        .when(update(TicketChanges::default()))
-        .then_expect_error(not_found());
-}
-
-#[test]
-fn comment_after_delete_is_not_found() {
-    framework()
-        .given(deleted_ticket())
-        .when(comment("hi"))
-        .then_expect_error(not_found());
-}
-
-#[test]
-fn deleted_ticket_is_not_found_even_for_non_members() {
-    framework()
-        .given(deleted_ticket())
-        .when(delete_by(&dave()))
-        .then_expect_error(not_found());
-}
-
-#[test]
-fn create_over_a_deleted_ticket_conflicts() {
-    framework()
-        .given(deleted_ticket())
-        .when(create(new_ticket()))
-        .then_expect_conflict("ticket_exists");
+fn a_deleted_ticket_is_not_found() {
+    check_all::<Ticket>(vec![
+        after_delete("second_delete_is_not_found", delete()),
+        after_delete(
+            "update_after_delete_is_not_found",
+            update(TicketChanges {
+                title: Some("New".into()),
+                ..TicketChanges::default()
+            }),
+        ),
+        after_delete(
+            "empty_update_after_delete_is_not_found",
+            update(TicketChanges::default()),
+        ),
+        after_delete("comment_after_delete_is_not_found", comment("hi")),
+        after_delete(
+            "deleted_ticket_is_not_found_even_for_non_members",
+            delete_by(&dave()),
+        ),
+    ]);
 }
 
 // ---- apply ---------------------------------------------------------------------

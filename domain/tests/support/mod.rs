@@ -1,10 +1,11 @@
 //! Shared fixtures: a fixed cast of users, a fixed clock, a project with three
-//! members (alice the admin, bob, carol; dave is an outsider), and builders for
-//! the commands and events the tests use.
+//! members (alice the admin, bob, carol; dave is an outsider), builders for
+//! the commands and events the tests use, and [`Case`]: one named
+//! given/when/then check, of which the rule tests make tables.
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
-use cqrs_es::test::AggregateResultValidator;
+use cqrs_es::test::TestFramework;
 use cqrs_es::Aggregate;
 use ticketflow_domain::{
     default_statuses, Actor, DomainError, Event, EventMeta, Member, NewTicket, Payload, Priority,
@@ -82,41 +83,91 @@ pub fn replay<A: Aggregate>(events: Vec<A::Event>) -> A {
     aggregate
 }
 
-/// Error checks that look at the rule broken, not at the wording.
-pub trait ExpectDomainError {
-    fn then_expect_invalid(self, field: &str);
-    fn then_expect_conflict(self, code: &str);
-    fn then_expect_forbidden(self);
-    fn then_expect_no_events(self);
+/// What a command must come to. Errors are checked by the rule broken (the
+/// field, the conflict code, the missing thing), not by their wording.
+#[derive(Debug)]
+pub enum Then<E> {
+    Events(Vec<E>),
+    Invalid(&'static str),
+    Conflict(&'static str),
+    Forbidden,
+    NotFound(&'static str),
 }
 
-impl<A: Aggregate<Error = DomainError>> ExpectDomainError for AggregateResultValidator<A>
+impl<E> Then<E> {
+    pub fn no_events() -> Self {
+        Then::Events(vec![])
+    }
+}
+
+/// One named given/when/then case of an aggregate's rules; a failure names
+/// the case.
+pub struct Case<A: Aggregate> {
+    pub name: String,
+    pub given: Vec<A::Event>,
+    pub when: A::Command,
+    pub then: Then<A::Event>,
+}
+
+impl<A> Case<A>
 where
-    A::Event: std::fmt::Debug,
+    A: Aggregate<Services = (), Error = DomainError>,
+    A::Event: PartialEq + std::fmt::Debug,
 {
-    fn then_expect_invalid(self, expected: &str) {
-        match self.inspect_result() {
-            Err(DomainError::Invalid { field, .. }) => assert_eq!(field, expected),
-            other => panic!("expected Invalid {{ field: {expected:?} }}, got {other:?}"),
+    pub fn new(
+        name: impl Into<String>,
+        given: Vec<A::Event>,
+        when: A::Command,
+        then: Then<A::Event>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            given,
+            when,
+            then,
         }
     }
 
-    fn then_expect_conflict(self, expected: &str) {
-        match self.inspect_result() {
-            Err(DomainError::Conflict { code, .. }) => assert_eq!(code, expected),
-            other => panic!("expected Conflict {{ code: {expected:?} }}, got {other:?}"),
+    /// Runs the command on the aggregate rebuilt from `given` (through
+    /// cqrs-es's `TestFramework`) and checks the outcome.
+    pub fn check(self) {
+        let Self {
+            name,
+            given,
+            when,
+            then,
+        } = self;
+        let result = TestFramework::<A>::with(())
+            .given(given)
+            .when(when)
+            .inspect_result();
+        match (then, result) {
+            (Then::Events(expected), Ok(events)) => {
+                assert_eq!(events, expected, "case {name:?}: events")
+            }
+            (Then::Invalid(expected), Err(DomainError::Invalid { field, .. })) => {
+                assert_eq!(field, expected, "case {name:?}: invalid field")
+            }
+            (Then::Conflict(expected), Err(DomainError::Conflict { code, .. })) => {
+                assert_eq!(code, expected, "case {name:?}: conflict code")
+            }
+            (Then::Forbidden, Err(DomainError::Forbidden(_))) => {}
+            (Then::NotFound(expected), Err(DomainError::NotFound { what })) => {
+                assert_eq!(what, expected, "case {name:?}: not found")
+            }
+            (then, got) => panic!("case {name:?}: expected {then:?}, got {got:?}"),
         }
     }
+}
 
-    fn then_expect_forbidden(self) {
-        match self.inspect_result() {
-            Err(DomainError::Forbidden(_)) => {}
-            other => panic!("expected Forbidden, got {other:?}"),
-        }
-    }
-
-    fn then_expect_no_events(self) {
-        self.then_expect_events(vec![]);
+/// Checks every case; the first failure names its case.
+pub fn check_all<A>(cases: Vec<Case<A>>)
+where
+    A: Aggregate<Services = (), Error = DomainError>,
+    A::Event: PartialEq + std::fmt::Debug,
+{
+    for case in cases {
+        case.check();
     }
 }
 
@@ -248,6 +299,16 @@ impl Created {
 /// alice created the plainest ticket.
 pub fn ticket_created() -> TicketEvent {
     Created::default().event()
+}
+
+/// alice created a ticket whose description "@bob" mentions bob.
+pub fn created_mentioning_bob() -> TicketEvent {
+    Created {
+        description: "@bob".into(),
+        mentions: vec![bob()],
+        ..Created::default()
+    }
+    .event()
 }
 
 pub fn create(ticket: NewTicket) -> TicketCommand {
