@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The one command that checks ticketflow on a fresh machine: formatting, lints, then every test
-# against real PostgreSQL and NATS (started by scripts/services.sh if they aren't up), then the
-# integration suite again in the embedded mode.
+# The one command that checks ticketflow on a fresh machine: formatting, unused dependencies,
+# lints, then every test against real PostgreSQL and NATS (started by scripts/services.sh if
+# they aren't up), then the integration suite again in the embedded mode.
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -- append       # extra args go to `cargo test` (here: a test-name filter)
 # Builds go to ${CARGO_TARGET_DIR:-~/.cache/ticketflow/target}, outside the clone, so a fresh
@@ -16,6 +16,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ticketflow/target}"
 # Cheapest checks first, so a formatting slip fails in a second rather than after a build.
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
+
+# Every crate lists only the dependencies its code uses (installed once, into ~/.cargo/bin).
+step "cargo machete"
+command -v cargo-machete >/dev/null 2>&1 || cargo install --locked cargo-machete --version 0.9.2
+cargo machete
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings

@@ -5,7 +5,7 @@ use ticketflow_domain::event::Event;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::read::stored_event;
+use super::event_store::stored_event;
 use super::{prepared, PgStore};
 use crate::event_store::{AsOf, Loaded};
 use crate::stream::StreamKind;

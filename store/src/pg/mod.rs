@@ -2,12 +2,12 @@
 
 mod accounts;
 mod append;
+mod event_store;
 mod group_commit;
 mod idempotency;
 pub mod leader;
 mod load;
 mod migrate;
-mod read;
 mod watch;
 
 use std::str::FromStr;

@@ -16,10 +16,10 @@
 
 mod accounts;
 mod append;
+mod event_store;
 mod idempotency;
 mod load;
 mod migrate;
-mod read;
 mod readers;
 mod writer;
 
@@ -75,7 +75,7 @@ impl SqliteStore {
             )));
         }
         migrate::migrate(&mut conn)?;
-        let head = read::head_position(&conn)?;
+        let head = event_store::head_position(&conn)?;
         let (feed, _) = WatchFeed::new(head);
         let writer = writer::Writer::start(conn, feed.clone())?;
         Ok(Self {
