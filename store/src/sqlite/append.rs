@@ -227,7 +227,7 @@ fn write_events<A: StreamKind>(
     seqs: &[Option<i64>],
     metadata: &Metadata,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let head = super::event_store::head_position(conn)?;
+    let head = super::events::head_position(conn)?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO events (position, event_id, stream_id, stream_type, project_id, version,
              seq, event_type, schema_version, data, metadata, occurred_at)

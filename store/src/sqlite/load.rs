@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use ticketflow_domain::event::Event;
 use uuid::Uuid;
 
-use super::event_store::query_events;
+use super::events::query_events;
 use crate::event_store::{AsOf, Loaded, StoredEvent};
 use crate::stream::StreamKind;
 use crate::StoreError;

@@ -17,6 +17,7 @@
 mod accounts;
 mod append;
 mod event_store;
+mod events;
 mod idempotency;
 mod load;
 mod migrate;
@@ -75,7 +76,7 @@ impl SqliteStore {
             )));
         }
         migrate::migrate(&mut conn)?;
-        let head = event_store::head_position(&conn)?;
+        let head = events::head_position(&conn)?;
         let (feed, _) = WatchFeed::new(head);
         let writer = writer::Writer::start(conn, feed.clone())?;
         Ok(Self {

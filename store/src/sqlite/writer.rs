@@ -142,7 +142,7 @@ fn run_batch(
 
 /// Raises the watch to the newest position, now committed.
 fn announce_head(conn: &Connection, feed: &WatchFeed) {
-    match super::event_store::head_position(conn) {
+    match super::events::head_position(conn) {
         Ok(head) => feed.head(head),
         Err(e) => tracing::warn!(error = %e, "cannot read the log head after a commit"),
     }
