@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Utf8Bytes, WebSocket};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -36,9 +36,9 @@ use uuid::Uuid;
 
 use crate::hub::{Control, REMOVED_MEMBER, SLOW_CONSUMER};
 use crate::listener::removed_member;
-use crate::session::{
-    bad_message, closed_by_hub, finish, parse_client, pong, send, send_text, text_of, End,
-    Keepalive, Sink, Stream,
+use crate::socket::{
+    bad_message, closed_by_hub, finish, parse_client, ping, pong, send, send_text, text_of,
+    unknown_type, End, Keepalive, Sink, Stream,
 };
 use crate::Gateway;
 
@@ -765,7 +765,7 @@ impl PresenceSession {
                 }
                 due = keepalive.due() => {
                     due?;
-                    crate::session::write(sink, Message::Ping(Default::default())).await?;
+                    ping(sink).await?;
                 }
             }
         }
@@ -798,9 +798,7 @@ impl PresenceSession {
                 }
                 Err(bad) => Ok(Some(bad)),
             },
-            other => Ok(Some(bad_message(&format!(
-                "unknown message type {other:?} on this channel"
-            )))),
+            other => Ok(Some(unknown_type(other))),
         }
     }
 
@@ -815,7 +813,7 @@ impl PresenceSession {
             .reads
             .ticket(id)
             .await
-            .map_err(|_| End::Close(1011, "store unavailable"))?;
+            .map_err(|_| End::store_unavailable())?;
         match ticket {
             Some(t) if t.project_id == self.project_id => Ok(Ok(id)),
             _ => Ok(Err(bad_message(
