@@ -35,11 +35,6 @@ impl Subjects {
         format!("{}.presence.{SYNC}{project_id}", self.prefix())
     }
 
-    /// What precedes the project (or `sync.<project>`) in a presence subject.
-    pub fn presence_prefix(&self) -> String {
-        format!("{}.presence.", self.prefix())
-    }
-
     /// Every presence subject, for an instance's one subscription.
     pub fn all_presence(&self) -> String {
         format!("{}.presence.>", self.prefix())
