@@ -17,6 +17,8 @@ pub mod channel;
 pub mod consumer;
 pub mod local;
 pub mod local_relay;
+pub mod member_removal;
+pub mod presence;
 pub mod pubsub;
 pub mod relay;
 
@@ -33,6 +35,8 @@ use uuid::Uuid;
 pub use channel::{Channel, ChannelDelivery};
 pub use consumer::{Batch, EventConsumer};
 pub use local::LocalPubSub;
+pub use member_removal::{member_removal, MemberRemoval};
+pub use presence::PresenceSubject;
 pub use pubsub::{Message, NatsPubSub, PubSub, Subscription};
 
 /// Long enough to cover any retry of the relay: a republish inside it is
@@ -87,30 +91,6 @@ impl Subjects {
 
     pub fn all_events(&self) -> String {
         format!("{}.events.>", self.prefix)
-    }
-
-    /// Every project's member removals (sockets of the removed close).
-    pub fn member_removals(&self) -> String {
-        format!("{}.events.*.*.MemberRemoved", self.prefix)
-    }
-
-    /// Presence operations of one project's users.
-    pub fn presence(&self, project_id: impl std::fmt::Display) -> String {
-        format!("{}.presence.{project_id}", self.prefix)
-    }
-
-    /// Requests for the users of one project that each instance has.
-    pub fn presence_sync(&self, project_id: impl std::fmt::Display) -> String {
-        format!("{}.presence.sync.{project_id}", self.prefix)
-    }
-
-    /// What precedes the project (or `sync.<project>`) in a presence subject.
-    pub fn presence_prefix(&self) -> String {
-        format!("{}.presence.", self.prefix)
-    }
-
-    pub fn all_presence(&self) -> String {
-        format!("{}.presence.>", self.prefix)
     }
 }
 

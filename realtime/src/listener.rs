@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use ticketflow_nats::{Broker, BusError, Message};
-use uuid::Uuid;
+use ticketflow_nats::{member_removal, Broker, BusError};
 
 use crate::hub::{live, Hub};
 
@@ -39,21 +38,10 @@ async fn listen(hub: &Hub, broker: &Broker) -> Result<(), BusError> {
             }
             message = removals.next() => {
                 let Some(message) = message else { return Ok(()) };
-                if let Some((project_id, user_id)) = removed_member(&message) {
-                    hub.remove_member(project_id, user_id);
+                if let Some(removal) = member_removal(&message) {
+                    hub.remove_member(removal.project_id, removal.user_id);
                 }
             }
         }
     }
-}
-
-/// The project and user of a `MemberRemoved` event's message.
-pub(crate) fn removed_member(message: &Message) -> Option<(Uuid, Uuid)> {
-    #[derive(serde::Deserialize)]
-    struct Removed {
-        user_id: Uuid,
-    }
-    let event = ticketflow_nats::decode(&message.payload).ok()?;
-    let removed: Removed = event.data.parse().ok()?;
-    Some((event.project_id, removed.user_id))
 }

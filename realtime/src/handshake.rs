@@ -1,0 +1,191 @@
+//! The handshake every socket goes through before its upgrade, in the
+//! contract's order: token (401), project exists (404; a non-UUID id too),
+//! membership (403), then `since` (400) on the channels that replay.
+//! A refusal is an HTTP response with the API's error body; nothing is
+//! upgraded.
+
+use std::future::Future;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use ticketflow_app::{bearer, path_id, ApiError, AuthUser};
+use ticketflow_nats::Channel;
+use uuid::Uuid;
+
+use crate::presence::PresenceSession;
+use crate::session::Session;
+use crate::Gateway;
+
+/// The largest client message: 64 KiB (65,536 bytes is allowed).
+const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Initial read buffer of a socket. Clients send little (pings, presence),
+/// and tungstenite's 128 KiB default, zero-filled on first read, would make
+/// 10,000 idle sockets cost 1.3 GB; a bigger message grows the buffer.
+const READ_BUFFER: usize = 1024;
+
+/// The handshake's query string.
+#[derive(Deserialize)]
+struct Handshake {
+    /// The access token, unless the `Authorization` header carries one.
+    token: Option<String>,
+    /// The last seq the client has (tickets and notifications).
+    since: Option<String>,
+}
+
+/// A socket's handshake request, as far as every socket's is the same: its
+/// query, its headers and the upgrade (a failed upgrade is refused only
+/// after the checks, which come first).
+pub(crate) struct Opening {
+    query: Handshake,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Opening {
+    type Rejection = QueryRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, QueryRejection> {
+        let Query(query) = Query::from_request_parts(parts, state).await?;
+        let headers = parts.headers.clone();
+        let ws = WebSocketUpgrade::from_request_parts(parts, state).await;
+        Ok(Self { query, headers, ws })
+    }
+}
+
+/// The socket a client opens, as its path names it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Door<'a> {
+    Notifications,
+    Tickets {
+        pid: &'a str,
+    },
+    /// `since` is ignored here: presence has no history.
+    Presence {
+        pid: &'a str,
+    },
+}
+
+/// A session ready to run on the upgraded socket.
+enum Admitted {
+    Channel(Session),
+    Presence(PresenceSession),
+}
+
+impl Opening {
+    /// Answers the handshake: the upgrade to the door's session, or the refusal.
+    pub(crate) async fn open(self, gateway: Gateway, door: Door<'_>) -> Response {
+        let Self { query, headers, ws } = self;
+        // One upgrade per kind of session: a socket's future is the size of
+        // its own session's, not of the larger of the two.
+        match admit(gateway, &headers, query, door).await {
+            Ok(Admitted::Channel(session)) => upgrade(ws, move |socket| session.run(socket)),
+            Ok(Admitted::Presence(session)) => upgrade(ws, move |socket| session.run(socket)),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+/// Runs the checks; yields the session the socket gets.
+async fn admit(
+    gateway: Gateway,
+    headers: &HeaderMap,
+    query: Handshake,
+    door: Door<'_>,
+) -> Result<Admitted, ApiError> {
+    let user = authenticate(&gateway, headers, &query)?;
+    let admitted = match door {
+        Door::Notifications => {
+            let key = Channel::Notifications { user_id: user.id };
+            channel(gateway, user, key, &query)?
+        }
+        Door::Tickets { pid } => {
+            let project_id = member_of(&gateway, &user, pid).await?;
+            channel(gateway, user, Channel::Tickets { project_id }, &query)?
+        }
+        Door::Presence { pid } => {
+            let project_id = member_of(&gateway, &user, pid).await?;
+            Admitted::Presence(PresenceSession {
+                gateway,
+                user,
+                project_id,
+            })
+        }
+    };
+    Ok(admitted)
+}
+
+/// The caller, by header token (which wins) or `?token=`.
+fn authenticate(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    query: &Handshake,
+) -> Result<AuthUser, ApiError> {
+    let token = bearer(headers)
+        .or(query.token.as_deref())
+        .ok_or_else(|| ApiError::unauthenticated("missing token"))?;
+    gateway.app.authenticate(token)
+}
+
+/// The project, once it exists (404) and the caller is a member (403).
+async fn member_of(gateway: &Gateway, user: &AuthUser, pid: &str) -> Result<Uuid, ApiError> {
+    let project_id = path_id(pid, "project")?;
+    gateway.app.member_project(project_id, user).await?;
+    Ok(project_id)
+}
+
+fn channel(
+    gateway: Gateway,
+    user: AuthUser,
+    key: Channel,
+    query: &Handshake,
+) -> Result<Admitted, ApiError> {
+    let since = parse_since(query.since.as_deref())?;
+    Ok(Admitted::Channel(Session {
+        gateway,
+        user,
+        key,
+        since,
+    }))
+}
+
+fn parse_since(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    raw.map(|s| {
+        s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                "since must be a seq",
+            )
+            .with("field", "since")
+        })
+    })
+    .transpose()
+}
+
+/// Upgrades with the gateway's frame limits, and runs `session` on the socket.
+fn upgrade<F, Fut>(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>, session: F) -> Response
+where
+    F: FnOnce(WebSocket) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    match ws {
+        Ok(ws) => ws
+            .max_message_size(MAX_MESSAGE)
+            .max_frame_size(MAX_MESSAGE)
+            .read_buffer_size(READ_BUFFER)
+            .on_upgrade(session),
+        Err(rejection) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not_a_websocket",
+            rejection.body_text(),
+        )
+        .into_response(),
+    }
+}

@@ -1,0 +1,133 @@
+//! One presence socket: `connection_established`, `presence_state`, then the
+//! others' comings and goings, and this user's `viewing`/`typing`.
+
+use axum::extract::ws::WebSocket;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use ticketflow_app::AuthUser;
+use uuid::Uuid;
+
+use super::Joined;
+use crate::socket::{
+    bad_message, closed_by_hub, finish, parse_client, ping, pong, send, send_text, text_of,
+    unknown_type, End, Keepalive, Sink, Stream,
+};
+use crate::Gateway;
+
+/// One presence socket, once its handshake passed.
+pub(crate) struct PresenceSession {
+    pub gateway: Gateway,
+    pub user: AuthUser,
+    pub project_id: Uuid,
+}
+
+impl PresenceSession {
+    pub async fn run(self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let outcome = self.serve(&mut sink, &mut stream).await;
+        finish(&mut sink, &mut stream, outcome).await;
+    }
+
+    async fn serve(&self, sink: &mut Sink, stream: &mut Stream) -> Result<(), End> {
+        let presence = &self.gateway.presence;
+        send(sink, &self.established()).await?;
+        presence.sync(self.project_id).await;
+        let Joined {
+            membership: _membership,
+            mut rx,
+            control,
+            presence_state,
+        } = presence.connect(self.project_id, &self.user);
+        send(sink, &presence_state).await?;
+        let mut keepalive = Keepalive::new(&self.gateway.timing, self.user.expires_at);
+        loop {
+            tokio::select! {
+                // In this order: what was queued before a client frame is sent before its answer.
+                biased;
+                _ = control.notify.notified() => return Err(closed_by_hub(&control)),
+                message = rx.recv() => {
+                    let Some(message) = message else { return Err(closed_by_hub(&control)) };
+                    send_text(sink, message).await?;
+                }
+                frame = stream.next() => {
+                    keepalive.heard();
+                    if let Some(text) = text_of(frame)? {
+                        if let Some(reply) = self.on_text(text.as_str()).await? {
+                            send(sink, &reply).await?;
+                        }
+                    }
+                }
+                due = keepalive.due() => {
+                    due?;
+                    ping(sink).await?;
+                }
+            }
+        }
+    }
+
+    /// Presence has no seq.
+    fn established(&self) -> Value {
+        json!({
+            "type": "connection_established", "channel": "presence",
+            "user_id": self.user.id, "project_id": self.project_id,
+        })
+    }
+
+    /// Handles a client message; returns the answer to the sender, if any.
+    async fn on_text(&self, text: &str) -> Result<Option<Value>, End> {
+        let (kind, message) = match parse_client(text) {
+            Ok(parsed) => parsed,
+            Err(bad) => return Ok(Some(bad)),
+        };
+        match kind.as_str() {
+            "ping" => Ok(Some(pong(&message))),
+            "viewing" => self.viewing(&message["ticket_id"]).await,
+            "typing" => self.typing(&message["ticket_id"]).await,
+            other => Ok(Some(unknown_type(other))),
+        }
+    }
+
+    /// `viewing`: a ticket of this project, or none (`null`).
+    async fn viewing(&self, raw: &Value) -> Result<Option<Value>, End> {
+        let ticket_id = match raw {
+            Value::Null => None,
+            raw => match self.ticket_of_project(raw).await? {
+                Ok(id) => Some(id),
+                Err(bad) => return Ok(Some(bad)),
+            },
+        };
+        let presence = &self.gateway.presence;
+        presence.viewing(self.project_id, &self.user, ticket_id);
+        Ok(None)
+    }
+
+    /// `typing`: in a ticket of this project.
+    async fn typing(&self, raw: &Value) -> Result<Option<Value>, End> {
+        match self.ticket_of_project(raw).await? {
+            Ok(id) => {
+                let presence = &self.gateway.presence;
+                presence.typing(self.project_id, &self.user, id);
+                Ok(None)
+            }
+            Err(bad) => Ok(Some(bad)),
+        }
+    }
+
+    /// A `ticket_id` naming a live ticket of this project, or `bad_message`.
+    async fn ticket_of_project(&self, raw: &Value) -> Result<Result<Uuid, Value>, End> {
+        let Some(id) = raw.as_str().and_then(|s| Uuid::parse_str(s).ok()) else {
+            return Ok(Err(bad_message("ticket_id must be a ticket id")));
+        };
+        let reads = &self.gateway.app.reads;
+        let ticket = reads
+            .ticket(id)
+            .await
+            .map_err(|_| End::store_unavailable())?;
+        match ticket {
+            Some(t) if t.project_id == self.project_id => Ok(Ok(id)),
+            _ => Ok(Err(bad_message(
+                "ticket_id is not a ticket of this project",
+            ))),
+        }
+    }
+}
