@@ -26,6 +26,8 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
+use crate::close_codes::{REMOVED_MEMBER, SLOW_CONSUMER};
+
 /// A stored channel message on its way to sockets.
 #[derive(Debug, Clone)]
 pub struct Live {
@@ -34,9 +36,6 @@ pub struct Live {
     pub seq: Option<i64>,
     pub json: Utf8Bytes,
 }
-
-pub const SLOW_CONSUMER: u16 = 4008;
-pub const REMOVED_MEMBER: u16 = 4403;
 
 /// Tells a socket to close, and with which code.
 #[derive(Default)]

@@ -10,6 +10,7 @@
 //! kinds of session share the socket plumbing (`socket`: keepalive, writes
 //! with a deadline, closing).
 
+pub mod close_codes;
 mod handshake;
 pub mod hub;
 pub mod listener;

@@ -12,7 +12,10 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::time::{interval_at, sleep, sleep_until, Instant, Interval, Sleep};
 
-use crate::hub::{Control, REMOVED_MEMBER, SLOW_CONSUMER};
+use crate::close_codes::{
+    BAD_DATA, INTERNAL, NORMAL, REMOVED_MEMBER, SLOW_CONSUMER, TOKEN_EXPIRED, TOO_BIG,
+};
+use crate::hub::Control;
 
 /// Server Ping frames, so intermediaries keep the connection open.
 pub const PING_EVERY: Duration = Duration::from_secs(25);
@@ -25,12 +28,6 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 const SEND_DEADLINE: Duration = Duration::from_secs(5);
 /// How long a Close frame may wait for a stalled peer to catch up.
 const CLOSE_SEND: Duration = Duration::from_secs(30);
-
-const NORMAL: u16 = 1000;
-const BAD_DATA: u16 = 1003;
-const TOO_BIG: u16 = 1009;
-const INTERNAL: u16 = 1011;
-const TOKEN_EXPIRED: u16 = 4401;
 
 pub(crate) type Sink = SplitSink<WebSocket, Message>;
 pub(crate) type Stream = SplitStream<WebSocket>;

@@ -4,7 +4,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ticketflow_nats::{Bus, Channel};
-use ticketflow_realtime::hub::{Hub, Live, REMOVED_MEMBER, SLOW_CONSUMER};
+use ticketflow_realtime::close_codes::{REMOVED_MEMBER, SLOW_CONSUMER};
+use ticketflow_realtime::hub::{Hub, Live};
 use tokio::time::timeout;
 use uuid::Uuid;
 

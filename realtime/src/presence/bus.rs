@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::wire::{Op, Wire, WireUser};
 use super::{Presence, BEAT_EVERY, SWEEP_EVERY, SYNC_WINDOW};
-use crate::hub::REMOVED_MEMBER;
+use crate::close_codes::REMOVED_MEMBER;
 
 /// A subject and body waiting to be published.
 pub(super) type Outgoing = (String, Vec<u8>);

@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::wire::{Op, Wire, WireUser};
 use super::EXPIRE_AFTER;
-use crate::hub::{Control, SLOW_CONSUMER};
+use crate::close_codes::SLOW_CONSUMER;
+use crate::hub::Control;
 
 /// One local socket.
 pub(super) struct Conn {
