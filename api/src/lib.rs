@@ -7,6 +7,7 @@
 
 mod auth;
 mod consistency;
+mod cors;
 mod extract;
 mod feed;
 mod idempotency;
@@ -25,6 +26,8 @@ use axum::Router;
 use futures::StreamExt;
 use ticketflow_app::{ApiError, AppState};
 use tower_http::trace::TraceLayer;
+
+pub use cors::cors;
 
 /// `X-Position`: where the command's last event stands in the global log.
 pub fn position_header(position: i64) -> (HeaderName, HeaderValue) {

@@ -7,6 +7,7 @@
 //! - [`auth`], [`tokens`], [`password`]: who is calling;
 //! - [`membership`]: who may see a project and its tickets;
 //! - [`notifications`]: read marks, announced to the reader's sockets;
+//! - [`Origins`]: which browser pages may use either door;
 //! - [`ApiError`]: the contract's error body, for both doors.
 
 mod aggregates;
@@ -15,6 +16,7 @@ pub mod command;
 mod error;
 pub mod membership;
 pub mod notifications;
+mod origins;
 pub mod password;
 pub mod tokens;
 
@@ -28,6 +30,7 @@ pub use aggregates::Aggregates;
 pub use auth::{bearer, AuthUser};
 pub use command::{Outcome, TicketTarget};
 pub use error::{path_id, ApiError};
+pub use origins::Origins;
 pub use tokens::TokenKeys;
 
 /// What every handler and socket shares. Axum clones the state for each extractor and
@@ -72,6 +75,8 @@ pub struct Shared {
     /// Where read marks are announced to the reader's sockets (absent when
     /// this process runs without a broker).
     pub broker: Option<ticketflow_nats::Broker>,
+    /// The browser pages allowed to call the API and open sockets.
+    pub origins: Origins,
 }
 
 /// The current time at the store's precision (microseconds), so a command's

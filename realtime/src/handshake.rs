@@ -1,4 +1,6 @@
-//! The handshake every socket goes through before its upgrade, in the
+//! The handshake every socket goes through before its upgrade: first the
+//! page's origin (403; browsers do not apply CORS to sockets, so the gateway
+//! checks `Origin` itself, and clients that send none pass), then in the
 //! contract's order: token (401), project exists (404; a non-UUID id too),
 //! membership (403), then `since` (400) on the channels that replay.
 //! A refusal is an HTTP response with the API's error body; nothing is
@@ -11,7 +13,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use ticketflow_app::{bearer, path_id, ApiError, AuthUser};
@@ -99,6 +101,7 @@ async fn admit(
     query: Handshake,
     door: Door<'_>,
 ) -> Result<Admitted, ApiError> {
+    check_origin(&gateway, headers)?;
     let user = authenticate(&gateway, headers, &query)?;
     let admitted = match door {
         Door::Notifications => {
@@ -119,6 +122,20 @@ async fn admit(
         }
     };
     Ok(admitted)
+}
+
+/// Refuses a browser page the API would refuse too (see [`ticketflow_app::Origins`]).
+fn check_origin(gateway: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match origin.to_str() {
+        Ok(origin) if gateway.app.origins.allows(origin, host) => Ok(()),
+        _ => Err(ApiError::forbidden(
+            "this page's origin may not open sockets here",
+        )),
+    }
 }
 
 /// The caller, by header token (which wins) or `?token=`.

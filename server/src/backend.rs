@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use axum::serve::ListenerExt;
 use axum::Router;
-use ticketflow_app::{AppState, Shared, TokenKeys};
+use ticketflow_app::{AppState, Origins, Shared, TokenKeys};
 use ticketflow_nats::{Broker, Bus};
 use ticketflow_projections::{PgReadStore, ReadStore, SqliteReadStore};
 use ticketflow_realtime::{Gateway, Settings};
@@ -134,8 +134,9 @@ impl Backend {
         }
     }
 
-    /// What every API handler shares, with tokens signed by `secret`.
-    pub fn app_state(&self, secret: &[u8]) -> AppState {
+    /// What every API handler and socket shares, with tokens signed by
+    /// `secret`, for pages of `origins`.
+    pub fn app_state(&self, secret: &[u8], origins: Origins) -> AppState {
         AppState::new(Shared {
             events: self.events.clone(),
             accounts: self.accounts.clone(),
@@ -146,19 +147,21 @@ impl Backend {
             read_models: ticketflow_projections::names(),
             aggregates: Default::default(),
             broker: self.broker.clone(),
+            origins,
         })
     }
 
     /// The routes of one instance: the API and/or the WebSocket gateway (whose
-    /// listener and presence tasks come back with them).
+    /// listener and presence tasks come back with them), for pages of `origins`.
     pub async fn front(
         &self,
         secret: &[u8],
+        origins: Origins,
         settings: Settings,
         api: bool,
         realtime: bool,
     ) -> anyhow::Result<(Router, Vec<JoinHandle<()>>)> {
-        let state = self.app_state(secret);
+        let state = self.app_state(secret, origins.clone());
         let mut router = Router::new();
         let mut tasks = Vec::new();
         if api {
@@ -174,7 +177,7 @@ impl Backend {
             tasks.extend(gateway_tasks);
             router = router.merge(ticketflow_realtime::router(gateway));
         }
-        Ok((router, tasks))
+        Ok((router.layer(ticketflow_api::cors(origins)), tasks))
     }
 }
 

@@ -15,3 +15,4 @@ mod workers;
 
 pub use backend::{serve, Backend};
 pub use data_dir::DataDir;
+pub use ticketflow_app::Origins;

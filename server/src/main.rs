@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use rand::RngCore;
 mod projections_cli;
 
-use ticketflow::{Backend, DataDir};
+use ticketflow::{Backend, DataDir, Origins};
 use ticketflow_nats::Bus;
 use ticketflow_projections::PgReadStore;
 use ticketflow_realtime::{Settings, Timing};
@@ -101,7 +101,12 @@ struct ServeArgs {
     /// HS256 secret for access tokens (embedded mode: generated once and kept in the data directory).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
-    /// Allow running on PostgreSQL without JWT_SECRET (a random one per process).
+    /// Browser origins (besides the server's own) allowed to call the API and open sockets,
+    /// comma-separated, e.g. https://app.example.com,http://localhost:5173; `*` for any.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// Development: allow running on PostgreSQL without JWT_SECRET (a random one per process),
+    /// and allow pages on localhost (any port) as origins.
     #[arg(long)]
     dev: bool,
     /// Messages queued per socket before it is closed as a slow consumer (4008).
@@ -275,8 +280,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         replay_limit: args.replay_limit,
         timing: Timing::default(),
     };
+    let origins = Origins::new(&args.cors_origins, args.dev);
     let (app, front_tasks) = backend
-        .front(&secret, settings, has(Role::Api), has(Role::Realtime))
+        .front(
+            &secret,
+            origins,
+            settings,
+            has(Role::Api),
+            has(Role::Realtime),
+        )
         .await?;
     tasks.extend(front_tasks);
     let listener = tokio::net::TcpListener::bind(args.bind_addr)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use ticketflow::{Backend, DataDir};
+use ticketflow::{Backend, DataDir, Origins};
 use ticketflow_nats::Bus;
 use ticketflow_realtime::{Settings, Timing};
 use ticketflow_store::pg::PgStore;
@@ -65,7 +65,13 @@ impl Front {
             timing,
         };
         let (app, mut tasks) = backend
-            .front(JWT_SECRET.as_bytes(), settings, true, true)
+            .front(
+                JWT_SECRET.as_bytes(),
+                Origins::default(),
+                settings,
+                true,
+                true,
+            )
             .await
             .expect("start the API and gateway");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
