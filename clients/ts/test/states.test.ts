@@ -22,14 +22,13 @@ describe("subscription state machine", () => {
   it("connecting → live on a fresh subscription, then live → reconnecting → replaying → live after a drop", async () => {
     const { client } = await server.user("alice");
     const project = (await client.api.projects.create({ key: uniqueKey(), name: "States" })).data;
-    await client.api.tickets.create(project.id, { title: "before subscribing" });
 
     const rec = new Recorder(client.tickets(project.id));
     expect(rec.handle.state).toBe("connecting");
     await rec.reach("live");
     expect(rec.path).toEqual(["connecting>live"]);
-    // Fresh start is live from the head: nothing before it is emitted.
-    expect(rec.handle.lastSeq).toBe(1);
+    // Fresh start is live from the head (0 on a new project).
+    expect(rec.handle.lastSeq).toBe(0);
 
     await client.api.tickets.create(project.id, { title: "live one" });
     await rec.count(1);
@@ -38,7 +37,7 @@ describe("subscription state machine", () => {
     await rec.count(2);
     await rec.reach("live");
     expect(rec.path).toEqual(["connecting>live", "live>reconnecting", "reconnecting>replaying", "replaying>live"]);
-    expect(rec.seqs).toEqual([2, 3]);
+    expect(rec.seqs).toEqual([1, 2]);
 
     rec.handle.release();
     expect(rec.handle.state).toBe("closed");
@@ -51,6 +50,10 @@ describe("subscription state machine", () => {
     const { client, user } = await server.user("bob", { positionStore: positions });
     const project = (await client.api.projects.create({ key: uniqueKey(), name: "Stored" })).data;
     for (const title of ["a", "b", "c"]) await client.api.tickets.create(project.id, { title });
+    // Wait until the gateway has all three, so the replay (not the live tail) must carry them.
+    const observer = new Recorder(client.tickets(project.id));
+    await waitFor("the gateway to reach seq 3", () => observer.handle.lastSeq === 3);
+    observer.handle.release();
     positions.set(`${user.id}:tickets:${project.id}`, 1);
 
     const rec = new Recorder(client.tickets(project.id));
