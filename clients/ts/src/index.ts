@@ -33,3 +33,12 @@ export type { WebSocketLike, WebSocketConstructorLike, MessageEventLike, CloseEv
 export type { FetchLike } from "./http.js";
 export type { Listener } from "./emitter.js";
 export type * from "./types.js";
+export { TicketListView, NotificationsView, PresenceView } from "./views.js";
+export type {
+  TicketSummary,
+  TicketListSnapshot,
+  TicketListOptions,
+  NotificationsSnapshot,
+  PresenceMember,
+  PresenceSnapshot,
+} from "./views.js";

@@ -8,6 +8,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { get as httpGet } from "node:http";
 import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -75,12 +76,7 @@ export class TestServer {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`ticketflow exited with ${proc.exitCode}; see ${this.dataDir}/server.log`);
-      try {
-        const res = await fetch(`${this.baseUrl}/api/me`);
-        if (res.status === 401) return;
-      } catch {
-        // Not listening yet.
-      }
+      if ((await statusOf(`${this.baseUrl}/api/me`)) === 401) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`ticketflow did not become ready at ${this.baseUrl}; see ${this.dataDir}/server.log`);
@@ -134,6 +130,17 @@ export class TestServer {
     const tokens = await client.api.auth.login({ username, password: "correct horse battery" });
     return { client, user, tokens };
   }
+}
+
+/** GET with node:http (not `fetch`, which a DOM test environment replaces); 0 when unreachable. */
+function statusOf(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = httpGet(url, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", () => resolve(0));
+  });
 }
 
 function preparePostgres(): string[] {
