@@ -188,7 +188,7 @@ export class TicketflowClient extends Emitter<ClientEvents> {
       if (to === "live" && shared.viewing !== undefined) sub.send({ type: "viewing", ticket_id: shared.viewing });
       this.updateSummary();
     });
-    this.shared.set(key, shared as unknown as Shared<ChannelKind>);
+    this.shared.set(key, shared);
     sub.start();
     this.updateSummary();
     return shared;

@@ -272,8 +272,7 @@ export class Subscription<K extends ChannelKind> extends Emitter<SubscriptionEve
         return;
       default: {
         // Message types added after this client was written are ignored.
-        const unknownType: never = message;
-        void unknownType;
+        ignoreUnknown(message);
         return;
       }
     }
@@ -305,7 +304,7 @@ export class Subscription<K extends ChannelKind> extends Emitter<SubscriptionEve
     if (this.isClosed()) return;
     if (!attempt.established) {
       // Browsers hide a refused handshake's status (401/403/404): ask over REST why.
-      void this.diagnose(attempt, code);
+      void this.diagnose(code);
       return;
     }
     switch (actionForClose(code)) {
@@ -338,7 +337,7 @@ export class Subscription<K extends ChannelKind> extends Emitter<SubscriptionEve
     if (generation === this.generation && !this.isClosed()) this.retry("now", code);
   }
 
-  private async diagnose(attempt: Attempt, code: number): Promise<void> {
+  private async diagnose(code: number): Promise<void> {
     this.transition(this.stateValue === "connecting" ? "connecting" : "reconnecting", { code });
     const generation = this.generation;
     let result: ProbeResult;
@@ -348,7 +347,6 @@ export class Subscription<K extends ChannelKind> extends Emitter<SubscriptionEve
       result = "retry";
     }
     if (generation !== this.generation || this.isClosed()) return;
-    void attempt;
     if (result === "retry") this.retry("backoff", code);
     else this.closeFor(result, code);
   }
@@ -418,6 +416,11 @@ export class Subscription<K extends ChannelKind> extends Emitter<SubscriptionEve
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }
+}
+
+/** Exhaustiveness: every known message type is handled above; types added later are ignored. */
+function ignoreUnknown(message: never): void {
+  return message;
 }
 
 function closeQuietly(socket: WebSocketLike, code: number, reason: string): void {

@@ -115,15 +115,11 @@ export class TicketListView extends View<TicketListSnapshot> {
       if (generation !== this.loadGeneration) return;
       this.byId.clear();
       for (const t of rows) this.upsert(summaryOfTicket(t));
-      const buffered = this.buffer ?? [];
-      this.buffer = null;
-      for (const m of buffered) this.apply(m, false);
+      for (const m of this.takeBuffer()) this.apply(m, false);
       this.publish({ loading: false });
     } catch (err) {
       if (generation !== this.loadGeneration) return;
-      const buffered = this.buffer ?? [];
-      this.buffer = null;
-      for (const m of buffered) this.apply(m, false);
+      for (const m of this.takeBuffer()) this.apply(m, false);
       this.publish({ loading: false, error: err instanceof Error ? err : new Error(String(err)) });
     }
   }
@@ -131,6 +127,13 @@ export class TicketListView extends View<TicketListSnapshot> {
   stop(): void {
     this.loadGeneration += 1;
     this.handle.release();
+  }
+
+  /** Hands over what arrived during the load; from now on messages apply directly. */
+  private takeBuffer(): TicketChannelMessage[] {
+    const buffered = this.buffer;
+    this.buffer = null;
+    return buffered ?? [];
   }
 
   private apply(m: TicketChannelMessage, publish = true): void {
@@ -228,8 +231,7 @@ export class NotificationsView extends View<NotificationsSnapshot> {
       if (generation !== this.loadGeneration) return;
       this.update({ error: err instanceof Error ? err : new Error(String(err)) });
     }
-    const buffered = this.buffer ?? [];
-    this.buffer = null;
+    const buffered: NotificationChannelMessage[] = this.takeBuffer();
     for (const m of buffered) this.apply(m, false);
     this.update({ loading: false });
   }
@@ -255,6 +257,12 @@ export class NotificationsView extends View<NotificationsSnapshot> {
     this.loadGeneration += 1;
     this.toastListeners.clear();
     this.handle.release();
+  }
+
+  private takeBuffer(): NotificationChannelMessage[] {
+    const buffered = this.buffer;
+    this.buffer = null;
+    return buffered ?? [];
   }
 
   private apply(m: NotificationChannelMessage, live: boolean): void {

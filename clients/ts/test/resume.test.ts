@@ -103,12 +103,12 @@ describe("resume", () => {
   });
 
   it("a stored position beyond the head (stream reset) → resync", async () => {
-    const { client, user } = await server.user("reset", { positionStore: new WebStoragePositionStore(new FakeSessionStorage()) });
+    const { client, user, tokens } = await server.user("reset", { positionStore: new WebStoragePositionStore(new FakeSessionStorage()) });
     const project = (await client.api.projects.create({ key: uniqueKey(), name: "Reset" })).data;
     await client.api.tickets.create(project.id, { title: "one" });
     const storage = new FakeSessionStorage();
     storage.setItem(`ticketflow:seq:${user.id}:tickets:${project.id}`, "1000");
-    const reloaded = server.client({ positionStore: new WebStoragePositionStore(storage), tokens: client.session.tokens ?? undefined });
+    const reloaded = server.client({ positionStore: new WebStoragePositionStore(storage), tokens: client.session.tokens ?? tokens });
     const rec = new Recorder(reloaded.tickets(project.id));
     await rec.reach("live");
     expect(rec.resyncs).toHaveLength(1);

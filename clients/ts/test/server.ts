@@ -64,8 +64,8 @@ export class TestServer {
     args.push(...this.extraArgs);
     const log = createWriteStream(join(this.dataDir, "server.log"), { flags: "a" });
     const proc = spawn(BIN, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
-    proc.stdout?.pipe(log);
-    proc.stderr?.pipe(log);
+    proc.stdout.pipe(log);
+    proc.stderr.pipe(log);
     this.proc = proc;
     await this.waitReady(proc);
     return this;
