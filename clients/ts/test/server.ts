@@ -46,6 +46,7 @@ export class TestServer {
   port = 0;
   private proc: ChildProcess | undefined;
   private extraArgs: string[] = [];
+  private database: string | undefined;
 
   constructor(private readonly options: ServerOptions = {}) {}
 
@@ -56,7 +57,10 @@ export class TestServer {
   async start(): Promise<this> {
     if (this.port === 0) {
       this.port = await freePort();
-      if (this.options.postgres) this.extraArgs = preparePostgres();
+      if (this.options.postgres) {
+        this.database = `tf_ts_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
+        this.extraArgs = preparePostgres(this.database);
+      }
     }
     const args = ["serve", "--data-dir", this.dataDir, "--bind-addr", `127.0.0.1:${this.port}`, "--jwt-secret", this.secret];
     if (this.options.replayLimit !== undefined) args.push("--replay-limit", String(this.options.replayLimit));
@@ -99,6 +103,7 @@ export class TestServer {
 
   async stop(): Promise<void> {
     await this.kill();
+    if (this.database) psql(`DROP DATABASE IF EXISTS ${this.database} WITH (FORCE)`);
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 
@@ -143,12 +148,14 @@ function statusOf(url: string): Promise<number> {
   });
 }
 
-function preparePostgres(): string[] {
+function psql(sql: string): void {
   const url = new URL(process.env.TICKETFLOW_TEST_DATABASE_URL ?? "");
-  const db = `tf_ts_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
-  execFileSync("psql", ["-h", url.hostname, "-p", url.port || "5432", "-U", url.username || "postgres", "-c", `CREATE DATABASE ${db}`], {
-    stdio: "ignore",
-  });
+  execFileSync("psql", ["-h", url.hostname, "-p", url.port || "5432", "-U", url.username || "postgres", "-c", sql], { stdio: "ignore" });
+}
+
+function preparePostgres(db: string): string[] {
+  psql(`CREATE DATABASE ${db}`);
+  const url = new URL(process.env.TICKETFLOW_TEST_DATABASE_URL ?? "");
   url.pathname = `/${db}`;
   return ["--database-url", url.toString(), "--nats-url", process.env.NATS_URL ?? "", "--nats-prefix", db];
 }
