@@ -10,7 +10,7 @@
 import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
 import { type ReactNode, useState } from "react";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Notification, TicketflowClient } from "../src/index.js";
+import { type Notification, type TicketflowClient, sessionStoragePositionStore } from "../src/index.js";
 import { TicketflowProvider, useConnectionState, useNotifications, usePresence, useTicketStream } from "../src/react/index.js";
 import { Recorder } from "./recorder.js";
 import { TestServer, uniqueKey } from "./server.js";
@@ -193,5 +193,28 @@ describe("React hooks", () => {
     await waitFor(() => expect(screen.getByTestId("conn").textContent).toBe("live 1"), timeout);
     act(() => screen.getByText("toggle").click());
     await waitFor(() => expect(screen.getByTestId("conn").textContent).toBe("idle 0"), timeout);
+  });
+
+  it("sessionStoragePositionStore: the DOM's sessionStorage carries the position across a reload", async () => {
+    const { client: writer, user: me, tokens } = await user("reloader");
+    const project = (await writer.api.projects.create({ key: uniqueKey(), name: "Reload" })).data;
+    const store = sessionStoragePositionStore();
+    if (!store) throw new Error("no sessionStorage in the DOM");
+    const page1 = server.client({ positionStore: store, tokens });
+    clients.push(page1);
+    const before = new Recorder(page1.tickets(project.id));
+    await before.reach("live");
+    const t = await writer.api.tickets.create(project.id, { title: "seen" });
+    await before.count(1);
+    page1.close();
+    expect(globalThis.sessionStorage.getItem(`ticketflow:seq:${me.id}:tickets:${project.id}`)).toBe("1");
+
+    await writer.api.tickets.update(t.data.id, { title: "missed" });
+    const page2 = server.client({ positionStore: sessionStoragePositionStore() ?? store, tokens: page1.session.tokens ?? tokens });
+    clients.push(page2);
+    const after = new Recorder(page2.tickets(project.id));
+    await after.count(1);
+    expect(after.seqs).toEqual([2]);
+    expect(after.path[0]).toBe("connecting>replaying");
   });
 });
