@@ -71,7 +71,17 @@ export class TestServer {
     proc.stdout.pipe(log);
     proc.stderr.pipe(log);
     this.proc = proc;
-    await this.waitReady(proc);
+    // If the test worker exits without stopping us, the server goes with it.
+    const reap = () => proc.kill("SIGKILL");
+    process.once("exit", reap);
+    proc.once("exit", () => process.off("exit", reap));
+    try {
+      await this.waitReady(proc);
+    } catch (err) {
+      // A server that never became ready must not outlive the test run.
+      await this.kill();
+      throw err;
+    }
     return this;
   }
 
