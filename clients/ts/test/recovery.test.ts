@@ -108,7 +108,8 @@ describe("recovery", () => {
       if (cuts % 2 === 0) live.terminate();
       else rec.handle.dropConnection();
       cuts += 1;
-      await waitFor("the reader to notice the cut", () => rec.handle.state !== "live");
+      // Counted from the transitions, not polled: a resume can finish between two polls.
+      await waitFor("the reader to notice the cut", () => rec.path.filter((p) => p === "live>reconnecting").length === cuts);
     }
     await writing;
     await rec.count(total, 30_000);
