@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that checks ticketflow on a fresh machine: formatting, unused dependencies,
 # lints, then every test against real PostgreSQL and NATS (started by scripts/services.sh if
-# they aren't up), then the integration suite again in the embedded mode.
+# they aren't up), then the integration suite again in the embedded mode, then the TypeScript
+# client's checks and tests against the server just built.
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -- append       # extra args go to `cargo test` (here: a test-name filter)
 # Builds go to ${CARGO_TARGET_DIR:-~/.cache/ticketflow/target}, outside the clone, so a fresh
@@ -42,3 +43,18 @@ cargo build -p ticketflow -p ticketflow-bench
 results=$(mktemp -d)
 "$CARGO_TARGET_DIR/debug/ticketflow-bench" --quick --server-bin "$CARGO_TARGET_DIR/debug/ticketflow" --out "$results" >/dev/null
 rm -rf "$results"
+
+# The TypeScript client against the server this checkout just built (embedded, and on
+# PostgreSQL + NATS): packages from the committed lockfile, strict typecheck, lint, tests.
+step "clients/ts: npm ci, check, test (against $CARGO_TARGET_DIR/debug/ticketflow)"
+if ! command -v npm >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq nodejs npm
+fi
+(
+    cd clients/ts
+    npm ci --no-audit --no-fund
+    npm run check
+    TICKETFLOW_BIN="$CARGO_TARGET_DIR/debug/ticketflow" \
+        TICKETFLOW_TEST_DATABASE_URL="$TEST_DATABASE_URL" \
+        npm test
+)

@@ -27,12 +27,17 @@ pub fn cors(origins: Origins) -> CorsLayer {
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
+            header::ACCEPT,
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::IF_MATCH,
             HeaderName::from_static("idempotency-key"),
             HeaderName::from_static("x-min-position"),
         ])
-        .expose_headers([HeaderName::from_static("x-position"), header::ETAG])
+        .expose_headers([
+            HeaderName::from_static("x-position"),
+            header::ETAG,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
         .max_age(PREFLIGHT_MAX_AGE)
 }
