@@ -78,13 +78,13 @@ async fn tickets_table(db: &TestDb) -> Vec<String> {
 
 /// A database and a nats-server of the test's own, and a relay from the
 /// one's log to the other's stream.
-struct Pipeline {
-    db: TestDb,
-    store: PgStore,
-    bus: Bus,
-    relay: tokio::task::JoinHandle<()>,
-    _nats: NatsServer,
-}
+type Pipeline = (
+    TestDb,
+    PgStore,
+    Bus,
+    tokio::task::JoinHandle<()>,
+    NatsServer,
+);
 
 async fn pipeline(prefix: &str) -> Pipeline {
     let db = TestDb::create().await;
@@ -97,24 +97,12 @@ async fn pipeline(prefix: &str) -> Pipeline {
         watch: store.watch(),
     };
     let relay = tokio::spawn(relay.run());
-    Pipeline {
-        db,
-        store,
-        bus,
-        relay,
-        _nats: nats,
-    }
+    (db, store, bus, relay, nats)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redelivering_every_message_changes_no_read_model() {
-    let Pipeline {
-        db,
-        store,
-        bus,
-        relay,
-        _nats,
-    } = pipeline("redeliver").await;
+    let (db, store, bus, relay, _nats) = pipeline("redeliver").await;
     write_tickets(&store, "RED", 10, 3).await;
     let first = start_projector(&store, &bus);
     wait_until_projected(&store).await;
@@ -149,13 +137,7 @@ async fn redelivering_every_message_changes_no_read_model() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn competing_workers_apply_every_ticket_in_order() {
-    let Pipeline {
-        db,
-        store,
-        bus,
-        relay,
-        _nats,
-    } = pipeline("compete").await;
+    let (db, store, bus, relay, _nats) = pipeline("compete").await;
     let workers = [start_projector(&store, &bus), start_projector(&store, &bus)];
     let ids = write_tickets(&store, "CMP", 8, 12).await;
     wait_until_projected(&store).await;

@@ -6,23 +6,23 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use ticketflow_testkit::TestServer;
 use ticketflow_testkit::{assert_error, assert_one_created, id_of, keys, setup, sorted};
+use ticketflow_testkit::{Reply, TestServer, TestUser};
 
 const PROJECT_KEYS: [&str; 5] = ["id", "key", "name", "statuses", "created_at"];
 const MEMBER_KEYS: [&str; 5] = ["user_id", "username", "display_name", "role", "joined_at"];
+
+/// POSTs a project `key` named `name` as `user`, whatever the outcome.
+async fn post_project(server: &TestServer, user: &TestUser, key: &str, name: &str) -> Reply {
+    let body = json!({ "key": key, "name": name });
+    server.post("/api/projects", &user.token, body).await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn create_returns_201_with_the_project_json() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
-    let reply = server
-        .post(
-            "/api/projects",
-            &alice.token,
-            json!({ "key": "PROJ", "name": "Project" }),
-        )
-        .await;
+    let reply = post_project(&server, &alice, "PROJ", "Project").await;
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     assert_eq!(keys(&reply.body), sorted(&PROJECT_KEYS));
     assert!(uuid::Uuid::parse_str(&id_of(&reply.body)).is_ok());
@@ -76,13 +76,7 @@ async fn key_must_match_the_pattern() {
         "ÄB",
         "A_1",
     ] {
-        let reply = server
-            .post(
-                "/api/projects",
-                &alice.token,
-                json!({ "key": bad, "name": "x" }),
-            )
-            .await;
+        let reply = post_project(&server, &alice, bad, "x").await;
         assert_error(&reply, 422, "invalid_field", Some("key"));
     }
     for good in ["AB", "A1", "ABCDEFGHIJ", "Z9Z9"] {
@@ -97,13 +91,7 @@ async fn duplicate_key_is_409_project_key_taken() {
     let bob = server.user("bob").await;
     server.project(&alice, "PROJ").await;
     for user in [&alice, &bob] {
-        let reply = server
-            .post(
-                "/api/projects",
-                &user.token,
-                json!({ "key": "PROJ", "name": "again" }),
-            )
-            .await;
+        let reply = post_project(&server, user, "PROJ", "again").await;
         assert_error(&reply, 409, "project_key_taken", None);
     }
 }
@@ -113,23 +101,11 @@ async fn name_is_1_to_100_characters() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
     for (key, name) in [("EMPTY", String::new()), ("LONG", "n".repeat(101))] {
-        let reply = server
-            .post(
-                "/api/projects",
-                &alice.token,
-                json!({ "key": key, "name": name }),
-            )
-            .await;
+        let reply = post_project(&server, &alice, key, &name).await;
         assert_error(&reply, 422, "invalid_field", Some("name"));
     }
     for (key, name) in [("ONE", "n".to_string()), ("WIDE", "é".repeat(100))] {
-        let reply = server
-            .post(
-                "/api/projects",
-                &alice.token,
-                json!({ "key": key, "name": name }),
-            )
-            .await;
+        let reply = post_project(&server, &alice, key, &name).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
         assert_eq!(reply.body["name"], name.as_str());
     }
@@ -488,13 +464,7 @@ async fn only_an_admin_removes_members() {
 async fn concurrent_creates_of_one_key_make_one_project() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
-    let attempts = (0..10).map(|_| {
-        server.post(
-            "/api/projects",
-            &alice.token,
-            json!({ "key": "RACE", "name": "r" }),
-        )
-    });
+    let attempts = (0..10).map(|_| post_project(&server, &alice, "RACE", "r"));
     let replies = futures::future::join_all(attempts).await;
     assert_one_created(&replies, "project_key_taken");
     assert_eq!(

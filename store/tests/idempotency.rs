@@ -68,8 +68,8 @@ enum Who {
 #[derive(Debug, Clone, Copy)]
 enum When {
     Start,
-    /// Past the stale horizon (a minute).
-    TwoMinutesLater,
+    /// Two minutes on: past the stale horizon (a minute).
+    Later,
     /// Past the expiry horizon (a day).
     NextDay,
 }
@@ -78,7 +78,7 @@ impl When {
     fn offset(self) -> Duration {
         match self {
             When::Start => Duration::zero(),
-            When::TwoMinutesLater => Duration::minutes(2),
+            When::Later => Duration::minutes(2),
             When::NextDay => Duration::hours(25),
         }
     }
@@ -94,7 +94,7 @@ enum Step {
 }
 
 use Step::{Complete, Release};
-use When::{NextDay, Start, TwoMinutesLater};
+use When::{Later, NextDay, Start};
 use Who::{Other, User};
 
 fn claims(who: Who, key: &'static str, hash: &'static [u8], when: When, then: Claim) -> Step {
@@ -167,17 +167,11 @@ async fn a_stale_claim_or_an_expired_record_is_taken_over(backend: Backend) {
     let steps = vec![
         claims(User, "dead", b"req", Start, Claim::Acquired),
         // Its request died: a minute and more later the claim is stale.
-        claims(User, "dead", b"new", TwoMinutesLater, Claim::Acquired),
+        claims(User, "dead", b"new", Later, Claim::Acquired),
         claims(User, "done", b"req", Start, Claim::Acquired),
         Complete(User, "done"),
         // A completed record is kept past the stale horizon...
-        claims(
-            User,
-            "done",
-            b"req",
-            TwoMinutesLater,
-            Claim::Done(response()),
-        ),
+        claims(User, "done", b"req", Later, Claim::Done(response())),
         // ...and forgotten past the expiry one.
         claims(User, "done", b"other", NextDay, Claim::Acquired),
     ];
