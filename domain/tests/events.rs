@@ -1,16 +1,14 @@
 //! The event envelope: stable type names, `data` as stored, and the roundtrip
 //! through `Event::from_stored` for every payload.
 
-mod support;
-
 use cqrs_es::DomainEvent;
 use serde_json::json;
 use serde_json::value::RawValue;
-use support::*;
 use ticketflow_domain::event::upcast;
 use ticketflow_domain::{
     Event, Payload, Priority, ProjectEvent, ProjectPayload, Role, TicketEvent, TicketPayload,
 };
+use ticketflow_testkit::prelude::*;
 
 fn project_payloads() -> Vec<ProjectPayload> {
     vec![

@@ -1,14 +1,12 @@
 //! Notification rules: who hears of which ticket event, with which words.
 //! Every rule, actor exclusion, and the one-per-user priority order.
 
-mod support;
-
 use cqrs_es::Aggregate;
-use support::*;
 use ticketflow_domain::{
     notices, Actor, Notice, NotificationType, Priority, Ticket, TicketChanges, TicketEvent,
     TicketPayload,
 };
+use ticketflow_testkit::prelude::*;
 
 use NotificationType::*;
 
@@ -587,7 +585,7 @@ fn a_patch_changing_status_and_assignee_notifies_per_event() {
 fn a_comment_command_mentioning_members_and_outsiders() {
     let (n, _) = decide_and_notify(
         assigned(&bob()),
-        support::comment_by(&carol(), "@dave @alice @carol @bob. thanks"),
+        ticketflow_testkit::builders::comment_by(&carol(), "@dave @alice @carol @bob. thanks"),
     );
     // dave is no member, carol is the actor.
     assert_eq!(who(&n), pairs(&[(alice(), Mentioned), (bob(), Mentioned)]));

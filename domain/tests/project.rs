@@ -1,14 +1,12 @@
 //! The Project aggregate: creation, members and roles.
 
-mod support;
-
 use cqrs_es::test::TestFramework;
 use cqrs_es::Aggregate;
-use support::*;
 use ticketflow_domain::{
     default_statuses, Actor, DomainError, NewMember, Project, ProjectCommand, ProjectEvent,
     ProjectPayload, Role,
 };
+use ticketflow_testkit::prelude::*;
 
 fn framework() -> TestFramework<Project> {
     TestFramework::with(())

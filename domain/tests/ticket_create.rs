@@ -4,11 +4,9 @@
 //! ticket on a fresh aggregate, and it comes to one `TicketCreated` or to an
 //! error. Each case is named after the rule it shows.
 
-mod support;
-
 use cqrs_es::test::TestFramework;
-use support::*;
 use ticketflow_domain::{NewTicket, Priority, ProjectView, Ticket, TicketCommand, TicketPayload};
+use ticketflow_testkit::prelude::*;
 use uuid::Uuid;
 
 fn framework() -> TestFramework<Ticket> {

@@ -1,11 +1,9 @@
 //! Ticket Comment and Delete, what `apply` does to the state (version,
 //! timestamps, fields) and `TicketPayload::assign_number`.
 
-mod support;
-
 use cqrs_es::Aggregate;
-use support::*;
 use ticketflow_domain::{Priority, Ticket, TicketChanges, TicketEvent, TicketPayload};
+use ticketflow_testkit::prelude::*;
 
 fn comment_added(body: &str, mentions: Vec<ticketflow_domain::Actor>) -> TicketPayload {
     TicketPayload::CommentAdded {

@@ -1,10 +1,8 @@
 //! Ticket Update: one event per changed field, in field order; nothing for
 //! unchanged fields; nothing at all when any field is invalid.
 
-mod support;
-
-use support::*;
 use ticketflow_domain::{Actor, Priority, Ticket, TicketChanges, TicketEvent, TicketPayload};
+use ticketflow_testkit::prelude::*;
 use uuid::Uuid;
 
 /// alice updates the ticket rebuilt from `given` with `changes`.

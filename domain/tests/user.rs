@@ -1,12 +1,10 @@
 //! Account rules: username, password and display name.
 
-mod support;
-
-use support::chars;
 use ticketflow_domain::user::{
     is_username_char, validate_display_name, validate_password, validate_username,
 };
 use ticketflow_domain::DomainError;
+use ticketflow_testkit::builders::chars;
 
 fn field_of(result: Result<(), DomainError>) -> &'static str {
     match result {

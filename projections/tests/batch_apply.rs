@@ -4,13 +4,12 @@
 //! builds, wherever the batch boundaries fall: the live worker's batches are
 //! whatever JetStream delivers, a rebuild's are fixed-size slices of the log.
 
-mod support;
-
 use serde_json::json;
-use support::*;
 use ticketflow_projections::{all, apply_batch_together, rebuild, Applied, Projection, Remembered};
 use ticketflow_store::StoredEvent;
+use ticketflow_testkit::on_each_backend;
 use ticketflow_testkit::seed::{self, HistorySpec};
+use ticketflow_testkit::world::*;
 
 /// The test world's project plus a seeded history of every kind of event,
 /// with mentions and deletions, in three more projects.

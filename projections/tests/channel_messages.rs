@@ -4,10 +4,7 @@
 //! what a reconnecting socket replays must be the same bytes under the same
 //! contiguous seqs, through rebuilds and read flags alike.
 
-mod support;
-
 use serde_json::{json, Value};
-use support::*;
 use ticketflow_domain::{Actor, Priority, TicketChanges};
 use ticketflow_nats::Channel;
 use ticketflow_projections::{
@@ -15,6 +12,9 @@ use ticketflow_projections::{
     TicketChannelProjection, TicketsProjection,
 };
 use ticketflow_store::{EventStore, StoredEvent};
+use ticketflow_testkit::cast::{alice, bob, carol};
+use ticketflow_testkit::on_each_backend;
+use ticketflow_testkit::world::*;
 use uuid::Uuid;
 
 fn parse(text: &str) -> Value {

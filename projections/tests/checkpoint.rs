@@ -2,14 +2,14 @@
 //! one transaction; a redelivered or overlapping batch changes nothing it has
 //! seen; a batch that skips events is refused so the caller can fill the gap.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::*;
 use ticketflow_projections::{all, apply_batch, Applied, NotificationsProjection, Projection};
 use ticketflow_store::StoredEvent;
+use ticketflow_testkit::cast::{alice, bob, carol};
+use ticketflow_testkit::on_each_backend;
+use ticketflow_testkit::world::*;
 
 /// A log with work for every projection: assignments, mentions, comments,
 /// status changes, a deletion.

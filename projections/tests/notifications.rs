@@ -2,13 +2,13 @@
 //! notifications projection, then the queries the API serves: every rule,
 //! per-user contiguous seqs, unread counts, read and read-all.
 
-mod support;
-
 use serde_json::json;
-use support::*;
-use ticketflow_domain::{NewTicket, NotificationType, Priority, TicketChanges};
+use ticketflow_domain::{Actor, NewTicket, NotificationType, Priority, TicketChanges};
 use ticketflow_projections::{notification_id, Notification, NotificationsProjection};
 use ticketflow_store::EventStore;
+use ticketflow_testkit::cast::{alice, bob, carol};
+use ticketflow_testkit::on_each_backend;
+use ticketflow_testkit::world::*;
 use uuid::Uuid;
 
 use NotificationType::*;
@@ -63,6 +63,9 @@ async fn story(backend: Backend) -> (World, Uuid) {
     (w, t)
 }
 
+/// (seq, type, message) of an item, as expected.
+type Shown = (i64, NotificationType, &'static str);
+
 /// (seq, type, message) of a list, as shown.
 fn shown(items: &[Notification]) -> Vec<(i64, NotificationType, String)> {
     items
@@ -102,53 +105,58 @@ async fn page(
 async fn every_rule_end_to_end_with_contiguous_seqs(backend: Backend) {
     let (w, _) = story(backend).await;
 
-    let (unread, alices) = list(&w, alice().id).await;
-    assert_eq!(unread, 4);
-    assert_eq!(
-        shown(&alices),
-        expect(&[
-            (4, Mentioned, "bob mentioned you in PROJ-1: Fix login"),
-            (3, StatusChanged, "PROJ-1: Fix login bug moved to Done"),
-            (2, CommentAdded, "carol commented on PROJ-1: Fix login bug"),
-            (1, Mentioned, "bob mentioned you in PROJ-1: Fix login bug"),
-        ])
-    );
-    let (unread, bobs) = list(&w, bob().id).await;
-    assert_eq!(unread, 4);
-    assert_eq!(
-        shown(&bobs),
-        expect(&[
-            (
-                4,
-                TicketUnassigned,
-                "You were unassigned from PROJ-1: Fix login bug"
-            ),
-            (
-                3,
-                StatusChanged,
-                "PROJ-1: Fix login bug moved to In Progress"
-            ),
-            (2, CommentAdded, "carol commented on PROJ-1: Fix login bug"),
-            (
-                1,
-                TicketAssigned,
-                "You were assigned to PROJ-1: Fix login bug"
-            ),
-        ])
-    );
-    let (unread, carols) = list(&w, carol().id).await;
-    assert_eq!(unread, 2);
-    assert_eq!(
-        shown(&carols),
-        expect(&[
-            (
-                2,
-                TicketAssigned,
-                "You were assigned to PROJ-1: Fix login bug"
-            ),
-            (1, Mentioned, "alice mentioned you in PROJ-1: Fix login bug"),
-        ])
-    );
+    // Whose list, its unread count, and its items as shown.
+    let cases: [(Actor, i64, &[Shown]); 3] = [
+        (
+            alice(),
+            4,
+            &[
+                (4, Mentioned, "bob mentioned you in PROJ-1: Fix login"),
+                (3, StatusChanged, "PROJ-1: Fix login bug moved to Done"),
+                (2, CommentAdded, "carol commented on PROJ-1: Fix login bug"),
+                (1, Mentioned, "bob mentioned you in PROJ-1: Fix login bug"),
+            ],
+        ),
+        (
+            bob(),
+            4,
+            &[
+                (
+                    4,
+                    TicketUnassigned,
+                    "You were unassigned from PROJ-1: Fix login bug",
+                ),
+                (
+                    3,
+                    StatusChanged,
+                    "PROJ-1: Fix login bug moved to In Progress",
+                ),
+                (2, CommentAdded, "carol commented on PROJ-1: Fix login bug"),
+                (
+                    1,
+                    TicketAssigned,
+                    "You were assigned to PROJ-1: Fix login bug",
+                ),
+            ],
+        ),
+        (
+            carol(),
+            2,
+            &[
+                (
+                    2,
+                    TicketAssigned,
+                    "You were assigned to PROJ-1: Fix login bug",
+                ),
+                (1, Mentioned, "alice mentioned you in PROJ-1: Fix login bug"),
+            ],
+        ),
+    ];
+    for (user, unread_count, expected) in cases {
+        let (unread, items) = list(&w, user.id).await;
+        assert_eq!(unread, unread_count, "{}'s unread", user.username);
+        assert_eq!(shown(&items), expect(expected), "{}'s list", user.username);
+    }
 
     for (user, head) in [(alice(), 4), (bob(), 4), (carol(), 2)] {
         assert_eq!(

@@ -9,8 +9,8 @@ use ticketflow_projections::worker::stream::{StreamProjectors, CONSUMER};
 use ticketflow_projections::worker::Projector;
 use ticketflow_projections::Projection;
 use ticketflow_store::pg::PgStore;
-use ticketflow_store::{EventStore, Loaded};
-use ticketflow_testkit::fixtures::{append_ticket, create_project, created, retitled};
+use ticketflow_store::EventStore;
+use ticketflow_testkit::fixtures::{append_ticket, create_project, create_ticket, retitled};
 use ticketflow_testkit::{NatsServer, TestDb};
 use uuid::Uuid;
 
@@ -18,16 +18,7 @@ async fn write_tickets(store: &PgStore, key: &str, tickets: usize, edits: usize)
     let project_id = create_project(store, key).await;
     let mut ids = Vec::new();
     for _ in 0..tickets {
-        let id = Uuid::now_v7();
-        let mut state = append_ticket(
-            store,
-            project_id,
-            id,
-            Loaded::default(),
-            vec![created(project_id, id)],
-        )
-        .await
-        .expect("create");
+        let (id, mut state) = create_ticket(store, project_id).await;
         for n in 0..edits {
             state = append_ticket(store, project_id, id, state, vec![retitled(n)])
                 .await
@@ -85,22 +76,33 @@ async fn tickets_table(db: &TestDb) -> Vec<String> {
     rows.iter().map(|r| r.get(0)).collect()
 }
 
-async fn relay(store: &PgStore, bus: &Bus) -> tokio::task::JoinHandle<()> {
+/// A database and a nats-server of the test's own, and a relay from the
+/// one's log to the other's stream.
+type Pipeline = (
+    TestDb,
+    PgStore,
+    Bus,
+    tokio::task::JoinHandle<()>,
+    NatsServer,
+);
+
+async fn pipeline(prefix: &str) -> Pipeline {
+    let db = TestDb::create().await;
+    let store = db.store().await;
+    let nats = NatsServer::start().await;
+    let bus = Bus::connect(&nats.url(), prefix).await.expect("bus");
     let relay = ticketflow_nats::relay::Relay {
         store: store.clone(),
         bus: bus.clone(),
         watch: store.watch(),
     };
-    tokio::spawn(relay.run())
+    let relay = tokio::spawn(relay.run());
+    (db, store, bus, relay, nats)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redelivering_every_message_changes_no_read_model() {
-    let db = TestDb::create().await;
-    let store = db.store().await;
-    let nats = NatsServer::start().await;
-    let bus = Bus::connect(&nats.url(), "redeliver").await.expect("bus");
-    let relay = relay(&store, &bus).await;
+    let (db, store, bus, relay, _nats) = pipeline("redeliver").await;
     write_tickets(&store, "RED", 10, 3).await;
     let first = start_projector(&store, &bus);
     wait_until_projected(&store).await;
@@ -135,11 +137,7 @@ async fn redelivering_every_message_changes_no_read_model() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn competing_workers_apply_every_ticket_in_order() {
-    let db = TestDb::create().await;
-    let store = db.store().await;
-    let nats = NatsServer::start().await;
-    let bus = Bus::connect(&nats.url(), "compete").await.expect("bus");
-    let relay = relay(&store, &bus).await;
+    let (db, store, bus, relay, _nats) = pipeline("compete").await;
     let workers = [start_projector(&store, &bus), start_projector(&store, &bus)];
     let ids = write_tickets(&store, "CMP", 8, 12).await;
     wait_until_projected(&store).await;

@@ -1,13 +1,13 @@
 //! The tickets and comments read models: their rows after real commands, and
 //! the queries the read API pages and filters with.
 
-mod support;
-
 use serde_json::json;
-use support::*;
 use ticketflow_domain::{Priority, TicketChanges};
 use ticketflow_projections::{CommentsProjection, TicketsProjection};
 use ticketflow_store::EventStore;
+use ticketflow_testkit::cast::{alice, bob, carol};
+use ticketflow_testkit::on_each_backend;
+use ticketflow_testkit::world::*;
 use uuid::Uuid;
 
 async fn ticket_rows_hold_the_aggregates_state(backend: Backend) {

@@ -2,13 +2,13 @@
 //! nothing behind (nor a connection inside a transaction), and SQLite's
 //! file keeps the read models across restarts and refuses a newer schema.
 
-mod support;
-
 use std::sync::Arc;
 
-use support::*;
 use ticketflow_projections::{all, PgReadStore, ReadStore, SqliteReadStore, TicketsProjection};
 use ticketflow_store::{EventStore, StoreError};
+use ticketflow_testkit::cast::{alice, bob};
+use ticketflow_testkit::on_each_backend;
+use ticketflow_testkit::world::*;
 
 /// Begins, moves the checkpoint of "tickets", and drops the transaction.
 async fn abandon_a_batch(reads: &dyn ReadStore) {

@@ -4,16 +4,15 @@
 //! must come back unchanged so the next rebuild works; and writes and a live
 //! worker running during the rebuild must lose nothing.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::*;
 use ticketflow_projections::rebuild::{rebuild_all, Limits};
 use ticketflow_projections::{all, rebuild, Progress, Projection, Rebuilt};
 use ticketflow_store::EventStore;
+use ticketflow_testkit::cast::{alice, bob, carol};
+use ticketflow_testkit::world::*;
 
 /// Several tickets' worth of every kind of event.
 async fn busy_world(tickets: usize) -> World {

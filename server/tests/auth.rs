@@ -4,14 +4,12 @@
 //!
 //! Run: `cargo test -p ticketflow --test auth` (PostgreSQL must be up).
 
-mod common;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{assert_error, keys, sorted};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use ticketflow_testkit::{assert_error, keys, sorted};
 use ticketflow_testkit::{Reply, TestServer, JWT_SECRET};
 
 const PASSWORD: &str = "password123";

@@ -1,14 +1,22 @@
 //! The `ticketflow` binary itself: `projections status` and `projections
 //! rebuild` against a database the API has filled.
 
-mod common;
-
 use std::process::Command;
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use common::setup;
+use ticketflow_testkit::{setup, Setup, TestUser};
+
+/// What `user` reads of a ticket: the ticket, its comments, their notifications.
+async fn seen_by(s: &Setup, user: &TestUser, ticket: &str) -> (Value, Value, Value) {
+    let get = |path: String| async move { s.server.get(&path, &user.token).await.body };
+    (
+        get(ticket.to_string()).await,
+        get(format!("{ticket}/comments")).await,
+        get("/api/notifications".to_string()).await,
+    )
+}
 
 fn ticketflow(database_url: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ticketflow"))
@@ -28,28 +36,11 @@ async fn rebuild_all_swaps_in_identical_read_models_and_status_reports_them() {
     let bob = s.member("bob").await;
     let ticket = s.ticket("Fix login bug").await;
     let path = format!("/api/tickets/{ticket}");
-    s.server
-        .patch(
-            &path,
-            &s.alice.token,
-            json!({ "assignee_id": bob.id, "status_id": 2 }),
-        )
+    s.patch(&path, json!({ "assignee_id": bob.id, "status_id": 2 }))
         .await;
-    s.server
-        .post(
-            &format!("{path}/comments"),
-            &s.alice.token,
-            json!({ "body": "@bob look" }),
-        )
+    s.post(&format!("{path}/comments"), json!({ "body": "@bob look" }))
         .await;
-    let before = (
-        s.server.get(&path, &bob.token).await.body,
-        s.server
-            .get(&format!("{path}/comments"), &bob.token)
-            .await
-            .body,
-        s.server.get("/api/notifications", &bob.token).await.body,
-    );
+    let before = seen_by(&s, &bob, &path).await;
 
     let rebuilt = ticketflow(&url, &["projections", "rebuild", "--all"]);
     assert!(
@@ -64,14 +55,7 @@ async fn rebuild_all_swaps_in_identical_read_models_and_status_reports_them() {
             "{log}"
         );
     }
-    let after = (
-        s.server.get(&path, &bob.token).await.body,
-        s.server
-            .get(&format!("{path}/comments"), &bob.token)
-            .await
-            .body,
-        s.server.get("/api/notifications", &bob.token).await.body,
-    );
+    let after = seen_by(&s, &bob, &path).await;
     assert_eq!(after, before);
 
     let status = ticketflow(&url, &["projections", "status"]);
@@ -95,8 +79,5 @@ async fn rebuilding_an_unknown_projection_fails_clearly() {
     let out = ticketflow(&url, &["projections", "rebuild", "nope"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no projection named nope"));
-    assert_eq!(
-        s.server.get("/api/projects", &s.alice.token).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(s.get("/api/projects").await.status, StatusCode::OK);
 }

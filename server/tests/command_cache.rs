@@ -4,12 +4,10 @@
 //!
 //! Run: `cargo test -p ticketflow --test command_cache` (PostgreSQL must be up).
 
-mod common;
-
-use common::{id_of, setup, ticket_path};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use ticketflow_testkit::Front;
+use ticketflow_testkit::{id_of, setup, ticket_path};
 
 /// Sends a command to `front`, another instance than the test server.
 async fn command(
@@ -45,7 +43,7 @@ async fn a_member_removed_elsewhere_can_no_longer_write_here() {
     let (status, _) = command(&other, Method::PATCH, &path, &bob.token, patch(), None).await;
     assert_eq!(status, StatusCode::OK, "bob writes while a member");
     let removal = format!("/api/projects/{}/members/{}", s.project_id, bob.id);
-    let removed = s.server.delete(&removal, &s.alice.token).await;
+    let removed = s.delete(&removal).await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
 
     let (status, body) = command(&other, Method::PATCH, &path, &bob.token, patch(), None).await;

@@ -4,14 +4,12 @@
 //!
 //! Run: `cargo test -p ticketflow --test concurrency` (PostgreSQL must be up).
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{etag, event_types, id_of, setup, ticket_path, versions};
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use ticketflow_testkit::{etag, event_types, id_of, setup, ticket_path, versions};
 
 const WRITERS: u64 = 50;
 
@@ -46,7 +44,7 @@ async fn fifty_patches_with_one_if_match_let_exactly_one_win() {
     }
     let history = s.server.history(&s.alice, &id).await;
     assert_eq!(versions(&history), [1, 2]);
-    let ticket = s.server.get(&path, &s.alice.token).await;
+    let ticket = s.get(&path).await;
     assert_eq!(ticket.body["title"], winners[0].body["title"]);
 }
 
@@ -55,13 +53,7 @@ async fn fifty_patches_without_if_match_all_land() {
     let s = setup().await;
     let id = s.ticket("t").await;
     let path = ticket_path(&id);
-    let patches = (0..WRITERS).map(|i| {
-        s.server.patch(
-            &path,
-            &s.alice.token,
-            json!({ "title": format!("writer {i}") }),
-        )
-    });
+    let patches = (0..WRITERS).map(|i| s.patch(&path, json!({ "title": format!("writer {i}") })));
     let replies = join_all(patches).await;
     for reply in &replies {
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
@@ -73,7 +65,7 @@ async fn fifty_patches_without_if_match_all_land() {
         .collect();
     assert_eq!(produced, (2..=WRITERS + 1).collect());
 
-    let ticket = s.server.get(&path, &s.alice.token).await;
+    let ticket = s.get(&path).await;
     assert_eq!(ticket.body["version"], WRITERS + 1);
     let history = s.server.history(&s.alice, &id).await;
     assert_eq!(versions(&history), (1..=WRITERS + 1).collect::<Vec<_>>());
@@ -84,10 +76,7 @@ async fn fifty_patches_without_if_match_all_land() {
     let sent: BTreeSet<String> = (0..WRITERS).map(|i| format!("writer {i}")).collect();
     assert_eq!(titles, sent, "no update lost");
     // The history pages like every list: 50 by default.
-    let first_page = s
-        .server
-        .get(&format!("{path}/history"), &s.alice.token)
-        .await;
+    let first_page = s.get(&format!("{path}/history")).await;
     assert_eq!(first_page.body["items"].as_array().unwrap().len(), 50);
     assert!(first_page.body["next_cursor"].is_string());
     let positions: Vec<i64> = history
@@ -166,13 +155,7 @@ async fn writers_beyond_the_retry_bound_still_all_land() {
     let id = s.ticket("t").await;
     let path = ticket_path(&id);
     let writers = 150;
-    let patches = (0..writers).map(|i| {
-        s.server.patch(
-            &path,
-            &s.alice.token,
-            json!({ "title": format!("writer {i}") }),
-        )
-    });
+    let patches = (0..writers).map(|i| s.patch(&path, json!({ "title": format!("writer {i}") })));
     for reply in join_all(patches).await {
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     }

@@ -2,8 +2,6 @@
 //! NATS_URL, a data directory. Real processes, killed without warning, and
 //! real HTTP and WebSocket clients.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -13,7 +11,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use common::ws::{connect, next_json};
+use ticketflow_testkit::ws::{connect, next_json};
 
 const STARTUP: Duration = Duration::from_secs(60);
 

@@ -4,11 +4,9 @@
 //!
 //! Run: `cargo test -p ticketflow --test errors` (PostgreSQL must be up).
 
-mod common;
-
-use common::{assert_error, setup, ticket_path};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use ticketflow_testkit::{assert_error, assert_error_in, setup, ticket_path, Reply, Setup};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1 << 20;
@@ -108,235 +106,150 @@ async fn unparseable_json_is_400_malformed_json() {
     assert_eq!(s.server.history(&s.alice, &id).await.len(), 1);
 }
 
+/// Where a case sends its body, with the method and whose token (none for
+/// the auth routes, alice's for the rest).
+#[derive(Debug, Clone, Copy)]
+enum To {
+    Register,
+    Login,
+    Refresh,
+    Projects,
+    Members,
+    Tickets,
+    /// PATCH the ticket.
+    Ticket,
+    Comments,
+}
+
+impl To {
+    async fn send(self, s: &Setup, ticket_id: &str, body: Value) -> Reply {
+        let (method, path) = match self {
+            To::Register => (Method::POST, "/api/auth/register".to_string()),
+            To::Login => (Method::POST, "/api/auth/login".to_string()),
+            To::Refresh => (Method::POST, "/api/auth/refresh".to_string()),
+            To::Projects => (Method::POST, "/api/projects".to_string()),
+            To::Members => (
+                Method::POST,
+                format!("/api/projects/{}/members", s.project_id),
+            ),
+            To::Tickets => (Method::POST, s.tickets_path()),
+            To::Ticket => (Method::PATCH, ticket_path(ticket_id)),
+            To::Comments => (Method::POST, format!("/api/tickets/{ticket_id}/comments")),
+        };
+        let token = match self {
+            To::Register | To::Login | To::Refresh => None,
+            _ => Some(s.alice.token.as_str()),
+        };
+        s.server.call(method, &path, token, Some(body), &[]).await
+    }
+}
+
+/// Sends each body to its route: each must be a 422 `invalid_field` naming
+/// its field. Returns the ticket the cases may touch (alice's "t").
+async fn each_is_invalid_field(s: &Setup, cases: Vec<(To, Value, &str)>) -> String {
+    let id = s.ticket("t").await;
+    for (to, body, field) in cases {
+        let case = format!("{to:?} {body}");
+        let reply = to.send(s, &id, body).await;
+        assert_error_in(&case, &reply, 422, "invalid_field", Some(field));
+    }
+    id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn missing_required_field_is_422_naming_it() {
     let s = setup().await;
-    let id = s.ticket("t").await;
-    let token = Some(s.alice.token.as_str());
-    let cases = [
+    let cases = vec![
+        (To::Register, json!({ "username": "zed" }), "password"),
         (
-            Method::POST,
-            "/api/auth/register".to_string(),
-            None,
-            json!({ "username": "zed" }),
-            "password",
-        ),
-        (
-            Method::POST,
-            "/api/auth/register".to_string(),
-            None,
+            To::Register,
             json!({ "password": "password123" }),
             "username",
         ),
-        (
-            Method::POST,
-            "/api/auth/login".to_string(),
-            None,
-            json!({ "username": "alice" }),
-            "password",
-        ),
-        (
-            Method::POST,
-            "/api/auth/refresh".to_string(),
-            None,
-            json!({}),
-            "refresh_token",
-        ),
-        (
-            Method::POST,
-            "/api/projects".to_string(),
-            token,
-            json!({ "name": "n" }),
-            "key",
-        ),
-        (
-            Method::POST,
-            "/api/projects".to_string(),
-            token,
-            json!({ "key": "NEW" }),
-            "name",
-        ),
-        (
-            Method::POST,
-            format!("/api/projects/{}/members", s.project_id),
-            token,
-            json!({}),
-            "username",
-        ),
-        (
-            Method::POST,
-            s.tickets_path(),
-            token,
-            json!({ "priority": "low" }),
-            "title",
-        ),
-        (
-            Method::POST,
-            format!("/api/tickets/{id}/comments"),
-            token,
-            json!({}),
-            "body",
-        ),
+        (To::Login, json!({ "username": "alice" }), "password"),
+        (To::Refresh, json!({}), "refresh_token"),
+        (To::Projects, json!({ "name": "n" }), "key"),
+        (To::Projects, json!({ "key": "NEW" }), "name"),
+        (To::Members, json!({}), "username"),
+        (To::Tickets, json!({ "priority": "low" }), "title"),
+        (To::Comments, json!({}), "body"),
     ];
-    for (method, path, token, body, field) in cases {
-        let reply = s.server.call(method, &path, token, Some(body), &[]).await;
-        assert_error(&reply, 422, "invalid_field", Some(field));
-    }
+    each_is_invalid_field(&s, cases).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wrong_json_type_is_422_naming_the_field() {
     let s = setup().await;
-    let id = s.ticket("t").await;
-    let tickets = s.tickets_path();
-    let patch = ticket_path(&id);
-    let token = Some(s.alice.token.as_str());
-    let cases = [
+    let cases = vec![
         (
-            Method::POST,
-            "/api/auth/register".to_string(),
-            None,
+            To::Register,
             json!({ "username": 7, "password": "password123" }),
             "username",
         ),
         (
-            Method::POST,
-            "/api/auth/register".to_string(),
-            None,
+            To::Register,
             json!({ "username": "zed", "password": "password123", "display_name": [] }),
             "display_name",
         ),
+        (To::Projects, json!({ "key": ["A"], "name": "n" }), "key"),
+        (To::Tickets, json!({ "title": 5 }), "title"),
         (
-            Method::POST,
-            "/api/projects".to_string(),
-            token,
-            json!({ "key": ["A"], "name": "n" }),
-            "key",
-        ),
-        (
-            Method::POST,
-            tickets.clone(),
-            token,
-            json!({ "title": 5 }),
-            "title",
-        ),
-        (
-            Method::POST,
-            tickets.clone(),
-            token,
+            To::Tickets,
             json!({ "title": "t", "description": false }),
             "description",
         ),
         (
-            Method::POST,
-            tickets.clone(),
-            token,
+            To::Tickets,
             json!({ "title": "t", "labels": "ui" }),
             "labels",
         ),
         (
-            Method::POST,
-            tickets.clone(),
-            token,
+            To::Tickets,
             json!({ "title": "t", "assignee_id": 5 }),
             "assignee_id",
         ),
         (
-            Method::POST,
-            tickets.clone(),
-            token,
+            To::Tickets,
             json!({ "title": "t", "status_id": 1.5 }),
             "status_id",
         ),
-        (
-            Method::PATCH,
-            patch.clone(),
-            token,
-            json!({ "status_id": "two" }),
-            "status_id",
-        ),
-        (
-            Method::PATCH,
-            patch.clone(),
-            token,
-            json!({ "title": {} }),
-            "title",
-        ),
-        (
-            Method::PATCH,
-            patch.clone(),
-            token,
-            json!({ "assignee_id": true }),
-            "assignee_id",
-        ),
-        (
-            Method::POST,
-            format!("/api/tickets/{id}/comments"),
-            token,
-            json!({ "body": ["x"] }),
-            "body",
-        ),
+        (To::Ticket, json!({ "status_id": "two" }), "status_id"),
+        (To::Ticket, json!({ "title": {} }), "title"),
+        (To::Ticket, json!({ "assignee_id": true }), "assignee_id"),
+        (To::Comments, json!({ "body": ["x"] }), "body"),
     ];
-    for (method, path, token, body, field) in cases {
-        let reply = s.server.call(method, &path, token, Some(body), &[]).await;
-        assert_error(&reply, 422, "invalid_field", Some(field));
-    }
+    let id = each_is_invalid_field(&s, cases).await;
     assert_eq!(s.server.history(&s.alice, &id).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unknown_field_is_422_naming_it() {
     let s = setup().await;
-    let id = s.ticket("t").await;
-    let token = Some(s.alice.token.as_str());
-    let cases = [
+    let cases = vec![
         (
-            Method::POST,
-            "/api/auth/register".to_string(),
-            None,
+            To::Register,
             json!({ "username": "zed", "password": "password123", "email": "z@x" }),
             "email",
         ),
         (
-            Method::POST,
-            "/api/auth/login".to_string(),
-            None,
+            To::Login,
             json!({ "username": "alice", "password": "password123", "remember": true }),
             "remember",
         ),
         (
-            Method::POST,
-            "/api/projects".to_string(),
-            token,
+            To::Projects,
             json!({ "key": "NEW", "name": "n", "owner": "bob" }),
             "owner",
         ),
         (
-            Method::POST,
-            s.tickets_path(),
-            token,
+            To::Tickets,
             json!({ "title": "t", "severity": 1 }),
             "severity",
         ),
-        (
-            Method::PATCH,
-            ticket_path(&id),
-            token,
-            json!({ "status": 2 }),
-            "status",
-        ),
-        (
-            Method::POST,
-            format!("/api/tickets/{id}/comments"),
-            token,
-            json!({ "body": "b", "html": "<b>" }),
-            "html",
-        ),
+        (To::Ticket, json!({ "status": 2 }), "status"),
+        (To::Comments, json!({ "body": "b", "html": "<b>" }), "html"),
     ];
-    for (method, path, token, body, field) in cases {
-        let reply = s.server.call(method, &path, token, Some(body), &[]).await;
-        assert_error(&reply, 422, "invalid_field", Some(field));
-    }
+    let id = each_is_invalid_field(&s, cases).await;
     assert_eq!(s.server.history(&s.alice, &id).await.len(), 1);
 }
 
@@ -469,7 +382,7 @@ async fn wrong_method_is_an_error_json_not_a_5xx() {
 /// Asserts a refusal a client can act on: a 4xx with the error body and
 /// nothing that looks like a crash.
 #[track_caller]
-fn assert_clean_refusal(reply: &ticketflow_testkit::Reply, what: &str) {
+fn assert_clean_refusal(reply: &Reply, what: &str) {
     assert!(
         reply.status.is_client_error(),
         "{what}: {} {:?}",
@@ -699,8 +612,5 @@ async fn oversized_bodies_get_their_413_rather_than_a_reset() {
         assert_error(&reply, 413, "payload_too_large", None);
     }
     // The connections are still good for the next request.
-    assert_eq!(
-        s.server.get(&path, &s.alice.token).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(s.get(&path).await.status, StatusCode::OK);
 }

@@ -4,16 +4,15 @@
 //!
 //! Run: `cargo test -p ticketflow --test idempotency` (PostgreSQL must be up).
 
-mod common;
-
-use common::{assert_error, id_of, setup, ticket_path};
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use ticketflow_testkit::{Reply, TestUser};
+use ticketflow_testkit::{
+    assert_error, assert_error_in, id_of, setup, ticket_path, Reply, Setup, TestUser,
+};
 
 async fn keyed(
-    s: &common::Setup,
+    s: &Setup,
     user: &TestUser,
     method: Method,
     path: &str,
@@ -31,6 +30,11 @@ async fn keyed(
         .await
 }
 
+/// A keyed request as alice.
+async fn by_alice(s: &Setup, method: Method, path: &str, body: Value, key: &str) -> Reply {
+    keyed(s, &s.alice, method, path, Some(body), key).await
+}
+
 /// The first response came back: same status, body, ETag and X-Position.
 #[track_caller]
 fn assert_replayed(first: &Reply, again: &Reply) {
@@ -44,15 +48,35 @@ fn assert_replayed(first: &Reply, again: &Reply) {
     );
 }
 
+/// Sends one keyed request as alice twice: the first must come to
+/// `status`, the second must be its replay. Returns the first.
+async fn sent_twice(
+    s: &Setup,
+    (method, path): (Method, &str),
+    body: Value,
+    key: &str,
+    status: StatusCode,
+) -> Reply {
+    let first = by_alice(s, method.clone(), path, body.clone(), key).await;
+    assert_eq!(first.status, status, "{method} {path}: {:?}", first.body);
+    let again = by_alice(s, method, path, body, key).await;
+    assert_replayed(&first, &again);
+    first
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn repeated_create_returns_the_first_response_and_creates_once() {
     let s = setup().await;
-    let body = Some(json!({ "title": "once" }));
     let path = s.tickets_path();
-    let first = keyed(&s, &s.alice, Method::POST, &path, body.clone(), "k1").await;
-    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
-    let again = keyed(&s, &s.alice, Method::POST, &path, body, "k1").await;
-    assert_replayed(&first, &again);
+    let created = StatusCode::CREATED;
+    let first = sent_twice(
+        &s,
+        (Method::POST, &path),
+        json!({ "title": "once" }),
+        "k1",
+        created,
+    )
+    .await;
 
     let listed = s.server.list_all(&path, &s.alice.token, 50).await;
     assert_eq!(listed.len(), 1);
@@ -65,23 +89,25 @@ async fn repeated_patch_and_comment_append_one_event_each() {
     let s = setup().await;
     let id = s.ticket("t").await;
     let path = ticket_path(&id);
-    let patch = Some(json!({ "priority": "high" }));
-    let first = keyed(&s, &s.alice, Method::PATCH, &path, patch.clone(), "p").await;
+    let patch = json!({ "priority": "high" });
+    let first = by_alice(&s, Method::PATCH, &path, patch.clone(), "p").await;
     assert_eq!(first.status, StatusCode::OK);
     // Someone else moves the ticket on; the retry still gets its own answer.
-    s.server
-        .patch(&path, &s.alice.token, json!({ "title": "moved" }))
-        .await;
-    let again = keyed(&s, &s.alice, Method::PATCH, &path, patch, "p").await;
+    s.patch(&path, json!({ "title": "moved" })).await;
+    let again = by_alice(&s, Method::PATCH, &path, patch, "p").await;
     assert_replayed(&first, &again);
     assert_eq!(again.body["version"], 2);
 
     let comments = format!("{path}/comments");
-    let comment = Some(json!({ "body": "once" }));
-    let first = keyed(&s, &s.alice, Method::POST, &comments, comment.clone(), "c").await;
-    assert_eq!(first.status, StatusCode::CREATED);
-    let again = keyed(&s, &s.alice, Method::POST, &comments, comment, "c").await;
-    assert_replayed(&first, &again);
+    let comment = json!({ "body": "once" });
+    sent_twice(
+        &s,
+        (Method::POST, &comments),
+        comment,
+        "c",
+        StatusCode::CREATED,
+    )
+    .await;
 
     let history = s.server.history(&s.alice, &id).await;
     let types: Vec<&str> = history
@@ -103,26 +129,14 @@ async fn repeated_patch_and_comment_append_one_event_each() {
 async fn repeated_project_and_member_commands_do_not_conflict_with_themselves() {
     let s = setup().await;
     s.server.user("bob").await;
-    let project = Some(json!({ "key": "ONCE", "name": "n" }));
-    let first = keyed(
-        &s,
-        &s.alice,
-        Method::POST,
-        "/api/projects",
-        project.clone(),
-        "pr",
-    )
-    .await;
-    assert_eq!(first.status, StatusCode::CREATED);
-    let again = keyed(&s, &s.alice, Method::POST, "/api/projects", project, "pr").await;
-    assert_replayed(&first, &again);
-
     let members = format!("/api/projects/{}/members", s.project_id);
-    let bob = Some(json!({ "username": "bob" }));
-    let first = keyed(&s, &s.alice, Method::POST, &members, bob.clone(), "m").await;
-    assert_eq!(first.status, StatusCode::CREATED);
-    let again = keyed(&s, &s.alice, Method::POST, &members, bob, "m").await;
-    assert_replayed(&first, &again);
+    let cases = [
+        ("/api/projects", json!({ "key": "ONCE", "name": "n" }), "pr"),
+        (members.as_str(), json!({ "username": "bob" }), "m"),
+    ];
+    for (path, body, key) in cases {
+        sent_twice(&s, (Method::POST, path), body, key, StatusCode::CREATED).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -130,37 +144,23 @@ async fn same_key_with_another_body_or_route_is_422_idempotency_key_reused() {
     let s = setup().await;
     let id = s.ticket("t").await;
     let path = s.tickets_path();
-    let first = keyed(
-        &s,
-        &s.alice,
-        Method::POST,
-        &path,
-        Some(json!({ "title": "a" })),
-        "k",
-    )
-    .await;
+    let first = by_alice(&s, Method::POST, &path, json!({ "title": "a" }), "k").await;
     assert_eq!(first.status, StatusCode::CREATED);
 
-    let other_body = keyed(
-        &s,
-        &s.alice,
-        Method::POST,
-        &path,
-        Some(json!({ "title": "b" })),
-        "k",
-    )
-    .await;
-    assert_error(&other_body, 422, "idempotency_key_reused", None);
-    let other_route = keyed(
-        &s,
-        &s.alice,
-        Method::PATCH,
-        &ticket_path(&id),
-        Some(json!({ "title": "a" })),
-        "k",
-    )
-    .await;
-    assert_error(&other_route, 422, "idempotency_key_reused", None);
+    let patch = ticket_path(&id);
+    let cases = [
+        ("another body", Method::POST, &path, json!({ "title": "b" })),
+        (
+            "another route",
+            Method::PATCH,
+            &patch,
+            json!({ "title": "a" }),
+        ),
+    ];
+    for (case, method, path, body) in cases {
+        let reply = by_alice(&s, method, path, body, "k").await;
+        assert_error_in(case, &reply, 422, "idempotency_key_reused", None);
+    }
     assert_eq!(s.server.history(&s.alice, &id).await.len(), 1);
     assert_eq!(s.server.list_all(&path, &s.alice.token, 50).await.len(), 2);
 }
@@ -169,36 +169,10 @@ async fn same_key_with_another_body_or_route_is_422_idempotency_key_reused() {
 async fn failed_request_is_not_kept_and_may_be_retried_with_its_key() {
     let s = setup().await;
     let path = s.tickets_path();
-    let failed = keyed(
-        &s,
-        &s.alice,
-        Method::POST,
-        &path,
-        Some(json!({ "title": "" })),
-        "r",
-    )
-    .await;
+    let failed = by_alice(&s, Method::POST, &path, json!({ "title": "" }), "r").await;
     assert_error(&failed, 422, "invalid_field", Some("title"));
-    let fixed = keyed(
-        &s,
-        &s.alice,
-        Method::POST,
-        &path,
-        Some(json!({ "title": "ok" })),
-        "r",
-    )
-    .await;
-    assert_eq!(fixed.status, StatusCode::CREATED, "{:?}", fixed.body);
-    let again = keyed(
-        &s,
-        &s.alice,
-        Method::POST,
-        &path,
-        Some(json!({ "title": "ok" })),
-        "r",
-    )
-    .await;
-    assert_replayed(&fixed, &again);
+    let ok = json!({ "title": "ok" });
+    let fixed = sent_twice(&s, (Method::POST, &path), ok, "r", StatusCode::CREATED).await;
 
     // A 409 is a failure too: not kept.
     let id = id_of(&fixed.body);
@@ -213,12 +187,11 @@ async fn failed_request_is_not_kept_and_may_be_retried_with_its_key() {
         )
         .await;
     assert_error(&stale, 409, "version_conflict", None);
-    let retry = keyed(
+    let retry = by_alice(
         &s,
-        &s.alice,
         Method::PATCH,
         &ticket_path(&id),
-        Some(json!({ "title": "x" })),
+        json!({ "title": "x" }),
         "v",
     )
     .await;
@@ -253,12 +226,7 @@ async fn repeated_delete_is_204_both_times() {
     assert_eq!(again.header("x-position"), first.header("x-position"));
     assert!(first.header("x-position").is_some());
     // Without the key, the second delete is a command on a deleted ticket.
-    assert_error(
-        &s.server.delete(&path, &s.alice.token).await,
-        404,
-        "not_found",
-        None,
-    );
+    assert_error(&s.delete(&path).await, 404, "not_found", None);
     assert_eq!(s.server.history(&s.alice, &id).await.len(), 2);
 }
 
@@ -267,16 +235,7 @@ async fn concurrent_requests_with_one_key_never_both_execute() {
     let s = setup().await;
     let path = s.tickets_path();
     let body = json!({ "title": "raced" });
-    let sends = (0..10).map(|_| {
-        keyed(
-            &s,
-            &s.alice,
-            Method::POST,
-            &path,
-            Some(body.clone()),
-            "race",
-        )
-    });
+    let sends = (0..10).map(|_| by_alice(&s, Method::POST, &path, body.clone(), "race"));
     let replies = join_all(sends).await;
     let created: Vec<&Reply> = replies
         .iter()

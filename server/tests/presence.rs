@@ -5,8 +5,6 @@
 //! message that must NOT come is ruled out by a ping whose pong comes next
 //! (a presence socket sends what was queued for it before answering a frame).
 
-mod common;
-
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -14,11 +12,11 @@ use serde_json::{json, Value};
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::ws::{
+use ticketflow_testkit::ws::{
     close_code, connect, next_json, next_json_within, nothing_more, refused, send_json, Socket,
     WAIT,
 };
-use common::{setup, Setup};
+use ticketflow_testkit::{setup, Setup};
 use ticketflow_testkit::{Front, TestUser};
 
 /// Closes a tab and waits until the server has let go of it.
@@ -86,10 +84,7 @@ fn status(action: &str, user: &TestUser) -> Value {
 /// A ticket of the project, visible in the read model (where presence checks it).
 async fn visible_ticket(s: &Setup, title: &str) -> String {
     let id = s.ticket(title).await;
-    let reply = s
-        .server
-        .get(&format!("/api/tickets/{id}"), &s.alice.token)
-        .await;
+    let reply = s.get(&format!("/api/tickets/{id}")).await;
     assert_eq!(reply.status.as_u16(), 200, "{:?}", reply.body);
     id
 }
@@ -242,10 +237,7 @@ async fn bad_input_is_bad_message_and_limits_hold() {
         .as_str()
         .expect("id")
         .to_string();
-    let reply = s
-        .server
-        .get(&format!("/api/tickets/{foreign}"), &s.alice.token)
-        .await;
+    let reply = s.get(&format!("/api/tickets/{foreign}")).await;
     assert_eq!(reply.status.as_u16(), 200);
 
     let (mut alice, _) = join(&presence_url(&s, &s.alice), &s.alice, &s.project_id).await;
@@ -339,10 +331,7 @@ async fn a_removed_member_is_closed_and_leaves() {
     let (mut bob_socket, _) = join(&presence_url(&s, &bob), &bob, &s.project_id).await;
     assert_eq!(next_json(&mut alice).await, status("joined", &bob));
     let path = format!("/api/projects/{}/members/{}", s.project_id, bob.id);
-    assert_eq!(
-        s.server.delete(&path, &s.alice.token).await.status.as_u16(),
-        204
-    );
+    assert_eq!(s.delete(&path).await.status.as_u16(), 204);
     assert_eq!(close_code(&mut bob_socket).await, 4403);
     assert_eq!(next_json(&mut alice).await, status("left", &bob));
 }

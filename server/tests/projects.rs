@@ -4,27 +4,25 @@
 //!
 //! Run: `cargo test -p ticketflow --test projects` (PostgreSQL must be up).
 
-mod common;
-
-use common::{assert_error, id_of, keys, setup, sorted};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use ticketflow_testkit::TestServer;
+use ticketflow_testkit::{assert_error, assert_one_created, id_of, keys, setup, sorted};
+use ticketflow_testkit::{Reply, TestServer, TestUser};
 
 const PROJECT_KEYS: [&str; 5] = ["id", "key", "name", "statuses", "created_at"];
 const MEMBER_KEYS: [&str; 5] = ["user_id", "username", "display_name", "role", "joined_at"];
+
+/// POSTs a project `key` named `name` as `user`, whatever the outcome.
+async fn post_project(server: &TestServer, user: &TestUser, key: &str, name: &str) -> Reply {
+    let body = json!({ "key": key, "name": name });
+    server.post("/api/projects", &user.token, body).await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn create_returns_201_with_the_project_json() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
-    let reply = server
-        .post(
-            "/api/projects",
-            &alice.token,
-            json!({ "key": "PROJ", "name": "Project" }),
-        )
-        .await;
+    let reply = post_project(&server, &alice, "PROJ", "Project").await;
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     assert_eq!(keys(&reply.body), sorted(&PROJECT_KEYS));
     assert!(uuid::Uuid::parse_str(&id_of(&reply.body)).is_ok());
@@ -50,7 +48,7 @@ async fn create_returns_201_with_the_project_json() {
 async fn creator_is_the_admin_and_first_member() {
     let s = setup().await;
     let path = format!("/api/projects/{}/members", s.project_id);
-    let reply = s.server.get(&path, &s.alice.token).await;
+    let reply = s.get(&path).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body["next_cursor"], json!(null));
     let items = reply.body["items"].as_array().unwrap();
@@ -78,13 +76,7 @@ async fn key_must_match_the_pattern() {
         "ÄB",
         "A_1",
     ] {
-        let reply = server
-            .post(
-                "/api/projects",
-                &alice.token,
-                json!({ "key": bad, "name": "x" }),
-            )
-            .await;
+        let reply = post_project(&server, &alice, bad, "x").await;
         assert_error(&reply, 422, "invalid_field", Some("key"));
     }
     for good in ["AB", "A1", "ABCDEFGHIJ", "Z9Z9"] {
@@ -99,13 +91,7 @@ async fn duplicate_key_is_409_project_key_taken() {
     let bob = server.user("bob").await;
     server.project(&alice, "PROJ").await;
     for user in [&alice, &bob] {
-        let reply = server
-            .post(
-                "/api/projects",
-                &user.token,
-                json!({ "key": "PROJ", "name": "again" }),
-            )
-            .await;
+        let reply = post_project(&server, user, "PROJ", "again").await;
         assert_error(&reply, 409, "project_key_taken", None);
     }
 }
@@ -115,23 +101,11 @@ async fn name_is_1_to_100_characters() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
     for (key, name) in [("EMPTY", String::new()), ("LONG", "n".repeat(101))] {
-        let reply = server
-            .post(
-                "/api/projects",
-                &alice.token,
-                json!({ "key": key, "name": name }),
-            )
-            .await;
+        let reply = post_project(&server, &alice, key, &name).await;
         assert_error(&reply, 422, "invalid_field", Some("name"));
     }
     for (key, name) in [("ONE", "n".to_string()), ("WIDE", "é".repeat(100))] {
-        let reply = server
-            .post(
-                "/api/projects",
-                &alice.token,
-                json!({ "key": key, "name": name }),
-            )
-            .await;
+        let reply = post_project(&server, &alice, key, &name).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
         assert_eq!(reply.body["name"], name.as_str());
     }
@@ -263,10 +237,8 @@ async fn non_member_gets_403_on_everything_under_a_project() {
     let ticket = s.ticket("secret").await;
     let pid = &s.project_id;
     let comment = s
-        .server
         .post(
             &format!("/api/tickets/{ticket}/comments"),
-            &s.alice.token,
             json!({ "body": "hi" }),
         )
         .await;
@@ -334,10 +306,7 @@ async fn add_member_returns_201_with_the_member_json() {
         )
         .await;
     let path = format!("/api/projects/{}/members", s.project_id);
-    let reply = s
-        .server
-        .post(&path, &s.alice.token, json!({ "username": "bob" }))
-        .await;
+    let reply = s.post(&path, json!({ "username": "bob" })).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     assert_eq!(keys(&reply.body), sorted(&MEMBER_KEYS));
     assert_eq!(reply.body["user_id"], bob.id.as_str());
@@ -348,10 +317,7 @@ async fn add_member_returns_201_with_the_member_json() {
     assert!(chrono::DateTime::parse_from_rfc3339(joined_at).is_ok());
     assert!(reply.position() > 0);
 
-    let carol = s
-        .server
-        .post(&path, &s.alice.token, json!({ "username": "carol" }))
-        .await;
+    let carol = s.post(&path, json!({ "username": "carol" })).await;
     assert_eq!(carol.body["display_name"], "Carol C");
     // The new member now sees the project.
     let project = s
@@ -412,10 +378,7 @@ async fn only_an_admin_adds_members() {
 async fn adding_an_unknown_username_is_422_on_username() {
     let s = setup().await;
     let path = format!("/api/projects/{}/members", s.project_id);
-    let reply = s
-        .server
-        .post(&path, &s.alice.token, json!({ "username": "nobody" }))
-        .await;
+    let reply = s.post(&path, json!({ "username": "nobody" })).await;
     assert_error(&reply, 422, "invalid_field", Some("username"));
 }
 
@@ -425,10 +388,7 @@ async fn adding_a_member_twice_is_409_already_member() {
     s.member("bob").await;
     let path = format!("/api/projects/{}/members", s.project_id);
     for username in ["bob", "alice"] {
-        let reply = s
-            .server
-            .post(&path, &s.alice.token, json!({ "username": username }))
-            .await;
+        let reply = s.post(&path, json!({ "username": username })).await;
         assert_error(&reply, 409, "already_member", None);
     }
 }
@@ -438,7 +398,7 @@ async fn remove_member_is_204_and_ends_their_access() {
     let s = setup().await;
     let bob = s.member("bob").await;
     let path = format!("/api/projects/{}/members/{}", s.project_id, bob.id);
-    let reply = s.server.delete(&path, &s.alice.token).await;
+    let reply = s.delete(&path).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     assert_eq!(reply.body, json!(null));
     assert!(reply.position() > 0);
@@ -471,7 +431,7 @@ async fn removing_a_non_member_is_404() {
     let unknown = uuid::Uuid::new_v4().to_string();
     for user_id in [stranger.id.as_str(), unknown.as_str(), "not-a-uuid"] {
         let path = format!("/api/projects/{}/members/{user_id}", s.project_id);
-        let reply = s.server.delete(&path, &s.alice.token).await;
+        let reply = s.delete(&path).await;
         assert_error(&reply, 404, "not_found", None);
     }
 }
@@ -481,14 +441,11 @@ async fn removing_the_last_admin_is_409() {
     let s = setup().await;
     s.member("bob").await;
     let path = format!("/api/projects/{}/members/{}", s.project_id, s.alice.id);
-    let reply = s.server.delete(&path, &s.alice.token).await;
+    let reply = s.delete(&path).await;
     assert_eq!(reply.status, StatusCode::CONFLICT, "{:?}", reply.body);
     assert!(reply.body["error"]["code"].is_string());
     let project = format!("/api/projects/{}", s.project_id);
-    assert_eq!(
-        s.server.get(&project, &s.alice.token).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(s.get(&project).await.status, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -507,22 +464,9 @@ async fn only_an_admin_removes_members() {
 async fn concurrent_creates_of_one_key_make_one_project() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
-    let attempts = (0..10).map(|_| {
-        server.post(
-            "/api/projects",
-            &alice.token,
-            json!({ "key": "RACE", "name": "r" }),
-        )
-    });
+    let attempts = (0..10).map(|_| post_project(&server, &alice, "RACE", "r"));
     let replies = futures::future::join_all(attempts).await;
-    let created = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::CREATED)
-        .count();
-    assert_eq!(created, 1);
-    for reply in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
-        assert_error(reply, 409, "project_key_taken", None);
-    }
+    assert_one_created(&replies, "project_key_taken");
     assert_eq!(
         server
             .list_all("/api/projects", &alice.token, 50)
@@ -537,18 +481,8 @@ async fn concurrent_adds_of_one_member_add_them_once() {
     let s = setup().await;
     s.server.user("bob").await;
     let path = format!("/api/projects/{}/members", s.project_id);
-    let attempts = (0..10).map(|_| {
-        s.server
-            .post(&path, &s.alice.token, json!({ "username": "bob" }))
-    });
+    let attempts = (0..10).map(|_| s.post(&path, json!({ "username": "bob" })));
     let replies = futures::future::join_all(attempts).await;
-    let created = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::CREATED)
-        .count();
-    assert_eq!(created, 1);
-    for reply in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
-        assert_error(reply, 409, "already_member", None);
-    }
+    assert_one_created(&replies, "already_member");
     assert_eq!(s.server.list_all(&path, &s.alice.token, 50).await.len(), 2);
 }

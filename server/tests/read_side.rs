@@ -2,15 +2,13 @@
 //! pages, NDJSON, follow) and notifications, with the relay and projection
 //! workers running over real NATS and PostgreSQL.
 
-mod common;
-
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use ticketflow_testkit::TestServer;
 
-use common::setup;
+use ticketflow_testkit::setup;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn x_min_position_reads_your_own_write_from_the_projection() {
@@ -40,12 +38,7 @@ async fn the_events_feed_pages_by_position_with_ticket_and_member_events() {
     let s = setup().await;
     let bob = s.member("bob").await;
     let ticket = s.ticket("one").await;
-    s.server
-        .patch(
-            &format!("/api/tickets/{ticket}"),
-            &s.alice.token,
-            json!({ "title": "two" }),
-        )
+    s.patch(&format!("/api/tickets/{ticket}"), json!({ "title": "two" }))
         .await;
     let path = format!("/api/projects/{}/events", s.project_id);
     let all = s.server.list_all(&path, &bob.token, 2).await;
@@ -201,15 +194,8 @@ async fn notifications_list_newest_first_and_read_flags_count() {
     let bob = s.member("bob").await;
     let ticket = s.ticket("Fix login bug").await;
     let path = format!("/api/tickets/{ticket}");
-    s.server
-        .patch(&path, &s.alice.token, json!({ "assignee_id": bob.id }))
-        .await;
-    s.server
-        .post(
-            &format!("{path}/comments"),
-            &s.alice.token,
-            json!({ "body": "ping @bob" }),
-        )
+    s.patch(&path, json!({ "assignee_id": bob.id })).await;
+    s.post(&format!("{path}/comments"), json!({ "body": "ping @bob" }))
         .await;
 
     let list = s.server.get("/api/notifications", &bob.token).await;
@@ -231,10 +217,7 @@ async fn notifications_list_newest_first_and_read_flags_count() {
     assert_eq!(items[1]["ticket_key"], "PROJ-1");
     assert_eq!(items[1]["read"], false);
     assert!(
-        s.server
-            .get("/api/notifications", &s.alice.token)
-            .await
-            .body["items"]
+        s.get("/api/notifications").await.body["items"]
             .as_array()
             .is_some_and(Vec::is_empty),
         "the actor is never notified"
@@ -250,10 +233,7 @@ async fn notifications_list_newest_first_and_read_flags_count() {
         s.server.post(&read, &bob.token, json!({})).await.status,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(
-        s.server.post(&read, &s.alice.token, json!({})).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(s.post(&read, json!({})).await.status, StatusCode::NOT_FOUND);
     let unread = s
         .server
         .get("/api/notifications?unread_only=true", &bob.token)
@@ -278,13 +258,11 @@ async fn notifications_page_older_with_the_cursor() {
     let bob = s.member("bob").await;
     for i in 0..5 {
         let ticket = s.ticket(&format!("t{i}")).await;
-        s.server
-            .patch(
-                &format!("/api/tickets/{ticket}"),
-                &s.alice.token,
-                json!({ "assignee_id": bob.id }),
-            )
-            .await;
+        s.patch(
+            &format!("/api/tickets/{ticket}"),
+            json!({ "assignee_id": bob.id }),
+        )
+        .await;
     }
     let seqs: Vec<i64> = s
         .server

@@ -1,8 +1,6 @@
 //! The realtime gateway with real WebSocket clients against the whole server
 //! (API, relay, projections, gateway) over real NATS and PostgreSQL.
 
-mod common;
-
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -10,8 +8,8 @@ use serde_json::{json, Value};
 
 use tokio_tungstenite::tungstenite::Message;
 
-use common::ws::{close_code, connect, next_json, refused, WAIT};
-use common::{setup, Setup};
+use ticketflow_testkit::ws::{close_code, connect, next_json, refused, WAIT};
+use ticketflow_testkit::{setup, Setup};
 
 fn tickets_url(s: &Setup, token: &str, since: Option<i64>) -> String {
     let mut url = s.server.ws_url(&format!(
@@ -117,12 +115,7 @@ async fn two_subscribers_get_every_message_in_order_with_identical_seq() {
     next_json(&mut b).await;
     let ticket = s.ticket("Fix login bug").await;
     let path = format!("/api/tickets/{ticket}");
-    s.server
-        .patch(
-            &path,
-            &s.alice.token,
-            json!({ "title": "Fix login", "priority": "high" }),
-        )
+    s.patch(&path, json!({ "title": "Fix login", "priority": "high" }))
         .await;
     s.server
         .post(
@@ -131,7 +124,7 @@ async fn two_subscribers_get_every_message_in_order_with_identical_seq() {
             json!({ "body": "on it" }),
         )
         .await;
-    s.server.delete(&path, &s.alice.token).await;
+    s.delete(&path).await;
     let mut got_a = Vec::new();
     let mut got_b = Vec::new();
     for _ in 0..5 {
@@ -181,18 +174,16 @@ async fn replay_after_fifty_missed_changes_then_live() {
     let ticket = s.ticket("start").await;
     let path = format!("/api/tickets/{ticket}");
     // Read-your-writes first, so the head below includes the creation.
-    s.server.get(&path, &s.alice.token).await;
+    s.get(&path).await;
     let mut first = connect(&tickets_url(&s, &s.alice.token, None)).await;
     let head = next_json(&mut first).await["seq"].as_i64().expect("seq");
     assert_eq!(head, 1);
     drop(first);
     for i in 0..50 {
-        s.server
-            .patch(&path, &s.alice.token, json!({ "title": format!("t{i}") }))
-            .await;
+        s.patch(&path, json!({ "title": format!("t{i}") })).await;
     }
     // The stored messages are what replay reads: wait for the projection.
-    s.server.get(&path, &s.alice.token).await;
+    s.get(&path).await;
     let mut socket = connect(&tickets_url(&s, &s.alice.token, Some(head))).await;
     assert_eq!(
         next_json(&mut socket).await["type"],
@@ -209,9 +200,7 @@ async fn replay_after_fifty_missed_changes_then_live() {
         next_json(&mut socket).await,
         json!({ "type": "replay_complete", "seq": head + 50 })
     );
-    s.server
-        .patch(&path, &s.alice.token, json!({ "title": "live" }))
-        .await;
+    s.patch(&path, json!({ "title": "live" })).await;
     let live = next_json(&mut socket).await;
     assert_eq!(live["seq"], head + 51);
     assert_eq!(live["data"]["title"], "live");
@@ -222,10 +211,8 @@ async fn after_a_restart_the_data_stays_and_since_resumes_the_stream() {
     let s = setup().await;
     let ticket = s.ticket("before").await;
     let path = format!("/api/tickets/{ticket}");
-    s.server
-        .patch(&path, &s.alice.token, json!({ "title": "renamed" }))
-        .await;
-    s.server.get(&path, &s.alice.token).await;
+    s.patch(&path, json!({ "title": "renamed" })).await;
+    s.get(&path).await;
     let mut socket = connect(&tickets_url(&s, &s.alice.token, Some(0))).await;
     assert_eq!(next_json(&mut socket).await["seq"], 2);
     let before = [next_json(&mut socket).await, next_json(&mut socket).await];
@@ -241,7 +228,7 @@ async fn after_a_restart_the_data_stays_and_since_resumes_the_stream() {
         alice,
         project_id,
     };
-    let reply = s.server.get(&path, &s.alice.token).await;
+    let reply = s.get(&path).await;
     assert_eq!(reply.body["title"], "renamed", "{:?}", reply.body);
     assert_eq!(s.server.history(&s.alice, &ticket).await.len(), 2);
     // A client that saw seq 1 before the restart gets seq 2, byte for byte.
@@ -252,9 +239,7 @@ async fn after_a_restart_the_data_stays_and_since_resumes_the_stream() {
         next_json(&mut socket).await,
         json!({ "type": "replay_complete", "seq": 2 })
     );
-    s.server
-        .patch(&path, &s.alice.token, json!({ "title": "after" }))
-        .await;
+    s.patch(&path, json!({ "title": "after" })).await;
     let live = next_json(&mut socket).await;
     assert_eq!(
         (live["seq"].as_i64(), live["data"]["title"].as_str()),
@@ -351,13 +336,11 @@ async fn notifications_arrive_live_with_a_per_user_seq() {
     assert_eq!(hello["channel"], "notifications");
     assert_eq!(hello["seq"], 0);
     let ticket = s.ticket("Fix login bug").await;
-    s.server
-        .patch(
-            &format!("/api/tickets/{ticket}"),
-            &s.alice.token,
-            json!({ "assignee_id": bob.id }),
-        )
-        .await;
+    s.patch(
+        &format!("/api/tickets/{ticket}"),
+        json!({ "assignee_id": bob.id }),
+    )
+    .await;
     let message = next_json(&mut socket).await;
     assert_eq!(message["type"], "notification_message");
     assert_eq!(message["seq"], 1);
@@ -383,10 +366,7 @@ async fn a_removed_member_is_closed_with_4403() {
     let mut socket = connect(&tickets_url(&s, &bob.token, None)).await;
     next_json(&mut socket).await;
     let path = format!("/api/projects/{}/members/{}", s.project_id, bob.id);
-    assert_eq!(
-        s.server.delete(&path, &s.alice.token).await.status.as_u16(),
-        204
-    );
+    assert_eq!(s.delete(&path).await.status.as_u16(), 204);
     assert_eq!(close_code(&mut socket).await, 4403);
     assert_eq!(refused(&tickets_url(&s, &bob.token, None)).await, 403);
 }
@@ -403,15 +383,8 @@ async fn reading_notifications_updates_every_tab_without_a_seq() {
     next_json(&mut tab2).await;
     let ticket = s.ticket("one").await;
     let path = format!("/api/tickets/{ticket}");
-    s.server
-        .patch(&path, &s.alice.token, json!({ "assignee_id": bob.id }))
-        .await;
-    s.server
-        .post(
-            &format!("{path}/comments"),
-            &s.alice.token,
-            json!({ "body": "hi" }),
-        )
+    s.patch(&path, json!({ "assignee_id": bob.id })).await;
+    s.post(&format!("{path}/comments"), json!({ "body": "hi" }))
         .await;
     let first = next_json(&mut tab1).await;
     next_json(&mut tab1).await;
@@ -477,9 +450,7 @@ async fn a_client_switching_gateway_instances_resumes_seamlessly() {
     drop(on_a);
     let edit = format!("/api/tickets/{ticket}");
     for i in 0..5 {
-        s.server
-            .patch(&edit, &s.alice.token, json!({ "title": format!("t{i}") }))
-            .await;
+        s.patch(&edit, json!({ "title": format!("t{i}") })).await;
     }
     let mut on_b = connect(&other.ws_url(&format!("{path}&since={}", first["seq"]))).await;
     next_json(&mut on_b).await;
@@ -496,9 +467,7 @@ async fn a_client_switching_gateway_instances_resumes_seamlessly() {
         seqs.push(next_json(&mut on_b).await["seq"].as_i64().expect("seq"));
     }
     assert_eq!(seqs, vec![2, 3, 4, 5, 6]);
-    s.server
-        .patch(&edit, &s.alice.token, json!({ "title": "live on b" }))
-        .await;
+    s.patch(&edit, json!({ "title": "live on b" })).await;
     let live = next_json(&mut on_b).await;
     assert_eq!(
         (live["seq"].clone(), live["data"]["title"].clone()),

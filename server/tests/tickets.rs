@@ -4,13 +4,13 @@
 //!
 //! Run: `cargo test -p ticketflow --test tickets` (PostgreSQL must be up).
 
-mod common;
-
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use common::{assert_error, etag, event_types, id_of, keys, setup, sorted, ticket_path, versions};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use ticketflow_testkit::Reply;
+use ticketflow_testkit::{
+    assert_error, etag, event_types, id_of, keys, setup, sorted, ticket_path, versions,
+};
 
 const TICKET_KEYS: [&str; 14] = [
     "id",
@@ -91,7 +91,7 @@ async fn create_returns_201_with_the_full_ticket_json() {
     let history = s.server.history(&s.alice, &id_of(t)).await;
     assert_eq!(reply.position(), history[0]["position"].as_i64().unwrap());
 
-    let read = s.server.get(&ticket_path(&id_of(t)), &s.alice.token).await;
+    let read = s.get(&ticket_path(&id_of(t))).await;
     assert_ticket(&read, StatusCode::OK, 1);
     assert_eq!(&read.body, t);
 }
@@ -106,10 +106,7 @@ async fn keys_count_per_project_from_1() {
         assert_eq!(reply.body["number"], n);
     }
     let path = format!("/api/projects/{}/tickets", id_of(&other));
-    let reply = s
-        .server
-        .post(&path, &s.alice.token, json!({ "title": "x" }))
-        .await;
+    let reply = s.post(&path, json!({ "title": "x" })).await;
     assert_eq!(reply.body["key"], "OTHER-1");
 }
 
@@ -242,18 +239,10 @@ async fn labels_are_deduplicated_in_order_and_limited() {
     // The same rules on PATCH.
     let id = s.ticket("p").await;
     let reply = s
-        .server
-        .patch(
-            &ticket_path(&id),
-            &s.alice.token,
-            json!({ "labels": ["x", "y", "x"] }),
-        )
+        .patch(&ticket_path(&id), json!({ "labels": ["x", "y", "x"] }))
         .await;
     assert_eq!(reply.body["labels"], json!(["x", "y"]));
-    let reply = s
-        .server
-        .patch(&ticket_path(&id), &s.alice.token, json!({ "labels": [""] }))
-        .await;
+    let reply = s.patch(&ticket_path(&id), json!({ "labels": [""] })).await;
     assert_error(&reply, 422, "invalid_field", Some("labels"));
 }
 
@@ -275,10 +264,7 @@ async fn each_patched_field_becomes_its_own_event() {
         (json!({ "assignee_id": null }), "TicketUnassigned"),
     ];
     for (version, (body, event_type)) in (2..).zip(changes) {
-        let reply = s
-            .server
-            .patch(&ticket_path(&id), &s.alice.token, body)
-            .await;
+        let reply = s.patch(&ticket_path(&id), body).await;
         assert_ticket(&reply, StatusCode::OK, version);
         let history = s.server.history(&s.alice, &id).await;
         let last = history.last().unwrap();
@@ -290,7 +276,7 @@ async fn each_patched_field_becomes_its_own_event() {
             time_of(&last["occurred_at"])
         );
     }
-    let t = s.server.get(&ticket_path(&id), &s.alice.token).await.body;
+    let t = s.get(&ticket_path(&id)).await.body;
     assert_eq!(t["title"], "New title");
     assert_eq!(t["description"], "New text");
     assert_eq!(t["priority"], "high");
@@ -327,10 +313,7 @@ async fn history_items_have_the_contract_shape() {
         item["schema_version"].is_u64(),
         "every event carries schema_version"
     );
-    let page = s
-        .server
-        .get(&format!("/api/tickets/{id}/history"), &s.alice.token)
-        .await;
+    let page = s.get(&format!("/api/tickets/{id}/history")).await;
     assert_eq!(keys(&page.body), sorted(&["items", "next_cursor"]));
 }
 
@@ -339,10 +322,7 @@ async fn patch_of_two_fields_appends_two_events() {
     let s = setup().await;
     let id = s.ticket("t").await;
     let body = json!({ "title": "Both", "priority": "low" });
-    let reply = s
-        .server
-        .patch(&ticket_path(&id), &s.alice.token, body)
-        .await;
+    let reply = s.patch(&ticket_path(&id), body).await;
     assert_ticket(&reply, StatusCode::OK, 3);
     assert_eq!(reply.body["title"], "Both");
     assert_eq!(reply.body["priority"], "low");
@@ -358,21 +338,15 @@ async fn patch_of_two_fields_appends_two_events() {
 async fn patch_that_changes_nothing_appends_nothing() {
     let s = setup().await;
     let id = s.ticket("t").await;
-    let comment = s
-        .server
-        .post(&comments_path(&id), &s.alice.token, json!({ "body": "c" }))
-        .await;
+    let comment = s.post(&comments_path(&id), json!({ "body": "c" })).await;
     let last_position = comment.position();
-    let current = s.server.get(&ticket_path(&id), &s.alice.token).await.body;
+    let current = s.get(&ticket_path(&id)).await.body;
     let same = json!({
         "title": "t", "description": "", "priority": "medium", "labels": [],
         "status_id": 1, "assignee_id": null,
     });
     for body in [json!({}), same] {
-        let reply = s
-            .server
-            .patch(&ticket_path(&id), &s.alice.token, body)
-            .await;
+        let reply = s.patch(&ticket_path(&id), body).await;
         assert_ticket(&reply, StatusCode::OK, 2);
         assert_eq!(reply.body, current);
         assert_eq!(reply.position(), last_position);
@@ -389,12 +363,7 @@ async fn null_assignee_unassigns() {
         .await;
     let id = id_of(&reply.body);
     let reply = s
-        .server
-        .patch(
-            &ticket_path(&id),
-            &s.alice.token,
-            json!({ "assignee_id": null }),
-        )
+        .patch(&ticket_path(&id), json!({ "assignee_id": null }))
         .await;
     assert_ticket(&reply, StatusCode::OK, 2);
     assert_eq!(reply.body["assignee"], json!(null));
@@ -407,10 +376,7 @@ async fn null_for_a_field_that_cannot_be_cleared_is_422() {
     let s = setup().await;
     let id = s.ticket("t").await;
     for field in ["title", "description", "priority", "labels", "status_id"] {
-        let reply = s
-            .server
-            .patch(&ticket_path(&id), &s.alice.token, json!({ field: null }))
-            .await;
+        let reply = s.patch(&ticket_path(&id), json!({ field: null })).await;
         assert_error(&reply, 422, "invalid_field", Some(field));
     }
     assert_eq!(s.server.history(&s.alice, &id).await.len(), 1);
@@ -435,10 +401,7 @@ async fn invalid_patch_is_422_and_appends_nothing() {
         (json!({ "colour": "red" }), "colour"),
     ];
     for (body, field) in cases {
-        let reply = s
-            .server
-            .patch(&ticket_path(&id), &s.alice.token, body)
-            .await;
+        let reply = s.patch(&ticket_path(&id), body).await;
         assert_error(&reply, 422, "invalid_field", Some(field));
     }
     assert_eq!(s.server.history(&s.alice, &id).await.len(), 1);
@@ -449,9 +412,7 @@ async fn stale_if_match_is_409_version_conflict() {
     let s = setup().await;
     let id = s.ticket("t").await;
     let path = ticket_path(&id);
-    s.server
-        .patch(&path, &s.alice.token, json!({ "title": "v2" }))
-        .await;
+    s.patch(&path, json!({ "title": "v2" })).await;
     let stale = s
         .server
         .call(
@@ -499,7 +460,7 @@ async fn delete_is_204_then_the_ticket_is_gone_but_its_history_stays() {
     let id = s.ticket("t").await;
     let keep = s.ticket("kept").await;
     let path = ticket_path(&id);
-    let reply = s.server.delete(&path, &s.alice.token).await;
+    let reply = s.delete(&path).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     assert_eq!(reply.body, json!(null));
     let position = reply.position();
@@ -589,7 +550,7 @@ async fn comment_returns_201_and_is_a_ticket_event() {
     assert_eq!(reply.body["body"], "Looks good @alice");
     assert_eq!(reply.header("etag"), Some(etag(2)));
 
-    let ticket = s.server.get(&ticket_path(&id), &s.alice.token).await;
+    let ticket = s.get(&ticket_path(&id)).await;
     assert_ticket(&ticket, StatusCode::OK, 2);
     let history = s.server.history(&s.alice, &id).await;
     assert_eq!(event_types(&history), ["TicketCreated", "CommentAdded"]);
@@ -597,7 +558,7 @@ async fn comment_returns_201_and_is_a_ticket_event() {
     assert_eq!(history[1]["actor"]["id"], bob.id.as_str());
     assert_eq!(reply.position(), history[1]["position"].as_i64().unwrap());
 
-    let list = s.server.get(&comments_path(&id), &s.alice.token).await;
+    let list = s.get(&comments_path(&id)).await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(
         list.body,
@@ -605,7 +566,7 @@ async fn comment_returns_201_and_is_a_ticket_event() {
     );
 }
 
-async fn comment_if_match(s: &common::Setup, id: &str, version: u64) -> Reply {
+async fn comment_if_match(s: &ticketflow_testkit::Setup, id: &str, version: u64) -> Reply {
     let body = json!({ "body": "hi" });
     let tag = etag(version);
     s.server
@@ -623,9 +584,7 @@ async fn comment_if_match(s: &common::Setup, id: &str, version: u64) -> Reply {
 async fn comment_honours_if_match() {
     let s = setup().await;
     let id = s.ticket("t").await;
-    s.server
-        .patch(&ticket_path(&id), &s.alice.token, json!({ "title": "v2" }))
-        .await;
+    s.patch(&ticket_path(&id), json!({ "title": "v2" })).await;
     let stale = comment_if_match(&s, &id, 1).await;
     assert_error(&stale, 409, "version_conflict", None);
     assert_eq!(stale.body["error"]["current_version"], 2);
@@ -639,19 +598,11 @@ async fn comment_body_is_1_to_10000_characters() {
     let s = setup().await;
     let id = s.ticket("t").await;
     for bad in [json!(""), json!("b".repeat(10_001)), json!(null), json!(5)] {
-        let reply = s
-            .server
-            .post(&comments_path(&id), &s.alice.token, json!({ "body": bad }))
-            .await;
+        let reply = s.post(&comments_path(&id), json!({ "body": bad })).await;
         assert_error(&reply, 422, "invalid_field", Some("body"));
     }
     let reply = s
-        .server
-        .post(
-            &comments_path(&id),
-            &s.alice.token,
-            json!({ "body": "é".repeat(10_000) }),
-        )
+        .post(&comments_path(&id), json!({ "body": "é".repeat(10_000) }))
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     assert_eq!(s.server.history(&s.alice, &id).await.len(), 2);
@@ -664,21 +615,11 @@ async fn comments_list_in_order_and_pages() {
     let mut posted = Vec::new();
     for n in 0..3 {
         let reply = s
-            .server
-            .post(
-                &comments_path(&id),
-                &s.alice.token,
-                json!({ "body": format!("c{n}") }),
-            )
+            .post(&comments_path(&id), json!({ "body": format!("c{n}") }))
             .await;
         posted.push(reply.body);
         // A field change between comments is not a comment.
-        s.server
-            .patch(
-                &ticket_path(&id),
-                &s.alice.token,
-                json!({ "title": format!("t{n}") }),
-            )
+        s.patch(&ticket_path(&id), json!({ "title": format!("t{n}") }))
             .await;
     }
     let listed = s
@@ -693,30 +634,20 @@ async fn as_of_a_version_shows_the_ticket_then() {
     let s = setup().await;
     let id = s.ticket("first").await;
     let path = ticket_path(&id);
-    s.server
-        .patch(&path, &s.alice.token, json!({ "title": "second" }))
-        .await;
-    s.server
-        .patch(&path, &s.alice.token, json!({ "priority": "high" }))
-        .await;
+    s.patch(&path, json!({ "title": "second" })).await;
+    s.patch(&path, json!({ "priority": "high" })).await;
     for (version, title, priority) in [
         (1, "first", "medium"),
         (2, "second", "medium"),
         (3, "second", "high"),
     ] {
-        let reply = s
-            .server
-            .get(&format!("{path}?as_of={version}"), &s.alice.token)
-            .await;
+        let reply = s.get(&format!("{path}?as_of={version}")).await;
         assert_ticket(&reply, StatusCode::OK, version);
         assert_eq!(reply.body["title"], title);
         assert_eq!(reply.body["priority"], priority);
     }
     for bad in ["4", "1000", "0", "-1", "yesterday"] {
-        let reply = s
-            .server
-            .get(&format!("{path}?as_of={bad}"), &s.alice.token)
-            .await;
+        let reply = s.get(&format!("{path}?as_of={bad}")).await;
         assert_error(&reply, 422, "invalid_field", Some("as_of"));
     }
 }
@@ -726,46 +657,31 @@ async fn as_of_a_time_is_inclusive_and_404_before_creation() {
     let s = setup().await;
     let id = s.ticket("first").await;
     let path = ticket_path(&id);
-    let second = s
-        .server
-        .patch(&path, &s.alice.token, json!({ "title": "second" }))
-        .await;
+    let second = s.patch(&path, json!({ "title": "second" })).await;
     let history = s.server.history(&s.alice, &id).await;
     let created = time_of(&history[0]["occurred_at"]);
     let changed = time_of(&history[1]["occurred_at"]);
     assert_eq!(changed, time_of(&second.body["updated_at"]));
 
     let at = |t: DateTime<Utc>| format!("{path}?as_of={}", query_time(t));
-    let reply = s.server.get(&at(created), &s.alice.token).await;
+    let reply = s.get(&at(created)).await;
     assert_ticket(&reply, StatusCode::OK, 1);
     assert_eq!(reply.body["title"], "first");
-    let reply = s.server.get(&at(changed), &s.alice.token).await;
+    let reply = s.get(&at(changed)).await;
     assert_ticket(&reply, StatusCode::OK, 2);
     assert_eq!(reply.body["title"], "second");
     if changed - created > Duration::microseconds(1) {
-        let between = s
-            .server
-            .get(&at(changed - Duration::microseconds(1)), &s.alice.token)
-            .await;
+        let between = s.get(&at(changed - Duration::microseconds(1))).await;
         assert_ticket(&between, StatusCode::OK, 1);
     }
-    let later = s
-        .server
-        .get(&at(changed + Duration::days(1)), &s.alice.token)
-        .await;
+    let later = s.get(&at(changed + Duration::days(1))).await;
     assert_ticket(&later, StatusCode::OK, 2);
     let offset = (changed + Duration::hours(2)).to_rfc3339_opts(SecondsFormat::Micros, false);
     let offset = offset.replace("+00:00", "%2B02:00");
-    let same_instant = s
-        .server
-        .get(&format!("{path}?as_of={offset}"), &s.alice.token)
-        .await;
+    let same_instant = s.get(&format!("{path}?as_of={offset}")).await;
     assert_ticket(&same_instant, StatusCode::OK, 2);
 
-    let before = s
-        .server
-        .get(&at(created - Duration::microseconds(1)), &s.alice.token)
-        .await;
+    let before = s.get(&at(created - Duration::microseconds(1))).await;
     assert_error(&before, 404, "not_found", None);
 }
 
@@ -787,12 +703,7 @@ async fn list_filters_by_status_and_assignee() {
         .server
         .list_all(&s.tickets_path(), &s.alice.token, 50)
         .await;
-    s.server
-        .patch(
-            &ticket_path(&id_of(&first[0])),
-            &s.alice.token,
-            json!({ "status_id": 3 }),
-        )
+    s.patch(&ticket_path(&id_of(&first[0])), json!({ "status_id": 3 }))
         .await;
 
     let base = s.tickets_path();
@@ -815,10 +726,7 @@ async fn list_filters_by_status_and_assignee() {
         assert_eq!(key_list(&items), expected, "{path}");
     }
     for query in ["status_id=abc", "assignee_id=not-a-uuid"] {
-        let reply = s
-            .server
-            .get(&format!("{base}?{query}"), &s.alice.token)
-            .await;
+        let reply = s.get(&format!("{base}?{query}")).await;
         let field = query.split('=').next().unwrap();
         assert_error(&reply, 422, "invalid_field", Some(field));
     }
@@ -830,20 +738,13 @@ async fn list_returns_full_tickets_and_pages_with_an_exclusive_cursor() {
     for n in 1..=5 {
         s.try_ticket(json!({ "title": format!("t{n}") })).await;
     }
-    let first = s
-        .server
-        .get(&format!("{}?limit=2", s.tickets_path()), &s.alice.token)
-        .await;
+    let first = s.get(&format!("{}?limit=2", s.tickets_path())).await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(keys(&first.body), sorted(&["items", "next_cursor"]));
     assert_eq!(keys(&first.body["items"][0]), sorted(&TICKET_KEYS));
     let cursor = first.body["next_cursor"].as_str().expect("a cursor");
     let second = s
-        .server
-        .get(
-            &format!("{}?limit=2&after={cursor}", s.tickets_path()),
-            &s.alice.token,
-        )
+        .get(&format!("{}?limit=2&after={cursor}", s.tickets_path()))
         .await;
     assert_eq!(
         key_list(second.body["items"].as_array().unwrap()),
@@ -858,10 +759,7 @@ async fn list_returns_full_tickets_and_pages_with_an_exclusive_cursor() {
         key_list(&all),
         ["PROJ-1", "PROJ-2", "PROJ-3", "PROJ-4", "PROJ-5"]
     );
-    let too_many = s
-        .server
-        .get(&format!("{}?limit=201", s.tickets_path()), &s.alice.token)
-        .await;
+    let too_many = s.get(&format!("{}?limit=201", s.tickets_path())).await;
     assert_error(&too_many, 422, "invalid_field", Some("limit"));
 }
 
@@ -872,13 +770,10 @@ async fn list_limit_defaults_to_50() {
     for reply in futures::future::join_all(creates).await {
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     }
-    let page = s.server.get(&s.tickets_path(), &s.alice.token).await;
+    let page = s.get(&s.tickets_path()).await;
     assert_eq!(page.body["items"].as_array().unwrap().len(), 50);
     assert!(page.body["next_cursor"].is_string());
-    let page = s
-        .server
-        .get(&format!("{}?limit=200", s.tickets_path()), &s.alice.token)
-        .await;
+    let page = s.get(&format!("{}?limit=200", s.tickets_path())).await;
     assert_eq!(page.body["items"].as_array().unwrap().len(), 51);
     assert_eq!(page.body["next_cursor"], json!(null));
 }
@@ -977,7 +872,7 @@ async fn x_min_position_never_reached_is_503_projection_lagging_after_5_s() {
 async fn keys_of_deleted_tickets_are_never_reused() {
     let s = setup().await;
     let first = s.ticket("one").await;
-    s.server.delete(&ticket_path(&first), &s.alice.token).await;
+    s.delete(&ticket_path(&first)).await;
     let reply = s.try_ticket(json!({ "title": "two" })).await;
     assert_eq!(reply.body["key"], "PROJ-2");
 }
@@ -991,15 +886,9 @@ async fn every_ticket_list_refuses_a_limit_above_200() {
         comments_path(&id),
         format!("/api/tickets/{id}/history"),
     ] {
-        let ok = s
-            .server
-            .get(&format!("{path}?limit=200"), &s.alice.token)
-            .await;
+        let ok = s.get(&format!("{path}?limit=200")).await;
         assert_eq!(ok.status, StatusCode::OK, "{path}");
-        let reply = s
-            .server
-            .get(&format!("{path}?limit=201"), &s.alice.token)
-            .await;
+        let reply = s.get(&format!("{path}?limit=201")).await;
         assert_error(&reply, 422, "invalid_field", Some("limit"));
     }
 }
@@ -1008,9 +897,7 @@ async fn every_ticket_list_refuses_a_limit_above_200() {
 async fn stale_if_match_refuses_even_a_patch_that_changes_nothing() {
     let s = setup().await;
     let id = s.ticket("t").await;
-    s.server
-        .patch(&ticket_path(&id), &s.alice.token, json!({ "title": "v2" }))
-        .await;
+    s.patch(&ticket_path(&id), json!({ "title": "v2" })).await;
     let reply = s
         .server
         .call(

@@ -1,16 +1,14 @@
 //! Accounts and refresh tokens, on both backends (see `support`).
 
-mod support;
-
 use std::sync::Arc;
 
 use chrono::{Duration, SubsecRound, Utc};
 use ticketflow_store::{NewUser, RefreshOutcome, StoreError, User};
 use uuid::Uuid;
 
-use support::{Backend, Store};
+use ticketflow_testkit::backend::{Backend, Store};
 
-on_both_backends!(
+ticketflow_testkit::on_both_backends!(
     users_are_found_by_name_and_id,
     a_taken_username_is_refused,
     a_refresh_token_rotates_once_and_reuse_revokes_the_family,

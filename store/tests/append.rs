@@ -1,8 +1,6 @@
 //! The event store's guarantees, each checked against a real PostgreSQL and
-//! a real SQLite file by one test body (see `support`), and a few that only
-//! concern PostgreSQL.
-
-mod support;
+//! a real SQLite file by one test body (see testkit's `backend`), and a few
+//! that only concern PostgreSQL.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -12,15 +10,17 @@ use ticketflow_domain::project::ProjectPayload;
 use ticketflow_domain::Role;
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{AsOf, EventStore, Loaded, StoreError, SNAPSHOT_EVERY};
+use ticketflow_testkit::backend::Backend;
+use ticketflow_testkit::builders::member;
+use ticketflow_testkit::cast::{alice, bob};
 use ticketflow_testkit::fixtures::{
-    append_project, append_ticket, create_project, created, member, retitled,
+    append_created, append_project, append_ticket, change_project, create_project, create_ticket,
+    created, retitled,
 };
 use ticketflow_testkit::TestDb;
 use uuid::Uuid;
 
-use support::{change_project, Backend};
-
-on_both_backends!(
+ticketflow_testkit::on_both_backends!(
     reader_by_position_never_skips_a_late_commit,
     concurrent_creates_get_gap_free_numbers_and_seqs,
     a_stale_append_is_refused_with_the_current_version,
@@ -119,19 +119,7 @@ async fn concurrent_creates_get_gap_free_numbers_and_seqs(backend: Backend) {
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move {
-                let id = Uuid::now_v7();
-                append_ticket(
-                    &*store,
-                    project_id,
-                    id,
-                    Loaded::default(),
-                    vec![created(project_id, id)],
-                )
-                .await
-                .expect("append")
-                .state
-            })
+            tokio::spawn(async move { create_ticket(&*store, project_id).await.1.state })
         })
         .collect();
     let mut keys = Vec::new();
@@ -160,16 +148,7 @@ async fn a_stale_append_is_refused_with_the_current_version(backend: Backend) {
     let store = backend.store().await;
     let store = &*store;
     let project_id = create_project(store, "CAS").await;
-    let id = Uuid::now_v7();
-    let v1 = append_ticket(
-        store,
-        project_id,
-        id,
-        Loaded::default(),
-        vec![created(project_id, id)],
-    )
-    .await
-    .expect("create");
+    let (id, v1) = create_ticket(store, project_id).await;
     append_ticket(
         store,
         project_id,
@@ -184,14 +163,7 @@ async fn a_stale_append_is_refused_with_the_current_version(backend: Backend) {
         matches!(stale, Err(StoreError::VersionConflict { current: 3 })),
         "{stale:?}"
     );
-    let again = append_ticket(
-        store,
-        project_id,
-        id,
-        Loaded::default(),
-        vec![created(project_id, id)],
-    )
-    .await;
+    let again = append_created(store, project_id, id).await;
     assert!(
         matches!(again, Err(StoreError::VersionConflict { current: 3 })),
         "{again:?}"
@@ -212,16 +184,7 @@ async fn a_long_ticket_loads_from_its_snapshot(backend: Backend) {
     let store = backend.store().await;
     let store = &*store;
     let project_id = create_project(store, "LONG").await;
-    let id = Uuid::now_v7();
-    let mut state = append_ticket(
-        store,
-        project_id,
-        id,
-        Loaded::default(),
-        vec![created(project_id, id)],
-    )
-    .await
-    .expect("create");
+    let (id, mut state) = create_ticket(store, project_id).await;
     let mut n = 1;
     while n < 5_000 {
         // Uneven batches, so versions cross snapshot boundaries mid-batch.
@@ -316,18 +279,9 @@ async fn an_append_decided_on_an_old_project_is_refused(backend: Backend) {
     let store = backend.store().await;
     let store = &*store;
     let project_id = create_project(store, "MOVED").await;
-    let id = Uuid::now_v7();
-    let ticket = append_ticket(
-        store,
-        project_id,
-        id,
-        Loaded::default(),
-        vec![created(project_id, id)],
-    )
-    .await
-    .expect("create");
+    let (id, ticket) = create_ticket(store, project_id).await;
     let decided_on = store.load_project(project_id).await.expect("project");
-    let bob = member(Uuid::now_v7(), "bob", Role::Member);
+    let bob = member(&bob(), Role::Member);
     change_project(
         store,
         project_id,
@@ -412,16 +366,7 @@ async fn the_log_reads_by_stream_project_and_position(backend: Backend) {
     let appended = append_ticket(store, ours, id, Loaded::default(), events)
         .await
         .expect("append");
-    let other = Uuid::now_v7();
-    append_ticket(
-        store,
-        theirs,
-        other,
-        Loaded::default(),
-        vec![created(theirs, other)],
-    )
-    .await
-    .expect("append theirs");
+    create_ticket(store, theirs).await;
 
     let versions = |events: Vec<ticketflow_store::StoredEvent>| {
         events.iter().map(|e| e.version).collect::<Vec<_>>()
@@ -474,17 +419,17 @@ async fn the_log_reads_by_stream_project_and_position(backend: Backend) {
 async fn membership_follows_the_project_events(backend: Backend) {
     let store = backend.store().await;
     let store = &*store;
-    let alice = ticketflow_testkit::fixtures::actor().id;
+    let alice = alice().id;
     let first = create_project(store, "FIRST").await;
     let second = create_project(store, "SECOND").await;
-    let bob = Uuid::now_v7();
+    let bob = bob().id;
     assert_eq!(
         store.membership(first, alice).await.expect("m"),
         Some(Role::Admin)
     );
     assert_eq!(store.membership(first, bob).await.expect("m"), None);
 
-    let added = member(bob, "bob", Role::Member);
+    let added = member(&ticketflow_testkit::cast::bob(), Role::Member);
     change_project(store, second, ProjectPayload::MemberAdded { member: added }).await;
     assert_eq!(
         store.membership(second, bob).await.expect("m"),

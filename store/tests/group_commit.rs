@@ -13,7 +13,7 @@ use futures::future::join_all;
 use ticketflow_domain::ticket::{Ticket, TicketEvent};
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{Append, Committed, EventStore, Loaded, Metadata, StoreError};
-use ticketflow_testkit::fixtures::{append_ticket, create_project, created, retitled};
+use ticketflow_testkit::fixtures::{create_project, create_ticket, created, retitled};
 use ticketflow_testkit::TestDb;
 use uuid::Uuid;
 
@@ -33,16 +33,7 @@ fn append(
 }
 
 async fn new_ticket(store: &PgStore, project_id: Uuid) -> Loaded<Ticket> {
-    let id = Uuid::now_v7();
-    append_ticket(
-        store,
-        project_id,
-        id,
-        Loaded::default(),
-        vec![created(project_id, id)],
-    )
-    .await
-    .expect("create")
+    create_ticket(store, project_id).await.1
 }
 
 /// The transaction that wrote each event (PostgreSQL's `xmin`), by position.

@@ -1,6 +1,5 @@
-//! Idempotency-Key records, on both backends (see `support`).
-
-mod support;
+//! Idempotency-Key records, on both backends (see testkit's `backend`):
+//! each rule a script of claims, completions and releases.
 
 use std::sync::Arc;
 
@@ -8,9 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use ticketflow_store::{Claim, StoredResponse};
 use uuid::Uuid;
 
-use support::{Backend, Store};
+use ticketflow_testkit::backend::{Backend, Store};
 
-on_both_backends!(
+ticketflow_testkit::on_both_backends!(
     a_key_is_in_progress_then_replays_its_response,
     a_key_reused_for_another_request_is_a_mismatch,
     a_released_key_may_be_claimed_again,
@@ -58,113 +57,125 @@ fn response() -> StoredResponse {
     }
 }
 
-async fn a_key_is_in_progress_then_replays_its_response(backend: Backend) {
+/// Whose key: two users of one store.
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    User,
+    Other,
+}
+
+/// When a claim is made, from the script's start.
+#[derive(Debug, Clone, Copy)]
+enum When {
+    Start,
+    /// Two minutes on: past the stale horizon (a minute).
+    Later,
+    /// Past the expiry horizon (a day).
+    NextDay,
+}
+
+impl When {
+    fn offset(self) -> Duration {
+        match self {
+            When::Start => Duration::zero(),
+            When::Later => Duration::minutes(2),
+            When::NextDay => Duration::hours(25),
+        }
+    }
+}
+
+/// One step of a script against the idempotency records.
+enum Step {
+    /// `who` claims `key` for the request hashed `hash`, `when`: it comes to `then`.
+    Claim(Who, &'static str, &'static [u8], When, Claim),
+    /// `who` completes `key` with [`response`].
+    Complete(Who, &'static str),
+    Release(Who, &'static str),
+}
+
+use Step::{Complete, Release};
+use When::{Later, NextDay, Start};
+use Who::{Other, User};
+
+fn claims(who: Who, key: &'static str, hash: &'static [u8], when: When, then: Claim) -> Step {
+    Step::Claim(who, key, hash, when, then)
+}
+
+/// Runs `steps` in order on one store; a failure names its step.
+async fn run(backend: Backend, steps: Vec<Step>) {
     let store = backend.store().await;
     let store = &*store;
-    let (user, clock) = (Uuid::now_v7(), Clock::at(Utc::now()));
-    assert_eq!(
-        claim(store, user, "k", b"req", clock).await,
-        Claim::Acquired
-    );
-    assert_eq!(
-        claim(store, user, "k", b"req", clock).await,
-        Claim::InProgress
-    );
-    // Keys are per user.
-    let other = Uuid::now_v7();
-    assert_eq!(
-        claim(store, other, "k", b"req", clock).await,
-        Claim::Acquired
-    );
+    let (user, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let id = |who| match who {
+        User => user,
+        Other => other,
+    };
+    let start = Utc::now();
+    for (n, step) in steps.into_iter().enumerate() {
+        match step {
+            Step::Claim(who, key, hash, when, then) => {
+                let clock = Clock::at(start + when.offset());
+                let got = claim(store, id(who), key, hash, clock).await;
+                let request = String::from_utf8_lossy(hash);
+                let step = format!("step {n}: {who:?} claims {key:?} for {request:?} at {when:?}");
+                assert_eq!(got, then, "{step}");
+            }
+            Complete(who, key) => store
+                .complete(id(who), key, &response())
+                .await
+                .expect("complete"),
+            Release(who, key) => store.release(id(who), key).await.expect("release"),
+        }
+    }
+}
 
-    store
-        .complete(user, "k", &response())
-        .await
-        .expect("complete");
-    assert_eq!(
-        claim(store, user, "k", b"req", clock).await,
-        Claim::Done(response())
-    );
-    // A completed record is not released.
-    store.release(user, "k").await.expect("release");
-    assert_eq!(
-        claim(store, user, "k", b"req", clock).await,
-        Claim::Done(response())
-    );
+async fn a_key_is_in_progress_then_replays_its_response(backend: Backend) {
+    let steps = vec![
+        claims(User, "k", b"req", Start, Claim::Acquired),
+        claims(User, "k", b"req", Start, Claim::InProgress),
+        // Keys are per user.
+        claims(Other, "k", b"req", Start, Claim::Acquired),
+        Complete(User, "k"),
+        claims(User, "k", b"req", Start, Claim::Done(response())),
+        // A completed record is not released.
+        Release(User, "k"),
+        claims(User, "k", b"req", Start, Claim::Done(response())),
+    ];
+    run(backend, steps).await;
 }
 
 async fn a_key_reused_for_another_request_is_a_mismatch(backend: Backend) {
-    let store = backend.store().await;
-    let store = &*store;
-    let (user, clock) = (Uuid::now_v7(), Clock::at(Utc::now()));
-    assert_eq!(
-        claim(store, user, "k", b"one", clock).await,
-        Claim::Acquired
-    );
-    assert_eq!(
-        claim(store, user, "k", b"two", clock).await,
-        Claim::Mismatch
-    );
-    store
-        .complete(user, "k", &response())
-        .await
-        .expect("complete");
-    assert_eq!(
-        claim(store, user, "k", b"two", clock).await,
-        Claim::Mismatch
-    );
+    let steps = vec![
+        claims(User, "k", b"one", Start, Claim::Acquired),
+        claims(User, "k", b"two", Start, Claim::Mismatch),
+        Complete(User, "k"),
+        claims(User, "k", b"two", Start, Claim::Mismatch),
+    ];
+    run(backend, steps).await;
 }
 
 async fn a_released_key_may_be_claimed_again(backend: Backend) {
-    let store = backend.store().await;
-    let store = &*store;
-    let (user, clock) = (Uuid::now_v7(), Clock::at(Utc::now()));
-    assert_eq!(
-        claim(store, user, "k", b"req", clock).await,
-        Claim::Acquired
-    );
-    store.release(user, "k").await.expect("release");
-    assert_eq!(
-        claim(store, user, "k", b"req", clock).await,
-        Claim::Acquired
-    );
+    let steps = vec![
+        claims(User, "k", b"req", Start, Claim::Acquired),
+        Release(User, "k"),
+        claims(User, "k", b"req", Start, Claim::Acquired),
+    ];
+    run(backend, steps).await;
 }
 
 async fn a_stale_claim_or_an_expired_record_is_taken_over(backend: Backend) {
-    let store = backend.store().await;
-    let store = &*store;
-    let user = Uuid::now_v7();
-    let start = Utc::now();
-    assert_eq!(
-        claim(store, user, "dead", b"req", Clock::at(start)).await,
-        Claim::Acquired
-    );
-    // Its request died: a minute and more later the claim is stale.
-    let later = Clock::at(start + Duration::minutes(2));
-    assert_eq!(
-        claim(store, user, "dead", b"new", later).await,
-        Claim::Acquired
-    );
-
-    assert_eq!(
-        claim(store, user, "done", b"req", Clock::at(start)).await,
-        Claim::Acquired
-    );
-    store
-        .complete(user, "done", &response())
-        .await
-        .expect("complete");
-    // A completed record is kept past the stale horizon...
-    assert_eq!(
-        claim(store, user, "done", b"req", later).await,
-        Claim::Done(response())
-    );
-    // ...and forgotten past the expiry one.
-    let next_day = Clock::at(start + Duration::hours(25));
-    assert_eq!(
-        claim(store, user, "done", b"other", next_day).await,
-        Claim::Acquired
-    );
+    let steps = vec![
+        claims(User, "dead", b"req", Start, Claim::Acquired),
+        // Its request died: a minute and more later the claim is stale.
+        claims(User, "dead", b"new", Later, Claim::Acquired),
+        claims(User, "done", b"req", Start, Claim::Acquired),
+        Complete(User, "done"),
+        // A completed record is kept past the stale horizon...
+        claims(User, "done", b"req", Later, Claim::Done(response())),
+        // ...and forgotten past the expiry one.
+        claims(User, "done", b"other", NextDay, Claim::Acquired),
+    ];
+    run(backend, steps).await;
 }
 
 async fn concurrent_claims_acquire_a_key_once(backend: Backend) {

@@ -2,18 +2,18 @@
 //! file itself), and the watch that follows commits. Both backends, see
 //! `support`.
 
-mod support;
-
 use std::time::Duration;
 
 use chrono::Utc;
 use ticketflow_store::{Claim, Loaded, NewUser, StoredResponse, User};
-use ticketflow_testkit::fixtures::{append_ticket, create_project, created, retitled};
+use ticketflow_testkit::fixtures::{
+    append_created, append_ticket, create_project, created, retitled,
+};
 use uuid::Uuid;
 
-use support::Backend;
+use ticketflow_testkit::backend::Backend;
 
-on_both_backends!(
+ticketflow_testkit::on_both_backends!(
     data_survives_closing_and_reopening,
     the_watch_head_moves_on_commit,
 );
@@ -71,15 +71,9 @@ async fn data_survives_closing_and_reopening(backend: Backend) {
 
     // The counters carry on where they stopped: position, number, seq.
     let next = Uuid::now_v7();
-    let appended = append_ticket(
-        &*store,
-        project_id,
-        next,
-        Loaded::default(),
-        vec![created(project_id, next)],
-    )
-    .await
-    .expect("append after reopening");
+    let appended = append_created(&*store, project_id, next)
+        .await
+        .expect("append after reopening");
     assert_eq!(appended.state.key, "KEEP-2");
     assert_eq!(appended.last_position, before.len() as i64 + 1);
     let events = store.stream_events(next, 0, 10).await.expect("events");

@@ -1,51 +1,31 @@
 //! Events for tests that exercise the store, relay and projections below
-//! the HTTP API: real appends through [`EventStore`], no shortcuts.
+//! the HTTP API: real appends through [`EventStore`], no shortcuts. The
+//! actor is alice ([`crate::cast`]), the clock the wall clock.
 
-use chrono::{SubsecRound, Utc};
-use ticketflow_domain::event::{Actor, Event, EventMeta};
+use ticketflow_domain::event::Event;
 use ticketflow_domain::project::{Project, ProjectPayload};
-use ticketflow_domain::ticket::{Priority, Ticket, TicketPayload};
-use ticketflow_domain::{default_statuses, Member, Role};
+use ticketflow_domain::ticket::{Ticket, TicketPayload};
+use ticketflow_domain::{default_statuses, Role};
 use ticketflow_store::{Append, EventStore, Loaded, Metadata, StoreError};
 use uuid::Uuid;
 
-pub fn actor() -> Actor {
-    Actor {
-        id: Uuid::from_u128(7),
-        username: "alice".into(),
-    }
-}
-
-pub fn meta() -> EventMeta {
-    EventMeta {
-        actor: actor(),
-        occurred_at: Utc::now().trunc_subsecs(6),
-    }
-}
-
-/// A member named `username` (also their display name), joining now.
-pub fn member(user_id: Uuid, username: &str, role: Role) -> Member {
-    Member {
-        user_id,
-        username: username.into(),
-        display_name: username.into(),
-        role,
-        joined_at: Utc::now(),
-    }
-}
+use crate::builders::{member, Created};
+use crate::cast::{alice, meta_now};
 
 /// Appends a new project `key` (ProjectCreated, then alice as admin).
 pub async fn append_project(store: &dyn EventStore, id: Uuid, key: &str) -> Result<(), StoreError> {
-    let member = member(actor().id, "alice", Role::Admin);
     let created = ProjectPayload::ProjectCreated {
         project_id: id,
         key: key.into(),
         name: key.into(),
         statuses: default_statuses(),
     };
+    let added = ProjectPayload::MemberAdded {
+        member: member(&alice(), Role::Admin),
+    };
     let events = vec![
-        Event::new(&meta(), created),
-        Event::new(&meta(), ProjectPayload::MemberAdded { member }),
+        Event::new(&meta_now(&alice()), created),
+        Event::new(&meta_now(&alice()), added),
     ];
     let append = Append {
         stream_id: id,
@@ -65,29 +45,34 @@ pub async fn create_project(store: &dyn EventStore, key: &str) -> Uuid {
     id
 }
 
+/// Appends one event to a project, on top of its current state.
+pub async fn change_project(store: &dyn EventStore, project_id: Uuid, payload: ProjectPayload) {
+    let before = store.load_project(project_id).await.expect("load project");
+    let append = Append {
+        stream_id: project_id,
+        project_id,
+        before,
+        events: vec![Event::new(&meta_now(&alice()), payload)],
+        metadata: Metadata::default(),
+    };
+    store.append_project(append).await.expect("change project");
+}
+
+/// alice creates ticket `ticket_id`, titled "t", in `project_id`.
 pub fn created(project_id: Uuid, ticket_id: Uuid) -> Event<TicketPayload> {
-    Event::new(
-        &meta(),
-        TicketPayload::TicketCreated {
-            ticket_id,
-            project_id,
-            number: 0,
-            key: String::new(),
-            title: "t".into(),
-            description: String::new(),
-            priority: Priority::Medium,
-            status: default_statuses()[0].clone(),
-            assignee: None,
-            reporter: actor(),
-            labels: vec![],
-            mentions: vec![],
-        },
-    )
+    let payload = Created {
+        ticket_id,
+        project_id,
+        title: "t".into(),
+        ..Created::default()
+    }
+    .payload();
+    Event::new(&meta_now(&alice()), payload)
 }
 
 pub fn retitled(n: usize) -> Event<TicketPayload> {
     Event::new(
-        &meta(),
+        &meta_now(&alice()),
         TicketPayload::TicketTitleChanged {
             title: format!("title {n}"),
         },
@@ -116,4 +101,23 @@ pub async fn append_ticket(
         state: committed.state,
         replayed: 0,
     })
+}
+
+/// Appends ticket `ticket_id`'s creation ([`created`]) as a new stream.
+pub async fn append_created(
+    store: &dyn EventStore,
+    project_id: Uuid,
+    ticket_id: Uuid,
+) -> Result<Loaded<Ticket>, StoreError> {
+    let events = vec![created(project_id, ticket_id)];
+    append_ticket(store, project_id, ticket_id, Loaded::default(), events).await
+}
+
+/// A new ticket in `project_id`: its id and its state after creation.
+pub async fn create_ticket(store: &dyn EventStore, project_id: Uuid) -> (Uuid, Loaded<Ticket>) {
+    let id = Uuid::now_v7();
+    let state = append_created(store, project_id, id)
+        .await
+        .expect("create ticket");
+    (id, state)
 }

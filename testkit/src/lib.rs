@@ -1,104 +1,60 @@
-//! Test support for ticketflow's integration tests.
+//! Test support for ticketflow's tests: one crate, dev-only, split by
+//! features so a lower crate's tests build only what they need.
 //!
-//! [`TestDb`] creates a uniquely named database on the server named by
-//! `TEST_DATABASE_URL` (default: local PostgreSQL as user postgres) and drops
-//! it afterwards, so tests never see each other's data and may run in
-//! parallel. [`TestServer`] runs the real router on a real TCP socket against
-//! such a database; tests talk to it with a real HTTP client.
+//! - no features: [`cast`] (alice, bob, carol, dave; a fixed clock),
+//!   [`builders`] (the commands and events of the domain's rules) and
+//!   [`given`] (named given/when/then cases); [`prelude`] has all three.
+//!   Nothing above `ticketflow-domain`: what the domain's tests use.
+//! - `store`: [`TestDb`], a uniquely named database on the server named by
+//!   `TEST_DATABASE_URL` (default: local PostgreSQL as user postgres),
+//!   dropped afterwards, so tests never see each other's data and may run
+//!   in parallel; [`fixtures`] (events appended through the store);
+//!   [`backend`] (one contract test on both store backends,
+//!   [`on_both_backends!`]); [`seed`] (a large realistic history).
+//! - `nats`: [`NatsServer`], a nats-server of the test's own.
+//! - `projections`: [`world`], projections fed from a real log with their
+//!   read models on either backend ([`on_each_backend!`]).
+//! - `server`: [`TestServer`], the real router on a real TCP socket, with
+//!   HTTP clients; [`Setup`] and the checks the HTTP tests share; [`ws`],
+//!   WebSocket clients.
 
-//!
-//! One crate, split by features so a lower crate's tests build only what
-//! they need: the default is the database and event fixtures (for `store`
-//! and up); `nats` adds a nats-server of the test's own; `server` adds the
-//! whole server on a real socket and its HTTP and WebSocket clients.
+pub mod builders;
+pub mod cast;
+pub mod given;
 
+#[cfg(feature = "store")]
+pub mod backend;
+#[cfg(feature = "store")]
+mod db;
+#[cfg(feature = "store")]
 pub mod fixtures;
+#[cfg(feature = "server")]
+mod http;
 #[cfg(feature = "nats")]
 mod nats;
+#[cfg(feature = "store")]
 pub mod seed;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "projections")]
+pub mod world;
+#[cfg(feature = "server")]
+pub mod ws;
 
-use ticketflow_store::pg::PgStore;
-
+#[cfg(feature = "store")]
+pub use db::TestDb;
+#[cfg(feature = "server")]
+pub use http::*;
 #[cfg(feature = "nats")]
 pub use nats::NatsServer;
 #[cfg(feature = "server")]
 pub use server::*;
 
-pub(crate) fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-/// A database of one's own, dropped when this value is.
-pub struct TestDb {
-    pub name: String,
-    pub url: String,
-}
-
-impl TestDb {
-    pub async fn create() -> Self {
-        let admin = admin_url();
-        let name = format!("tf_test_{}", uuid::Uuid::new_v4().simple());
-        let client = connect(&admin).await;
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create test database");
-        let url = match admin.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{name}"),
-            None => panic!("TEST_DATABASE_URL must end in /<database>"),
-        };
-        Self { name, url }
-    }
-
-    /// A migrated store on this database, with a small pool: tests run in
-    /// parallel and PostgreSQL's default limit is 100 connections.
-    pub async fn store(&self) -> PgStore {
-        self.store_with_pool(8).await
-    }
-
-    pub async fn store_with_pool(&self, connections: usize) -> PgStore {
-        let store = PgStore::connect(&self.url, connections).expect("pool");
-        store.migrate().await.expect("migrate");
-        store
-    }
-
-    /// A plain connection to this database, for the few tests that must look
-    /// beneath the API (how a password is stored) or age data in place (an
-    /// expired refresh token) instead of waiting for it.
-    pub async fn client(&self) -> tokio_postgres::Client {
-        connect(&self.url).await
-    }
-}
-
-pub(crate) async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to TEST_DATABASE_URL");
-    tokio::spawn(connection);
-    client
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs outside any runtime guarantee: use a thread of our own.
-        let dropper = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                rt.block_on(async {
-                    let client = connect(&admin_url()).await;
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = client.batch_execute(&sql).await;
-                });
-            }
-        });
-        let _ = dropper.join();
-    }
+/// What the domain's rule tests use: `use ticketflow_testkit::prelude::*;`.
+pub mod prelude {
+    pub use crate::builders::*;
+    pub use crate::cast::*;
+    pub use crate::given::*;
 }
 
 /// Whether the integration suite runs embedded (`TICKETFLOW_TEST_MODE=embedded`:

@@ -1,13 +1,9 @@
-//! Setup shared by the integration test files: a server with a user and a
-//! project, the usual starting point of ticket tests.
-
-// Each test file compiles this module on its own and uses only part of it.
-#![allow(dead_code)]
-
-pub mod ws;
+//! What the HTTP tests share: a server with a user and a project (the usual
+//! starting point of ticket tests), paths, and checks of error replies.
 
 use serde_json::{json, Value};
-use ticketflow_testkit::{Reply, TestServer, TestUser};
+
+use crate::{Reply, TestServer, TestUser};
 
 /// A running server, its first user, and a project that user administers.
 pub struct Setup {
@@ -48,15 +44,33 @@ impl Setup {
         id_of(&reply.body)
     }
 
+    /// GET `path` as alice.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.server.get(path, &self.alice.token).await
+    }
+
+    /// POST `body` to `path` as alice.
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.server.post(path, &self.alice.token, body).await
+    }
+
+    /// PATCH `path` with `body` as alice.
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.server.patch(path, &self.alice.token, body).await
+    }
+
+    /// DELETE `path` as alice.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.server.delete(path, &self.alice.token).await
+    }
+
     pub fn tickets_path(&self) -> String {
         format!("/api/projects/{}/tickets", self.project_id)
     }
 
     /// POSTs a ticket body as alice, whatever the outcome.
     pub async fn try_ticket(&self, body: Value) -> Reply {
-        self.server
-            .post(&self.tickets_path(), &self.alice.token, body)
-            .await
+        self.post(&self.tickets_path(), body).await
     }
 }
 
@@ -92,15 +106,32 @@ pub fn etag(version: u64) -> String {
 /// Asserts an error reply: status, code and (for 422s) field.
 #[track_caller]
 pub fn assert_error(reply: &Reply, status: u16, code: &str, field: Option<&str>) {
-    assert_eq!(reply.status.as_u16(), status, "{:?}", reply.body);
-    assert_eq!(reply.error_code(), code, "{:?}", reply.body);
+    assert_error_in("", reply, status, code, field);
+}
+
+/// [`assert_error`] for one case of a table: a failure names `case`.
+#[track_caller]
+pub fn assert_error_in(case: &str, reply: &Reply, status: u16, code: &str, field: Option<&str>) {
+    let body = &reply.body;
+    assert_eq!(reply.status.as_u16(), status, "{case}: {body:?}");
+    assert_eq!(reply.error_code(), code, "{case}: {body:?}");
     assert!(
-        reply.body["error"]["message"].is_string(),
-        "error message: {:?}",
-        reply.body
+        body["error"]["message"].is_string(),
+        "{case}: error message: {body:?}"
     );
     if let Some(field) = field {
-        assert_eq!(reply.error_field(), field, "{:?}", reply.body);
+        assert_eq!(reply.error_field(), field, "{case}: {body:?}");
+    }
+}
+
+/// Of the replies to one request raced several times, exactly one is a 201
+/// and every other a 409 `code`.
+#[track_caller]
+pub fn assert_one_created(replies: &[Reply], code: &str) {
+    let created = replies.iter().filter(|r| r.status.as_u16() == 201).count();
+    assert_eq!(created, 1, "201s among {} racing requests", replies.len());
+    for reply in replies.iter().filter(|r| r.status.as_u16() != 201) {
+        assert_error(reply, 409, code, None);
     }
 }
 

@@ -5,15 +5,13 @@
 //! The event log is always PostgreSQL's; the read models are on the
 //! [`Backend`] a test asks for, so one test body checks the projections on
 //! every backend ([`on_each_backend!`]).
-#![allow(dead_code, unused_macros)]
 
 use std::sync::Arc;
 
-use chrono::{SubsecRound, Utc};
 use serde_json::Value;
 use ticketflow_domain::{
-    Actor, EventMeta, NewMember, NewTicket, Priority, Project, ProjectCommand, Ticket,
-    TicketChanges, TicketCommand,
+    Actor, NewMember, NewTicket, Priority, Project, ProjectCommand, Ticket, TicketChanges,
+    TicketCommand,
 };
 use ticketflow_projections::{
     apply_batch, Applied, ChannelMessage, Outcome, PgReadStore, Projection, ReadStore,
@@ -21,35 +19,10 @@ use ticketflow_projections::{
 };
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{Append, EventStore, Metadata, StoredEvent};
-use ticketflow_testkit::TestDb;
 use uuid::Uuid;
 
-fn user(n: u128, username: &str) -> Actor {
-    Actor {
-        id: Uuid::from_u128(n),
-        username: username.into(),
-    }
-}
-
-pub fn alice() -> Actor {
-    user(1, "alice")
-}
-
-pub fn bob() -> Actor {
-    user(2, "bob")
-}
-
-pub fn carol() -> Actor {
-    user(3, "carol")
-}
-
-fn meta(actor: &Actor) -> EventMeta {
-    EventMeta {
-        actor: actor.clone(),
-        // PostgreSQL keeps microseconds.
-        occurred_at: Utc::now().trunc_subsecs(6),
-    }
-}
+use crate::cast::{alice, bob, carol, meta_now as meta};
+use crate::TestDb;
 
 /// Where a test keeps its read models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,26 +34,25 @@ pub enum Backend {
 
 /// Generates, for each `async fn name(backend: Backend)` listed, a module
 /// `name` with one test per backend (`name::postgres`, ...).
+#[macro_export]
 macro_rules! on_each_backend {
     (threads = $threads:literal; $($name:ident),+ $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
             async fn postgres() {
-                super::$name(super::support::Backend::Postgres).await
+                super::$name($crate::world::Backend::Postgres).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
             async fn sqlite() {
-                super::$name(super::support::Backend::Sqlite).await
+                super::$name($crate::world::Backend::Sqlite).await
             }
         }
     )+};
     ($($name:ident),+ $(,)?) => {
-        on_each_backend!(threads = 2; $($name),+);
+        $crate::on_each_backend!(threads = 2; $($name),+);
     };
 }
-#[allow(unused_imports)]
-pub(crate) use on_each_backend;
 
 /// A migrated database holding project PROJ, and read models on a backend.
 pub struct World {

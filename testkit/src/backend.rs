@@ -3,19 +3,13 @@
 //! `postgres::name` and a `sqlite::name` test of it. PostgreSQL runs on a
 //! database of its own (`TestDb`), SQLite on a file in a temporary directory.
 
-// Each test file uses a part of this module.
-#![allow(dead_code)]
-
 use std::sync::{Arc, Mutex};
 
-use ticketflow_domain::event::Event;
-use ticketflow_domain::project::ProjectPayload;
 use ticketflow_store::pg::{PgStore, NOTIFY_CHECKPOINT};
 use ticketflow_store::sqlite::SqliteStore;
-use ticketflow_store::{Accounts, Append, EventStore, IdempotencyStore, Metadata, Watch};
-use ticketflow_testkit::fixtures::meta;
-use ticketflow_testkit::TestDb;
-use uuid::Uuid;
+use ticketflow_store::{Accounts, EventStore, IdempotencyStore, Watch};
+
+use crate::TestDb;
 
 /// Everything a contract test may call.
 pub trait Store: EventStore + Accounts + IdempotencyStore {}
@@ -30,7 +24,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $test() {
-                    super::$test($crate::support::Backend::postgres().await).await
+                    super::$test($crate::backend::Backend::postgres().await).await
                 }
             )*
         }
@@ -38,7 +32,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $test() {
-                    super::$test($crate::support::Backend::sqlite()).await
+                    super::$test($crate::backend::Backend::sqlite()).await
                 }
             )*
         }
@@ -154,17 +148,4 @@ impl Backend {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Appends one event to a project, on top of its current state.
-pub async fn change_project(store: &dyn Store, project_id: Uuid, payload: ProjectPayload) {
-    let before = store.load_project(project_id).await.expect("load project");
-    let append = Append {
-        stream_id: project_id,
-        project_id,
-        before,
-        events: vec![Event::new(&meta(), payload)],
-        metadata: Metadata::default(),
-    };
-    store.append_project(append).await.expect("change project");
 }

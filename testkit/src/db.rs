@@ -1,0 +1,79 @@
+//! A database of one's own per test, on the PostgreSQL server that
+//! `TEST_DATABASE_URL` names.
+
+use ticketflow_store::pg::PgStore;
+
+pub(crate) fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A database of one's own, dropped when this value is.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let admin = admin_url();
+        let name = format!("tf_test_{}", uuid::Uuid::new_v4().simple());
+        let client = connect(&admin).await;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("TEST_DATABASE_URL must end in /<database>"),
+        };
+        Self { name, url }
+    }
+
+    /// A migrated store on this database, with a small pool: tests run in
+    /// parallel and PostgreSQL's default limit is 100 connections.
+    pub async fn store(&self) -> PgStore {
+        self.store_with_pool(8).await
+    }
+
+    pub async fn store_with_pool(&self, connections: usize) -> PgStore {
+        let store = PgStore::connect(&self.url, connections).expect("pool");
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    /// A plain connection to this database, for the few tests that must look
+    /// beneath the API (how a password is stored) or age data in place (an
+    /// expired refresh token) instead of waiting for it.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.url).await
+    }
+}
+
+pub(crate) async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    tokio::spawn(connection);
+    client
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime guarantee: use a thread of our own.
+        let dropper = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    let client = connect(&admin_url()).await;
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = client.batch_execute(&sql).await;
+                });
+            }
+        });
+        let _ = dropper.join();
+    }
+}
