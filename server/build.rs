@@ -1,11 +1,14 @@
-//! The git revision the binary is built from, for `ticketflow --version`:
-//! the benchmark reports which server it measured by it, not which checkout
-//! it ran from. "unknown" outside a git checkout.
+//! The git revision the binary is built from, for `ticketflow --version`
+//! (the benchmark reports which server it measured by it, not which checkout
+//! it ran from; "unknown" outside a git checkout), and the web app it embeds.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
+    // The web app is embedded from here (include_dir): a file added or
+    // removed there must rebuild the binary too.
+    println!("cargo:rerun-if-changed=../web/dist");
     let revision = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=TICKETFLOW_REVISION={revision}");
     // Run again when HEAD moves: a checkout changes HEAD, a commit the

@@ -79,10 +79,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             consistency::min_position,
-        ));
+        ))
+        .fallback(|| async { ApiError::not_found("route") });
+    // Paths outside /api are the process's to answer (the web app, or 404).
     Router::new()
         .nest("/api", api)
-        .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

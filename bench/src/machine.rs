@@ -35,7 +35,7 @@ pub async fn describe(
         .await
         .context("asking PostgreSQL its version")?
         .get(0);
-    let nats = ticketflow_nats::Bus::connect(nats_url, "bench")
+    let nats_server = ticketflow_nats::server_version(nats_url)
         .await
         .with_context(|| format!("connecting to NATS at {nats_url}"))?;
     Ok(Machine {
@@ -48,7 +48,7 @@ pub async fn describe(
             .map_or(0.0, |kib| kib / (1024.0 * 1024.0)),
         kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
         postgres,
-        nats_server: nats.server_version(),
+        nats_server,
         git_revision: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
         git_dirty: git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty()),
         server_revision: server_revision(server_bin).unwrap_or_else(|| "unknown".into()),

@@ -170,11 +170,6 @@ impl Bus {
         self.subjects.prefix()
     }
 
-    /// The version the NATS server says it runs.
-    pub fn server_version(&self) -> String {
-        self.client.server_info().version
-    }
-
     /// Core NATS on the same connection, under the same prefix.
     pub fn broker(&self) -> Broker {
         Broker {
@@ -326,6 +321,13 @@ impl Bus {
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+/// The version the NATS server at `url` says it runs (one connection, no
+/// retries: for reports, not for serving).
+pub async fn server_version(url: &str) -> Result<String, BusError> {
+    let client = async_nats::connect(url).await.map_err(unavailable)?;
+    Ok(client.server_info().version)
 }
 
 /// An event from a message body.

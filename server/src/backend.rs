@@ -177,7 +177,10 @@ impl Backend {
             tasks.extend(gateway_tasks);
             router = router.merge(ticketflow_realtime::router(gateway));
         }
-        Ok((router.layer(ticketflow_api::cors(origins)), tasks))
+        let router = router
+            .fallback(crate::web::fallback)
+            .layer(ticketflow_api::cors(origins));
+        Ok((router, tasks))
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod backend;
 mod data_dir;
+mod web;
 mod workers;
 
 pub use backend::{serve, Backend};

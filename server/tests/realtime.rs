@@ -481,7 +481,11 @@ async fn the_server_pings_and_drops_a_silent_peer() {
         ping_every: Duration::from_millis(200),
         idle_limit: Duration::from_secs(1),
     };
-    let server = ticketflow_testkit::TestServer::start_with(1024, timing).await;
+    let server = ticketflow_testkit::TestServer::start_with(ticketflow_testkit::Config {
+        timing,
+        ..Default::default()
+    })
+    .await;
     let alice = server.user("alice").await;
     let url = server.ws_url(&format!("/ws/notifications/?token={}", alice.token));
     let mut socket = connect(&url).await;

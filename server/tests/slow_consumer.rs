@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use ticketflow_realtime::Timing;
-use ticketflow_testkit::{TestServer, TestUser};
+use ticketflow_testkit::{Config, TestServer, TestUser};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{client_async, connect_async, WebSocketStream};
@@ -45,7 +45,12 @@ async fn a_stalled_socket_is_closed_with_4008_and_a_reading_one_misses_nothing()
         ping_every: Duration::from_secs(600),
         idle_limit: Duration::from_secs(600),
     };
-    let server = TestServer::start_with(QUEUE_LIMIT, timing).await;
+    let server = TestServer::start_with(Config {
+        queue_limit: QUEUE_LIMIT,
+        timing,
+        ..Config::default()
+    })
+    .await;
     let alice: TestUser = server.user("alice").await;
     let project = server.project(&alice, "SLOW").await;
     let pid = project["id"].as_str().expect("id").to_string();

@@ -42,13 +42,33 @@ pub struct TestServer {
     /// The highest X-Position seen; GETs wait for it (read-your-writes), as a
     /// client following the contract would.
     last_position: Arc<AtomicI64>,
-    queue_limit: usize,
-    timing: Timing,
+    config: Config,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4333".to_string())
+}
+
+/// What a test server is started with, beyond its data.
+#[derive(Clone)]
+pub struct Config {
+    /// `WS_QUEUE_LIMIT`.
+    pub queue_limit: usize,
+    /// Keepalive timings (short ones to watch pings and idle drops).
+    pub timing: Timing,
+    /// `CORS_ORIGINS` (same-origin only by default, as the binary's).
+    pub origins: Origins,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            queue_limit: 1024,
+            timing: Timing::default(),
+            origins: Origins::default(),
+        }
+    }
 }
 
 /// An API and gateway instance: what a `--roles api,realtime` process runs.
@@ -58,16 +78,16 @@ pub struct Front {
 }
 
 impl Front {
-    async fn start(backend: &Backend, queue_limit: usize, timing: Timing) -> Self {
+    async fn start(backend: &Backend, config: &Config) -> Self {
         let settings = Settings {
-            queue_limit,
+            queue_limit: config.queue_limit,
             replay_limit: 100_000,
-            timing,
+            timing: config.timing,
         };
         let (app, mut tasks) = backend
             .front(
                 JWT_SECRET.as_bytes(),
-                Origins::default(),
+                config.origins.clone(),
                 settings,
                 true,
                 true,
@@ -169,12 +189,10 @@ async fn read_reply(resp: reqwest::Response) -> Reply {
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::start_with(1024, Timing::default()).await
+        Self::start_with(Config::default()).await
     }
 
-    /// A server with `WS_QUEUE_LIMIT` set to `queue_limit` and the given
-    /// keepalive timings (short ones to watch pings and idle drops).
-    pub async fn start_with(queue_limit: usize, timing: Timing) -> Self {
+    pub async fn start_with(config: Config) -> Self {
         let home = if embedded_mode() {
             Home::Embedded {
                 dir: tempfile::tempdir().expect("a temporary data directory"),
@@ -190,10 +208,10 @@ impl TestServer {
             bus.ensure_stream().await.expect("create the test's stream");
             Home::Services(Box::new(Services { db, store, bus }))
         };
-        Self::start_in(home, queue_limit, timing).await
+        Self::start_in(home, config).await
     }
 
-    async fn start_in(home: Home, queue_limit: usize, timing: Timing) -> Self {
+    async fn start_in(home: Home, config: Config) -> Self {
         let backend = match &home {
             Home::Services(home) => Backend::services(home.store.clone(), Some(home.bus.clone())),
             Home::Embedded { dir } => {
@@ -206,7 +224,7 @@ impl TestServer {
         let mut tasks = backend
             .spawn_workers(true, true)
             .expect("start the workers");
-        let mut front = Front::start(&backend, queue_limit, timing).await;
+        let mut front = Front::start(&backend, &config).await;
         tasks.append(&mut front.tasks);
         Self {
             base: front.base.clone(),
@@ -214,8 +232,7 @@ impl TestServer {
             backend,
             home,
             last_position: Arc::new(AtomicI64::new(0)),
-            queue_limit,
-            timing,
+            config,
             tasks,
         }
     }
@@ -228,10 +245,10 @@ impl TestServer {
             dir: tempfile::tempdir().expect("a temporary directory"),
         };
         let home = std::mem::replace(&mut self.home, placeholder);
-        let (queue_limit, timing) = (self.queue_limit, self.timing);
+        let config = self.config.clone();
         let last_position = self.last_position.clone();
         drop(self);
-        let mut server = Self::start_in(home, queue_limit, timing).await;
+        let mut server = Self::start_in(home, config).await;
         server.last_position = last_position;
         server
     }
@@ -242,7 +259,7 @@ impl TestServer {
         match &self.home {
             Home::Services(home) => {
                 let backend = Backend::services(home.store.clone(), Some(home.bus.clone()));
-                Some(Front::start(&backend, 1024, Timing::default()).await)
+                Some(Front::start(&backend, &self.config).await)
             }
             Home::Embedded { .. } => {
                 eprintln!("embedded mode: one instance only; the multi-instance part is skipped");
