@@ -37,6 +37,8 @@ async fn api_paths_and_other_clients_keep_the_json_404() {
         let reply = server.send_raw(Method::GET, path, None, "", headers).await;
         assert_error(&reply, 404, "not_found", None);
     }
-    let post = server.send_raw(Method::POST, "/", None, "", &[BROWSER]).await;
+    let post = server
+        .send_raw(Method::POST, "/", None, "", &[BROWSER])
+        .await;
     assert_error(&post, 404, "not_found", None);
 }
