@@ -12,11 +12,13 @@ import { ProjectScreen } from "./screens/project";
 import { ConnectionIndicator } from "./parts/connection";
 import { NotificationBell } from "./parts/bell";
 import { Toasts } from "./parts/toasts";
+import { useDropSocketsWhenOffline } from "./parts/offline";
 
 export function App() {
   const client = useTicketflowClient();
   const [user, setUser] = useState<User | null | undefined>(client.session.tokens ? undefined : null);
   const { path } = useLocation();
+  useDropSocketsWhenOffline(client);
 
   useEffect(() => {
     const off = client.on("sessionEnded", () => {
