@@ -172,7 +172,7 @@ function Card({ ticket, project, selected, href, viewers }: { ticket: TicketSumm
         </span>
         {viewers.length > 0 && (
           <span className="viewers" title={`Viewing: ${viewers.join(", ")}`}>
-            👁 {viewers.join(", ")}
+            viewing: {viewers.join(", ")}
           </span>
         )}
         <span className="spacer" />

@@ -99,7 +99,7 @@ export function TicketDetail({ ticketId, project, members, presence, me, onClose
         </button>
       </div>
       <p className="muted live-line" data-testid="detail-presence">
-        {viewers.length > 0 && <span>👁 {viewers.join(", ")} viewing</span>}
+        {viewers.length > 0 && <span>{viewers.join(", ")} viewing</span>}
         {typers.length > 0 && <span data-testid="typing"> ✎ {typers.join(", ")} typing…</span>}
       </p>
       {error && (
