@@ -2,7 +2,7 @@
 # The one command that checks ticketflow on a fresh machine: formatting, unused dependencies,
 # lints, then every test against real PostgreSQL and NATS (started by scripts/services.sh if
 # they aren't up), then the integration suite again in the embedded mode, then the TypeScript
-# client's checks and tests against the server just built.
+# client's and the web app's checks and tests (in chromium) against the server just built.
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -- append       # extra args go to `cargo test` (here: a test-name filter)
 # Builds go to ${CARGO_TARGET_DIR:-~/.cache/ticketflow/target}, outside the clone, so a fresh
@@ -44,17 +44,34 @@ results=$(mktemp -d)
 "$CARGO_TARGET_DIR/debug/ticketflow-bench" --quick --server-bin "$CARGO_TARGET_DIR/debug/ticketflow" --out "$results" >/dev/null
 rm -rf "$results"
 
-# The TypeScript client against the server this checkout just built (embedded, and on
-# PostgreSQL + NATS): packages from the committed lockfile, strict typecheck, lint, tests.
-step "clients/ts: npm ci, check, test (against $CARGO_TARGET_DIR/debug/ticketflow)"
-if ! command -v npm >/dev/null 2>&1; then
-    apt-get update -qq && apt-get install -y -qq nodejs npm
+# The frontends against the server this checkout just built. Node.js and Debian's chromium
+# (never a downloaded browser build) are installed when absent; npm packages come from the
+# committed lockfiles.
+server_bin="$CARGO_TARGET_DIR/debug/ticketflow"
+missing=()
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+    step "apt-get install ${missing[*]}"
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi
+
+# The TypeScript client (embedded, and on PostgreSQL + NATS): strict typecheck, lint, tests.
+step "clients/ts: npm ci, check, test (against $server_bin)"
 (
     cd clients/ts
     npm ci --no-audit --no-fund
     npm run check
-    TICKETFLOW_BIN="$CARGO_TARGET_DIR/debug/ticketflow" \
-        TICKETFLOW_TEST_DATABASE_URL="$TEST_DATABASE_URL" \
-        npm test
+    TICKETFLOW_BIN="$server_bin" TICKETFLOW_TEST_DATABASE_URL="$TEST_DATABASE_URL" npm test
+)
+
+# The web app: typecheck, lint, the committed build (web/dist, embedded in the binary) equal to
+# a fresh one, then the browser tests in chromium against the binary serving it.
+step "web: npm ci, check, check-dist, browser tests (against $server_bin)"
+(
+    cd web
+    npm ci --no-audit --no-fund
+    npm run check
+    npm run check-dist
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 TICKETFLOW_BIN="$server_bin" npm run e2e
 )

@@ -61,7 +61,7 @@ export class TicketflowServer {
     const args = ["serve", "--data-dir", this.dataDir, "--bind-addr", `127.0.0.1:${this.port}`];
     if (corsOrigins.length > 0) args.push("--cors-origins", corsOrigins.join(","));
     const log = createWriteStream(join(this.dataDir, "server.log"));
-    const proc = spawn(BIN, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
+    const proc = spawn(BIN, args, { stdio: ["ignore", "pipe", "pipe"], env: serverEnv() });
     proc.stdout.pipe(log);
     proc.stderr.pipe(log);
     this.proc = proc;
@@ -146,3 +146,18 @@ async function call(baseUrl: string, method: string, path: string, token: string
   if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
   return text ? (JSON.parse(text) as unknown) : undefined;
 }
+
+/**
+ * The environment a test server runs in: the tests' own, less the server's
+ * settings, which come only from the flags a test passes (scripts/test.sh
+ * exports NATS_URL, and a stray one would switch the server's mode).
+ */
+function serverEnv(): NodeJS.ProcessEnv {
+  const kept = Object.entries(process.env).filter(([name]) => !SERVER_SETTINGS.includes(name));
+  return { ...Object.fromEntries(kept), RUST_LOG: process.env.RUST_LOG ?? "warn" };
+}
+
+const SERVER_SETTINGS = [
+  "BIND_ADDR", "CORS_ORIGINS", "DATABASE_POOL_SIZE", "DATABASE_URL", "JWT_SECRET", "NATS_PREFIX",
+  "NATS_URL", "REPLAY_LIMIT", "TICKETFLOW_DATA_DIR", "WS_QUEUE_LIMIT",
+];

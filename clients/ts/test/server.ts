@@ -67,7 +67,7 @@ export class TestServer {
     if (this.options.wsQueueLimit !== undefined) args.push("--ws-queue-limit", String(this.options.wsQueueLimit));
     args.push(...this.extraArgs);
     const log = createWriteStream(join(this.dataDir, "server.log"), { flags: "a" });
-    const proc = spawn(BIN, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
+    const proc = spawn(BIN, args, { stdio: ["ignore", "pipe", "pipe"], env: serverEnv() });
     proc.stdout.pipe(log);
     proc.stderr.pipe(log);
     this.proc = proc;
@@ -196,3 +196,18 @@ export async function whileReachable<T>(fn: () => Promise<T>, timeoutMs = 30_000
     }
   }
 }
+
+/**
+ * The environment a test server runs in: the tests' own, less the server's
+ * settings, which come only from the flags a test passes (scripts/test.sh
+ * exports NATS_URL, and a stray one would switch the server's mode).
+ */
+function serverEnv(): NodeJS.ProcessEnv {
+  const kept = Object.entries(process.env).filter(([name]) => !SERVER_SETTINGS.includes(name));
+  return { ...Object.fromEntries(kept), RUST_LOG: process.env.RUST_LOG ?? "warn" };
+}
+
+const SERVER_SETTINGS = [
+  "BIND_ADDR", "CORS_ORIGINS", "DATABASE_POOL_SIZE", "DATABASE_URL", "JWT_SECRET", "NATS_PREFIX",
+  "NATS_URL", "REPLAY_LIMIT", "TICKETFLOW_DATA_DIR", "WS_QUEUE_LIMIT",
+];
