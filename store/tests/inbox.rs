@@ -4,7 +4,7 @@
 
 use ticketflow_domain::inbox::{operator, Inbox, InboxCommand, NO_PROJECT};
 use ticketflow_domain::EventMeta;
-use ticketflow_store::{Append, EventStore, Metadata, StoreError};
+use ticketflow_store::{Append, Metadata, StoreError};
 use ticketflow_testkit::backend::Backend;
 use ticketflow_testkit::cast::{at, bob};
 use ticketflow_testkit::fixtures::create_project;
