@@ -50,6 +50,10 @@ pub fn router(state: AppState) -> Router {
             post(projects::add_member).get(projects::members),
         )
         .route(
+            "/projects/{pid}/announcements",
+            post(projects::post_announcement),
+        )
+        .route(
             "/projects/{pid}/members/{uid}",
             axum::routing::delete(projects::remove_member),
         )

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use ticketflow_domain::project::{Member, NewMember, ProjectCommand};
 use uuid::Uuid;
 
@@ -159,4 +159,56 @@ pub async fn remove_member(
         })
         .await?;
     Ok((StatusCode::NO_CONTENT, [position_header(outcome.position)]).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostAnnouncement {
+    title: String,
+    message: String,
+}
+
+/// An admin's announcement: an event in the project's stream, which the
+/// notifications projection turns into a `general` notification for every
+/// other member.
+pub async fn post_announcement(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(pid): Path<String>,
+    JsonBody(body): JsonBody<PostAnnouncement>,
+) -> Result<Response, ApiError> {
+    let project_id = path_id(&pid, "project")?;
+    state.member_project(project_id, &user).await?;
+    let announcement_id = Uuid::now_v7();
+    // The time of the attempt that was appended (a lost race decides again).
+    let posted_at = std::sync::Mutex::new(None);
+    let outcome = state
+        .run_project_command(project_id, &user, |meta| {
+            *posted_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(meta.occurred_at);
+            ProjectCommand::PostAnnouncement {
+                meta,
+                announcement_id,
+                title: body.title.clone(),
+                message: body.message.clone(),
+            }
+        })
+        .await?;
+    let created_at = posted_at
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(ticketflow_app::now);
+    let announcement = json!({
+        "id": announcement_id,
+        "project_id": project_id,
+        "title": body.title,
+        "message": body.message,
+        "author": user.actor(),
+        "created_at": created_at,
+    });
+    Ok((
+        StatusCode::CREATED,
+        [position_header(outcome.position)],
+        Json(announcement),
+    )
+        .into_response())
 }

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod command;
 mod error;
 pub mod membership;
+pub mod notices;
 pub mod notifications;
 mod origins;
 pub mod password;

@@ -3,14 +3,16 @@
 //! supplies its actor, time and ids, so the same command on the same history
 //! always yields the same events.
 //!
-//! Two aggregates exist. A [`Project`] owns its members, their roles and its
+//! Two aggregates carry the model. A [`Project`] owns its members, their roles and its
 //! statuses. A [`Ticket`] owns everything about one ticket, including its
 //! comments; it validates against a [`ProjectView`] handed in with each command,
 //! since a ticket's rules (assignee must be a member, status must exist) depend
-//! on its project.
+//! on its project. A third, small one, the [`Inbox`], holds the notices an
+//! operator sends one user.
 
 pub mod error;
 pub mod event;
+pub mod inbox;
 pub mod mention;
 pub mod notification;
 pub mod project;
@@ -20,7 +22,8 @@ pub mod validate;
 
 pub use error::DomainError;
 pub use event::{Actor, Event, EventMeta, Payload};
-pub use notification::{notices, Notice, NotificationType};
+pub use inbox::{Inbox, InboxCommand, InboxEvent, InboxPayload};
+pub use notification::{announcement_notices, inbox_notices, notices, Notice, NotificationType};
 pub use project::{
     default_statuses, Member, NewMember, Project, ProjectCommand, ProjectEvent, ProjectPayload,
     ProjectView, Role, Status,

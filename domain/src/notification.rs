@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::Actor;
+use crate::inbox::{InboxEvent, InboxPayload};
+use crate::project::{ProjectEvent, ProjectPayload};
 use crate::ticket::{Ticket, TicketEvent, TicketPayload};
 
 /// The kinds of notification, in priority order: when several apply to one
@@ -28,15 +30,18 @@ pub enum NotificationType {
     TicketUnassigned,
     StatusChanged,
     CommentAdded,
+    /// Custom text: a project announcement or an operator's notice.
+    General,
 }
 
 impl NotificationType {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Mentioned,
         Self::TicketAssigned,
         Self::TicketUnassigned,
         Self::StatusChanged,
         Self::CommentAdded,
+        Self::General,
     ];
 
     /// The wire name, as serialised.
@@ -47,6 +52,7 @@ impl NotificationType {
             Self::TicketUnassigned => "ticket_unassigned",
             Self::StatusChanged => "status_changed",
             Self::CommentAdded => "comment_added",
+            Self::General => "general",
         }
     }
 
@@ -58,6 +64,8 @@ impl NotificationType {
             Self::TicketUnassigned => "Ticket Unassigned",
             Self::StatusChanged => "Status Changed",
             Self::CommentAdded => "Comment Added",
+            // General notices carry their author's title; this is a fallback.
+            Self::General => "General",
         }
     }
 }
@@ -117,6 +125,47 @@ pub fn notices(before: &Ticket, event: &TicketEvent) -> Vec<Notice> {
         });
     }
     out
+}
+
+/// The `general` notices a project event gives: an announcement's, to the
+/// recipients it names (every member but its author when posted). Other
+/// project events notify nobody.
+pub fn announcement_notices(event: &ProjectEvent) -> Vec<Notice> {
+    match &event.payload {
+        ProjectPayload::AnnouncementPosted {
+            title,
+            message,
+            recipients,
+            ..
+        } => recipients
+            .iter()
+            .filter(|u| u.id != event.meta.actor.id)
+            .map(|u| general(u.id, title, message))
+            .collect(),
+        ProjectPayload::ProjectCreated { .. }
+        | ProjectPayload::MemberAdded { .. }
+        | ProjectPayload::MemberRemoved { .. } => Vec::new(),
+    }
+}
+
+/// The one `general` notice an operator's notice gives its user.
+pub fn inbox_notices(event: &InboxEvent) -> Vec<Notice> {
+    match &event.payload {
+        InboxPayload::NoticeSent {
+            user,
+            title,
+            message,
+        } => vec![general(user.id, title, message)],
+    }
+}
+
+fn general(user_id: Uuid, title: &str, message: &str) -> Notice {
+    Notice {
+        user_id,
+        notification_type: NotificationType::General,
+        title: title.to_string(),
+        message: message.to_string(),
+    }
 }
 
 /// Every (type, user) pair the rules name for this event, before priority,
@@ -195,6 +244,8 @@ impl<'a> Subject<'a> {
                 format!("{ticket} moved to {}", self.status.unwrap_or_default())
             }
             NotificationType::CommentAdded => format!("{who} commented on {ticket}"),
+            // Never a candidate of a ticket event.
+            NotificationType::General => String::new(),
         }
     }
 }

@@ -85,6 +85,13 @@ pub enum ProjectCommand {
         meta: EventMeta,
         user_id: Uuid,
     },
+    /// An admin tells every other member something (a `general` notification).
+    PostAnnouncement {
+        meta: EventMeta,
+        announcement_id: Uuid,
+        title: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +110,16 @@ pub enum ProjectPayload {
         user_id: Uuid,
         username: String,
     },
+    /// `recipients` are the members other than the author when it was
+    /// posted, decided here like a ticket event's mentions, so the
+    /// notifications projection needs no member list of its own and a replay
+    /// notifies exactly the same users.
+    AnnouncementPosted {
+        announcement_id: Uuid,
+        title: String,
+        message: String,
+        recipients: Vec<Actor>,
+    },
 }
 
 impl Payload for ProjectPayload {
@@ -111,6 +128,7 @@ impl Payload for ProjectPayload {
             Self::ProjectCreated { .. } => "ProjectCreated",
             Self::MemberAdded { .. } => "MemberAdded",
             Self::MemberRemoved { .. } => "MemberRemoved",
+            Self::AnnouncementPosted { .. } => "AnnouncementPosted",
         }
     }
 }
@@ -190,16 +208,45 @@ impl Project {
     }
 
     fn require_admin(&self, actor: &Actor) -> Result<(), DomainError> {
+        self.require_admin_to(actor, "only a project admin may change members")
+    }
+
+    /// Unknown project first (404), then the role (403), before any field.
+    fn require_admin_to(&self, actor: &Actor, refusal: &'static str) -> Result<(), DomainError> {
         if !self.exists() {
             return Err(DomainError::NotFound { what: "project" });
         }
         if self.is_admin(actor.id) {
             Ok(())
         } else {
-            Err(DomainError::Forbidden(
-                "only a project admin may change members",
-            ))
+            Err(DomainError::Forbidden(refusal))
         }
+    }
+
+    fn post_announcement(
+        &self,
+        meta: EventMeta,
+        announcement_id: Uuid,
+        title: String,
+        message: String,
+    ) -> Result<Vec<ProjectEvent>, DomainError> {
+        self.require_admin_to(&meta.actor, "only a project admin may post announcements")?;
+        validate::notice_text(&title, &message)?;
+        let recipients = self
+            .members
+            .values()
+            .filter(|m| m.user_id != meta.actor.id)
+            .map(Member::actor)
+            .collect();
+        Ok(vec![Event::new(
+            &meta,
+            ProjectPayload::AnnouncementPosted {
+                announcement_id,
+                title,
+                message,
+                recipients,
+            },
+        )])
     }
 
     fn add_member(
@@ -266,6 +313,12 @@ impl Project {
             } => self.create(meta, project_id, key, name, display_name),
             ProjectCommand::AddMember { meta, user } => self.add_member(meta, user),
             ProjectCommand::RemoveMember { meta, user_id } => self.remove_member(meta, user_id),
+            ProjectCommand::PostAnnouncement {
+                meta,
+                announcement_id,
+                title,
+                message,
+            } => self.post_announcement(meta, announcement_id, title, message),
         }
     }
 }
@@ -310,6 +363,8 @@ impl Aggregate for Project {
             ProjectPayload::MemberRemoved { user_id, .. } => {
                 self.members.remove(&user_id);
             }
+            // Announcements change nothing the project's rules consult.
+            ProjectPayload::AnnouncementPosted { .. } => {}
         }
     }
 }

@@ -26,6 +26,17 @@ pub const COMMENT_MAX: usize = 10_000;
 pub const PROJECT_NAME_MAX: usize = 100;
 pub const LABELS_MAX: usize = 20;
 pub const LABEL_MAX: usize = 50;
+/// Announcements' and operator notices' titles (as ticket titles).
+pub const NOTICE_TITLE_MAX: usize = TITLE_MAX;
+/// Announcements' and operator notices' messages.
+pub const NOTICE_MESSAGE_MAX: usize = 2_000;
+
+/// A custom notification's title and message: 1..=[`NOTICE_TITLE_MAX`] and
+/// 1..=[`NOTICE_MESSAGE_MAX`] characters, not blank.
+pub fn notice_text(title: &str, message: &str) -> Result<(), DomainError> {
+    text("title", title, 1, NOTICE_TITLE_MAX)?;
+    text("message", message, 1, NOTICE_MESSAGE_MAX)
+}
 
 /// Validates labels and removes duplicates, keeping the first occurrence's place.
 pub fn labels(labels: &[String]) -> Result<Vec<String>, DomainError> {

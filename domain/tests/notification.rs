@@ -160,7 +160,8 @@ fn types_serialise_snake_case_and_parse_back() {
             "ticket_assigned",
             "ticket_unassigned",
             "status_changed",
-            "comment_added"
+            "comment_added",
+            "general"
         ]
     );
     for t in NotificationType::ALL {
@@ -180,7 +181,8 @@ fn titles_are_the_contracts() {
             "Ticket Assigned",
             "Ticket Unassigned",
             "Status Changed",
-            "Comment Added"
+            "Comment Added",
+            "General"
         ]
     );
 }

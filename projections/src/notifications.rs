@@ -6,6 +6,10 @@
 //! (`rm_notify_tickets`) rather than reading another projection's tables,
 //! which may stand at another position.
 //!
+//! Besides the ticket rules, two events give `general` notifications about
+//! no ticket: a project's `AnnouncementPosted`, to the recipients it names,
+//! and an inbox's `NoticeSent` (an operator's notice), to its user.
+//!
 //! A notification's id is derived from its event and user (see
 //! [`notification_id`]) and seqs follow the log's fixed order, so a rebuild
 //! reproduces both, and the read flags kept outside the projection stay valid.
@@ -13,7 +17,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use ticketflow_domain::{notices, Notice};
+use ticketflow_domain::event::{Event, Payload};
+use ticketflow_domain::inbox::NO_PROJECT;
+use ticketflow_domain::{announcement_notices, inbox_notices, notices, Notice};
 use ticketflow_store::{StoreError, StoredEvent};
 use uuid::Uuid;
 
@@ -71,13 +77,24 @@ impl Projection for NotificationsProjection {
         let mut states = TicketStates::load(tx, table, events, OnDelete::Drop).await?;
         let mut pending = Vec::new();
         for event in events {
+            match event.stream_type.as_str() {
+                "project" => {
+                    pending.extend(general_notices(event, announcement_notices)?);
+                    continue;
+                }
+                "inbox" => {
+                    pending.extend(general_notices(event, inbox_notices)?);
+                    continue;
+                }
+                _ => {}
+            }
             let Some((notices, after)) = states.advance(event, notices)? else {
                 continue;
             };
             // The key is the state's after the event: a creation gives it.
             pending.extend(notices.into_iter().map(|notice| Pending {
                 event,
-                ticket_key: after.key.clone(),
+                ticket: Some((event.stream_id, after.key.clone())),
                 notice,
             }));
         }
@@ -86,10 +103,35 @@ impl Projection for NotificationsProjection {
     }
 }
 
+/// The `general` notices of a project event (announcements) or an inbox
+/// event (operator notices): about no ticket. Only the event types that can
+/// notify are decoded.
+fn general_notices<'a, P: Payload>(
+    event: &'a StoredEvent,
+    rule: impl FnOnce(&Event<P>) -> Vec<Notice>,
+) -> Result<Vec<Pending<'a>>, StoreError> {
+    if !matches!(
+        event.event_type.as_str(),
+        "AnnouncementPosted" | "NoticeSent"
+    ) {
+        return Ok(Vec::new());
+    }
+    let decoded = event.decode::<P>()?;
+    Ok(rule(&decoded)
+        .into_iter()
+        .map(|notice| Pending {
+            event,
+            ticket: None,
+            notice,
+        })
+        .collect())
+}
+
 /// A notice of this batch, waiting for its seq.
 struct Pending<'a> {
     event: &'a StoredEvent,
-    ticket_key: String,
+    /// The ticket's id and key, for notices about a ticket.
+    ticket: Option<(Uuid, String)>,
     notice: Notice,
 }
 
@@ -151,7 +193,7 @@ fn message(row: &NotificationRow<'_>) -> Result<ChannelMessage, StoreError> {
         title: row.title.to_string(),
         message: row.message.to_string(),
         ticket_id: row.ticket_id,
-        ticket_key: row.ticket_key.to_string(),
+        ticket_key: row.ticket_key.map(str::to_string),
         project_id: row.project_id,
         read: false,
         timestamp: row.occurred_at,
@@ -174,9 +216,10 @@ fn row<'a>(p: &'a Pending<'a>, seq: i64) -> NotificationRow<'a> {
         notification_type: notice.notification_type,
         title: &notice.title,
         message: &notice.message,
-        ticket_id: event.stream_id,
-        ticket_key: &p.ticket_key,
-        project_id: event.project_id,
+        ticket_id: p.ticket.as_ref().map(|(id, _)| *id),
+        ticket_key: p.ticket.as_ref().map(|(_, key)| key.as_str()),
+        // Inbox events are logged under the nil project: none.
+        project_id: (event.project_id != NO_PROJECT).then_some(event.project_id),
         occurred_at: event.occurred_at,
         event_id: event.event_id,
         position: event.position,

@@ -25,9 +25,11 @@ pub struct Notification {
     pub notification_type: NotificationType,
     pub title: String,
     pub message: String,
-    pub ticket_id: Uuid,
-    pub ticket_key: String,
-    pub project_id: Uuid,
+    /// Null for a `general` notification (announcements, operator notices).
+    pub ticket_id: Option<Uuid>,
+    pub ticket_key: Option<String>,
+    /// Null for an operator's notice.
+    pub project_id: Option<Uuid>,
     pub read: bool,
     pub timestamp: DateTime<Utc>,
 }

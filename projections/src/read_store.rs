@@ -74,9 +74,11 @@ pub struct NotificationRow<'a> {
     pub notification_type: NotificationType,
     pub title: &'a str,
     pub message: &'a str,
-    pub ticket_id: Uuid,
-    pub ticket_key: &'a str,
-    pub project_id: Uuid,
+    /// `None` for a `general` notification (about no ticket).
+    pub ticket_id: Option<Uuid>,
+    pub ticket_key: Option<&'a str>,
+    /// `None` for an operator's notice (about no project).
+    pub project_id: Option<Uuid>,
     pub occurred_at: DateTime<Utc>,
     pub event_id: Uuid,
     /// Global position of the event that gave it.

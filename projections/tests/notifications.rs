@@ -186,9 +186,9 @@ async fn a_notification_carries_its_ticket_event_and_stable_id(backend: Backend)
             notification_type: TicketAssigned,
             title: "Ticket Assigned".into(),
             message: "You were assigned to PROJ-1: Fix login bug".into(),
-            ticket_id: t,
-            ticket_key: "PROJ-1".into(),
-            project_id: w.project_id,
+            ticket_id: Some(t),
+            ticket_key: Some("PROJ-1".into()),
+            project_id: Some(w.project_id),
             read: false,
             timestamp: created.occurred_at,
         }
@@ -308,7 +308,7 @@ async fn reading_all_covers_what_exists_not_what_comes(backend: Backend) {
         shown(&bobs[..1]),
         expect(&[(5, TicketAssigned, "You were assigned to PROJ-2: Second")])
     );
-    assert_eq!(bobs[0].ticket_id, t2);
+    assert_eq!(bobs[0].ticket_id, Some(t2));
     assert!(!bobs[0].read);
     // Read-all with nothing new is harmless, and the mark never goes back.
     assert_eq!(w.reads.mark_all_read(bob().id).await.expect("all"), 5);

@@ -3,7 +3,8 @@
 //! `ticketflow serve` runs every role in one process; `--roles` picks some.
 //! With neither DATABASE_URL nor NATS_URL it runs embedded: SQLite files in a
 //! data directory and an in-process broker. `ticketflow migrate` applies the
-//! PostgreSQL schema and exits. Configuration comes from the environment,
+//! PostgreSQL schema and exits; `ticketflow notify` sends one user an
+//! operator's notification. Configuration comes from the environment,
 //! with flags of the same meaning.
 
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use rand::RngCore;
+mod notify_cli;
 mod projections_cli;
 
 use ticketflow::{Backend, DataDir, Origins};
@@ -55,6 +57,23 @@ enum Command {
             env = "TICKETFLOW_DATA_DIR",
             default_value = "./ticketflow-data"
         )]
+        data_dir: PathBuf,
+    },
+    /// Send one user a `general` notification (an event in their inbox stream).
+    Notify {
+        /// The user's username.
+        #[arg(long)]
+        user: String,
+        /// 1 to 200 characters.
+        #[arg(long)]
+        title: String,
+        /// 1 to 2,000 characters.
+        #[arg(long)]
+        message: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The embedded mode's data directory (used without DATABASE_URL; stop the server first).
+        #[arg(long, env = "TICKETFLOW_DATA_DIR", default_value = "./ticketflow-data")]
         data_dir: PathBuf,
     },
 }
@@ -166,6 +185,23 @@ async fn main() -> anyhow::Result<()> {
                 projections_cli::rebuild_cmd(&store, name, all).await
             }
         },
+        Command::Notify {
+            user,
+            title,
+            message,
+            database,
+            data_dir,
+        } => {
+            let notice = notify_cli::Notice {
+                username: user,
+                title,
+                message,
+            };
+            match database.database_url {
+                None => notify_cli::notify_embedded(&data_dir, &notice).await,
+                Some(_) => notify_cli::notify_pg(&connect(&database).await?, &notice).await,
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use ticketflow_domain::event::{Actor, Event, Payload};
+use ticketflow_domain::inbox::{Inbox, InboxEvent};
 use ticketflow_domain::project::{Project, ProjectEvent, Role, Status};
 use ticketflow_domain::ticket::{Ticket, TicketEvent};
 use tokio_postgres::types::{to_sql_checked, IsNull, Json, ToSql, Type};
@@ -232,6 +233,17 @@ pub trait EventStore: Send + Sync + 'static {
         &self,
         append: Append<Project, ProjectEvent>,
     ) -> Result<Committed<Project>, StoreError>;
+
+    /// The inbox of operator notices of one user (stream id: the user's id).
+    async fn load_inbox(&self, user_id: Uuid) -> Result<Loaded<Inbox>, StoreError>;
+
+    /// Appends to a user's inbox if it is still at `before.version`, else
+    /// [`StoreError::VersionConflict`]. `project_id` must be
+    /// [`ticketflow_domain::inbox::NO_PROJECT`].
+    async fn append_inbox(
+        &self,
+        append: Append<Inbox, InboxEvent>,
+    ) -> Result<Committed<Inbox>, StoreError>;
 
     /// Like [`EventStore::append_project`]; also assigns ticket numbers and
     /// the project's channel seq.

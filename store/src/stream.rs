@@ -1,9 +1,10 @@
-//! What both backends need to know about the two kinds of stream, and the
+//! What both backends need to know about the kinds of stream, and the
 //! small conversions they share.
 
 use cqrs_es::Aggregate;
 use serde::Serialize;
 use ticketflow_domain::event::{Event, Payload};
+use ticketflow_domain::inbox::{Inbox, InboxPayload};
 use ticketflow_domain::project::{Project, ProjectPayload, Role};
 use ticketflow_domain::ticket::Ticket;
 
@@ -28,6 +29,13 @@ impl StreamKind for Ticket {
 impl StreamKind for Project {
     type Payload = ProjectPayload;
     const STREAM_TYPE: &'static str = "project";
+}
+
+/// A user's operator notices (see [`ticketflow_domain::inbox`]): no project
+/// row, no seq, logged under the nil project id.
+impl StreamKind for Inbox {
+    type Payload = InboxPayload;
+    const STREAM_TYPE: &'static str = "inbox";
 }
 
 /// The state after `events`.

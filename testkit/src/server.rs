@@ -240,7 +240,14 @@ impl TestServer {
     /// The same data served by a new server, as after a process restart: the
     /// old one's tasks are stopped and its stores closed first. The new one
     /// listens on another port.
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_after(|_| {}).await
+    }
+
+    /// Like [`TestServer::restart`], running `between` while no server runs,
+    /// with the data directory in the embedded mode (`None` on PostgreSQL):
+    /// where a command-line tool that needs the directory to itself runs.
+    pub async fn restart_after(mut self, between: impl FnOnce(Option<&std::path::Path>)) -> Self {
         let placeholder = Home::Embedded {
             dir: tempfile::tempdir().expect("a temporary directory"),
         };
@@ -248,6 +255,10 @@ impl TestServer {
         let config = self.config.clone();
         let last_position = self.last_position.clone();
         drop(self);
+        match &home {
+            Home::Embedded { dir } => between(Some(dir.path())),
+            Home::Services(_) => between(None),
+        }
         let mut server = Self::start_in(home, config).await;
         server.last_position = last_position;
         server

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use ticketflow_domain::inbox::{operator, InboxCommand, NO_PROJECT};
 use ticketflow_domain::{
     Actor, NewMember, NewTicket, Priority, Project, ProjectCommand, Ticket, TicketChanges,
     TicketCommand,
@@ -135,6 +136,41 @@ impl World {
             })
             .await
             .expect("append project");
+    }
+
+    /// `actor` (an admin) posts an announcement to the project.
+    pub async fn announce(&self, actor: &Actor, title: &str, message: &str) {
+        self.project(ProjectCommand::PostAnnouncement {
+            meta: meta(actor),
+            announcement_id: Uuid::now_v7(),
+            title: title.into(),
+            message: message.into(),
+        })
+        .await;
+    }
+
+    /// The operator sends `user` a notice (their inbox stream).
+    pub async fn notice(&self, user: &Actor, title: &str, message: &str) {
+        let before = self.store.load_inbox(user.id).await.expect("load inbox");
+        let events = before
+            .state
+            .decide(InboxCommand::SendNotice {
+                meta: meta(&operator()),
+                user: user.clone(),
+                title: title.into(),
+                message: message.into(),
+            })
+            .expect("inbox command");
+        self.store
+            .append_inbox(Append {
+                stream_id: user.id,
+                project_id: NO_PROJECT,
+                before,
+                events,
+                metadata: Metadata::default(),
+            })
+            .await
+            .expect("append inbox");
     }
 
     async fn project_state(&self) -> Project {

@@ -14,6 +14,7 @@ use super::db;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/reads/V1__read_models.sql"),
     include_str!("../../../migrations/sqlite/reads/V2__no_message_positions_index.sql"),
+    include_str!("../../../migrations/sqlite/reads/V3__general_notifications.sql"),
 ];
 
 /// How long a statement waits for another connection's lock (another

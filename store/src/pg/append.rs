@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use serde::Serialize;
 use ticketflow_domain::event::{Actor, Payload as _};
+use ticketflow_domain::inbox::{Inbox, InboxEvent};
 use ticketflow_domain::project::{Project, ProjectEvent, ProjectPayload};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -93,6 +94,7 @@ async fn index_project(
                 )
                 .await?;
             }
+            ProjectPayload::AnnouncementPosted { .. } => {}
         }
     }
     Ok(())
@@ -115,7 +117,8 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
 
-        compare_and_set_version(&tx, stream_id, project_id, expected, new_version).await?;
+        compare_and_set_version::<Project>(&tx, stream_id, project_id, expected, new_version)
+            .await?;
         index_project(&tx, project_id, &events).await?;
         let state = apply_all(before.state, &events);
         let mut snapshots = Snapshots::default();
@@ -134,8 +137,45 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// A user's inbox: the stream row and the head row only (lock order
+    /// steps 1 and 3; no project row).
+    pub(super) async fn append_inbox_events(
+        &self,
+        append: Append<Inbox, InboxEvent>,
+    ) -> Result<Committed<Inbox>, StoreError> {
+        let Append {
+            stream_id,
+            project_id,
+            before,
+            events,
+            metadata,
+        } = append;
+        let expected = before.version as i64;
+        let new_version = expected + events.len() as i64;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+
+        compare_and_set_version::<Inbox>(&tx, stream_id, project_id, expected, new_version).await?;
+        let state = apply_all(before.state, &events);
+        let mut snapshots = Snapshots::default();
+        snapshots.push_if_due(stream_id, expected, new_version, &state)?;
+        snapshots.write(&tx).await?;
+
+        let mut rows = Rows::default();
+        let seqs = vec![None; events.len()];
+        rows.push::<Inbox>(stream_id, project_id, expected, &events, &seqs, &metadata)?;
+        let base = rows.write(&tx).await?;
+        tx.commit().await?;
+        Ok(Committed {
+            state,
+            events: rows.stored(base, 0..events.len()),
+        })
+    }
+}
+
 /// Moves the stream from `expected` to `new_version`, or reports where it is.
-async fn compare_and_set_version(
+async fn compare_and_set_version<A: StreamKind>(
     tx: &Transaction<'_>,
     stream_id: Uuid,
     project_id: Uuid,
@@ -146,7 +186,7 @@ async fn compare_and_set_version(
         tx.execute(
             "INSERT INTO streams (stream_id, stream_type, project_id, version, last_position)
              VALUES ($1, $2, $3, $4, 0) ON CONFLICT (stream_id) DO NOTHING",
-            &[&stream_id, &Project::STREAM_TYPE, &project_id, &new_version],
+            &[&stream_id, &A::STREAM_TYPE, &project_id, &new_version],
         )
         .await?
     } else {

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use serde_json::value::RawValue;
+use ticketflow_domain::inbox::{Inbox, InboxEvent};
 use ticketflow_domain::project::{Project, ProjectEvent, Role};
 use ticketflow_domain::ticket::{Ticket, TicketEvent};
 use tokio_postgres::types::Json;
@@ -79,6 +80,17 @@ impl EventStore for PgStore {
         append: Append<Project, ProjectEvent>,
     ) -> Result<Committed<Project>, StoreError> {
         self.append_project_events(append).await
+    }
+
+    async fn load_inbox(&self, user_id: Uuid) -> Result<Loaded<Inbox>, StoreError> {
+        self.load(user_id).await
+    }
+
+    async fn append_inbox(
+        &self,
+        append: Append<Inbox, InboxEvent>,
+    ) -> Result<Committed<Inbox>, StoreError> {
+        self.append_inbox_events(append).await
     }
 
     async fn append_ticket(

@@ -9,6 +9,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use ticketflow_domain::event::Payload as _;
+use ticketflow_domain::inbox::{Inbox, InboxEvent};
 use ticketflow_domain::project::{Project, ProjectEvent, ProjectPayload};
 use ticketflow_domain::ticket::{Ticket, TicketEvent, TicketPayload};
 use uuid::Uuid;
@@ -45,6 +46,35 @@ pub(super) fn append_project(
     };
     let seqs = vec![None; events.len()];
     commit_events::<Project>(conn, stream, before.state, &events, &seqs, &metadata)
+}
+
+/// A user's inbox: no project row to keep, no seq.
+pub(super) fn append_inbox(
+    conn: &Connection,
+    append: Append<Inbox, InboxEvent>,
+) -> Result<Committed<Inbox>, StoreError> {
+    let Append {
+        stream_id,
+        project_id,
+        before,
+        events,
+        metadata,
+    } = append;
+    let expected = before.version as i64;
+    check_version(conn, stream_id, expected)?;
+    if events.is_empty() {
+        return Ok(Committed {
+            state: before.state,
+            events: Vec::new(),
+        });
+    }
+    let stream = Stream {
+        stream_id,
+        project_id,
+        expected,
+    };
+    let seqs = vec![None; events.len()];
+    commit_events::<Inbox>(conn, stream, before.state, &events, &seqs, &metadata)
 }
 
 /// `project_version`: the project version the events were decided against,
@@ -172,6 +202,7 @@ fn index_project(
                 )?
                 .execute(params![project_id, user_id])?;
             }
+            ProjectPayload::AnnouncementPosted { .. } => {}
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
+use ticketflow_domain::inbox::{Inbox, InboxEvent};
 use ticketflow_domain::project::{Project, ProjectEvent, Role};
 use ticketflow_domain::ticket::{Ticket, TicketEvent};
 use uuid::Uuid;
@@ -45,6 +46,21 @@ impl EventStore for SqliteStore {
     ) -> Result<Committed<Project>, StoreError> {
         self.writer
             .write(move |conn| append::append_project(conn, append))
+            .await
+    }
+
+    async fn load_inbox(&self, user_id: Uuid) -> Result<Loaded<Inbox>, StoreError> {
+        self.readers
+            .read(move |conn| super::load::load(conn, user_id))
+            .await
+    }
+
+    async fn append_inbox(
+        &self,
+        append: Append<Inbox, InboxEvent>,
+    ) -> Result<Committed<Inbox>, StoreError> {
+        self.writer
+            .write(move |conn| append::append_inbox(conn, append))
             .await
     }
 
