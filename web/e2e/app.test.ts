@@ -280,6 +280,23 @@ describe("the web app", () => {
     await alicePage.setViewportSize({ width: 1280, height: 800 });
   });
 
+  it("an announcement by alice (the seed's custom notification) reaches bob live as a toast and stays in his bell", async () => {
+    const before = ((await bob.call("GET", "/api/notifications")) as { unread_count: number }).unread_count;
+    const announcement = { title: "System Alert", message: "Your report is ready!" };
+    const posted = alice.call("POST", `/api/projects/${projectId}/announcements`, announcement);
+    await Promise.all([
+      posted,
+      bobPage.locator("[data-testid=toast]", { hasText: "Your report is ready!" }).waitFor({ timeout: 15_000 }),
+      bobPage.locator("[data-testid=unread-count]", { hasText: new RegExp(`^${String(before + 1)}$`) }).waitFor({ timeout: 15_000 }),
+    ]);
+    await shot(bobPage, "14-announcement-toast");
+    await bobPage.click("[data-testid=bell]");
+    await bobPage.locator("[data-testid=notification]", { hasText: "Your report is ready!" }).waitFor();
+    await bobPage.click("[data-testid=bell]");
+    const mine = (await alice.call("GET", "/api/notifications")) as { items: { message: string }[] };
+    expect(mine.items.some((n) => n.message === announcement.message)).toBe(false);
+  });
+
   it("a page on an allowed second origin works against the API; one on another origin is refused, REST and WebSocket", async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     try {

@@ -10,6 +10,7 @@ import { TicketflowError } from "./errors.js";
 import { Http, type HttpResult, type QueryValue, type RequestOptions, isRecord } from "./http.js";
 import type { Session } from "./session.js";
 import type {
+  Announcement,
   Comment,
   FeedEvent,
   HistoryItem,
@@ -127,6 +128,12 @@ export class RestApi {
       this.command<Member>("POST", `/api/projects/${seg(projectId)}/members`, { username }, options),
     remove: (projectId: Uuid, userId: Uuid, options: CommandOptions = {}): Promise<Committed<void>> =>
       this.command<void>("DELETE", `/api/projects/${seg(projectId)}/members/${seg(userId)}`, undefined, options),
+  };
+
+  /** A project admin's announcement: a `general` notification for every other member. */
+  readonly announcements = {
+    post: (projectId: Uuid, body: { title: string; message: string }, options: CommandOptions = {}): Promise<Committed<Announcement>> =>
+      this.command<Announcement>("POST", `/api/projects/${seg(projectId)}/announcements`, body, options),
   };
 
   readonly tickets = {

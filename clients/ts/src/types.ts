@@ -45,6 +45,16 @@ export interface Member {
   joined_at: Timestamp;
 }
 
+/** `POST /api/projects/{pid}/announcements` (an addition to the contract, see the server's README). */
+export interface Announcement {
+  id: Uuid;
+  project_id: Uuid;
+  title: string;
+  message: string;
+  author: UserRef;
+  created_at: Timestamp;
+}
+
 export interface UserRef {
   id: Uuid;
   username: string;
@@ -108,6 +118,7 @@ export type NotificationType =
   | "mentioned"
   | "comment_added"
   | "status_changed"
+  | "general"
   | (string & {});
 
 export interface Notification {

@@ -57,6 +57,11 @@ describe("REST client", () => {
     expect(await caught(alice.api.members.add(pid, bobUser.username))).toMatchObject({ status: 409, code: "already_member" });
     expect(await caught(alice.api.members.add(pid, "nobody_here"))).toMatchObject({ status: 422, field: "username" });
     expect(await caught(bob.api.members.add(pid, "whoever"))).toMatchObject({ status: 403 });
+    const posted = await alice.api.announcements.post(pid, { title: "System Alert", message: "Your report is ready!" });
+    expect(posted.data).toMatchObject({ project_id: pid, title: "System Alert", author: { username: user.username } });
+    expect(posted.position).toBeGreaterThan(added.position ?? 0);
+    expect(await caught(bob.api.announcements.post(pid, { title: "x", message: "y" }))).toMatchObject({ status: 403, code: "forbidden" });
+    expect(await caught(alice.api.announcements.post(pid, { title: "", message: "y" }))).toMatchObject({ status: 422, field: "title" });
     const members = await alice.api.members.list(pid, {}, { minPosition: added.position ?? 0 });
     expect(members.items.map((m) => m.username).sort()).toEqual([user.username, bobUser.username].sort());
     const removed = await alice.api.members.remove(pid, bobUser.id);
