@@ -295,6 +295,10 @@ describe("the web app", () => {
     await bobPage.click("[data-testid=bell]");
     const mine = (await alice.call("GET", "/api/notifications")) as { items: { message: string }[] };
     expect(mine.items.some((n) => n.message === announcement.message)).toBe(false);
+    // Through every test so far (offline, reload, presence): no console error on either page,
+    // but for Chromium's own reports of the connections it refused while set offline.
+    const offline = /net::ERR_INTERNET_DISCONNECTED/;
+    expect(consoleErrors.filter((e) => !offline.test(e))).toEqual([]);
   });
 
   it("a page on an allowed second origin works against the API; one on another origin is refused, REST and WebSocket", async () => {
