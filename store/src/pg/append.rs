@@ -105,73 +105,74 @@ impl PgStore {
         &self,
         append: Append<Project, ProjectEvent>,
     ) -> Result<Committed<Project>, StoreError> {
-        let Append {
-            stream_id,
-            project_id,
-            before,
-            events,
-            metadata,
-        } = append;
-        let expected = before.version as i64;
-        let new_version = expected + events.len() as i64;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-
-        compare_and_set_version::<Project>(&tx, stream_id, project_id, expected, new_version)
-            .await?;
-        index_project(&tx, project_id, &events).await?;
-        let state = apply_all(before.state, &events);
-        let mut snapshots = Snapshots::default();
-        snapshots.push_if_due(stream_id, expected, new_version, &state)?;
-        snapshots.write(&tx).await?;
-
-        let mut rows = Rows::default();
-        let seqs = vec![None; events.len()];
-        rows.push::<Project>(stream_id, project_id, expected, &events, &seqs, &metadata)?;
-        let base = rows.write(&tx).await?;
-        tx.commit().await?;
-        Ok(Committed {
-            state,
-            events: rows.stored(base, 0..events.len()),
-        })
+        let expected = compare_and_set::<Project>(&tx, &append).await?;
+        index_project(&tx, append.project_id, &append.events).await?;
+        commit_unsequenced(tx, append, expected).await
     }
-}
 
-impl PgStore {
     /// A user's inbox: the stream row and the head row only (lock order
     /// steps 1 and 3; no project row).
     pub(super) async fn append_inbox_events(
         &self,
         append: Append<Inbox, InboxEvent>,
     ) -> Result<Committed<Inbox>, StoreError> {
-        let Append {
-            stream_id,
-            project_id,
-            before,
-            events,
-            metadata,
-        } = append;
-        let expected = before.version as i64;
-        let new_version = expected + events.len() as i64;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-
-        compare_and_set_version::<Inbox>(&tx, stream_id, project_id, expected, new_version).await?;
-        let state = apply_all(before.state, &events);
-        let mut snapshots = Snapshots::default();
-        snapshots.push_if_due(stream_id, expected, new_version, &state)?;
-        snapshots.write(&tx).await?;
-
-        let mut rows = Rows::default();
-        let seqs = vec![None; events.len()];
-        rows.push::<Inbox>(stream_id, project_id, expected, &events, &seqs, &metadata)?;
-        let base = rows.write(&tx).await?;
-        tx.commit().await?;
-        Ok(Committed {
-            state,
-            events: rows.stored(base, 0..events.len()),
-        })
+        let expected = compare_and_set::<Inbox>(&tx, &append).await?;
+        commit_unsequenced(tx, append, expected).await
     }
+}
+
+/// Moves an append's stream to its new version (see
+/// [`compare_and_set_version`]); returns the version it expected.
+async fn compare_and_set<A: StreamKind>(
+    tx: &Transaction<'_>,
+    append: &Append<A, A::Event>,
+) -> Result<i64, StoreError> {
+    let expected = append.before.version as i64;
+    let new_version = expected + append.events.len() as i64;
+    compare_and_set_version::<A>(
+        tx,
+        append.stream_id,
+        append.project_id,
+        expected,
+        new_version,
+    )
+    .await?;
+    Ok(expected)
+}
+
+/// The rest of an append to a stream whose events take no channel seq (a
+/// project's, an inbox's): its snapshot if due, its rows, the commit.
+async fn commit_unsequenced<A: StreamKind>(
+    tx: Transaction<'_>,
+    append: Append<A, A::Event>,
+    expected: i64,
+) -> Result<Committed<A>, StoreError> {
+    let Append {
+        stream_id,
+        project_id,
+        before,
+        events,
+        metadata,
+    } = append;
+    let new_version = expected + events.len() as i64;
+    let state = apply_all(before.state, &events);
+    let mut snapshots = Snapshots::default();
+    snapshots.push_if_due(stream_id, expected, new_version, &state)?;
+    snapshots.write(&tx).await?;
+
+    let mut rows = Rows::default();
+    let seqs = vec![None; events.len()];
+    rows.push::<A>(stream_id, project_id, expected, &events, &seqs, &metadata)?;
+    let base = rows.write(&tx).await?;
+    tx.commit().await?;
+    Ok(Committed {
+        state,
+        events: rows.stored(base, 0..events.len()),
+    })
 }
 
 /// Moves the stream from `expected` to `new_version`, or reports where it is.

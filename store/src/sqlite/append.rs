@@ -23,36 +23,24 @@ pub(super) fn append_project(
     conn: &Connection,
     append: Append<Project, ProjectEvent>,
 ) -> Result<Committed<Project>, StoreError> {
-    let Append {
-        stream_id,
-        project_id,
-        before,
-        events,
-        metadata,
-    } = append;
-    let expected = before.version as i64;
-    check_version(conn, stream_id, expected)?;
-    if events.is_empty() {
-        return Ok(Committed {
-            state: before.state,
-            events: Vec::new(),
-        });
-    }
-    index_project(conn, project_id, &events)?;
-    let stream = Stream {
-        stream_id,
-        project_id,
-        expected,
-    };
-    let seqs = vec![None; events.len()];
-    commit_events::<Project>(conn, stream, before.state, &events, &seqs, &metadata)
+    append_unsequenced(conn, append, index_project)
 }
 
-/// A user's inbox: no project row to keep, no seq.
+/// A user's inbox: no project row to keep.
 pub(super) fn append_inbox(
     conn: &Connection,
     append: Append<Inbox, InboxEvent>,
 ) -> Result<Committed<Inbox>, StoreError> {
+    append_unsequenced(conn, append, |_, _, _| Ok(()))
+}
+
+/// Appends to a stream whose events take no channel seq (a project's, an
+/// inbox's), after `index` keeps what the stream's events index.
+fn append_unsequenced<A: StreamKind>(
+    conn: &Connection,
+    append: Append<A, A::Event>,
+    index: impl FnOnce(&Connection, Uuid, &[A::Event]) -> Result<(), StoreError>,
+) -> Result<Committed<A>, StoreError> {
     let Append {
         stream_id,
         project_id,
@@ -68,13 +56,14 @@ pub(super) fn append_inbox(
             events: Vec::new(),
         });
     }
+    index(conn, project_id, &events)?;
     let stream = Stream {
         stream_id,
         project_id,
         expected,
     };
     let seqs = vec![None; events.len()];
-    commit_events::<Inbox>(conn, stream, before.state, &events, &seqs, &metadata)
+    commit_events::<A>(conn, stream, before.state, &events, &seqs, &metadata)
 }
 
 /// `project_version`: the project version the events were decided against,
