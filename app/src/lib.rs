@@ -8,7 +8,9 @@
 //! - [`membership`]: who may see a project and its tickets;
 //! - [`notifications`]: read marks, announced to the reader's sockets;
 //! - [`Origins`]: which browser pages may use either door;
-//! - [`ApiError`]: the contract's error body, for both doors.
+//! - [`ApiError`]: the contract's error body, for both doors;
+//! - [`params`], [`wording`]: reading query strings and headers strictly, and
+//!   saying what a request got wrong in the client's terms.
 
 mod aggregates;
 pub mod auth;
@@ -18,8 +20,10 @@ pub mod membership;
 pub mod notices;
 pub mod notifications;
 mod origins;
+pub mod params;
 pub mod password;
 pub mod tokens;
+pub mod wording;
 
 use std::sync::Arc;
 
