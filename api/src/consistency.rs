@@ -8,22 +8,20 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use ticketflow_app::ApiError;
+use ticketflow_app::{params, ApiError};
 use ticketflow_app::AppState;
 
-const HEADER: &str = "x-min-position";
+const HEADER: &str = "X-Min-Position";
 const MAX_WAIT: Duration = Duration::from_secs(5);
 
 pub async fn min_position(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::GET {
         return next.run(req).await;
     }
-    let Some(raw) = req.headers().get(HEADER) else {
-        return next.run(req).await;
-    };
-    let Some(wanted) = raw.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()) else {
-        return ApiError::bad_header("X-Min-Position", "X-Min-Position must be an integer")
-            .into_response();
+    let wanted = match params::header_integer(req.headers(), HEADER, params::NON_NEGATIVE) {
+        Ok(Some(wanted)) => wanted,
+        Ok(None) => return next.run(req).await,
+        Err(e) => return e.into_response(),
     };
     match wait_for(&state, wanted).await {
         Ok(()) => next.run(req).await,

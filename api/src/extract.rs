@@ -3,11 +3,14 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use serde_path_to_error::Segment;
+use ticketflow_app::params;
+use ticketflow_app::wording::{self, Input};
 use ticketflow_app::ApiError;
 
 /// Largest accepted request body: exactly 1 MiB is fine, one byte more is not.
@@ -43,8 +46,30 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = field_of(&e);
-        ApiError::invalid(&field, format!("{field}: {}", e.inner()))
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let found = value_at(&value, e.path());
+        let said = wording::reword(&serde_message(e.inner()), &path, found, Input::Body);
+        ApiError::invalid(&said.field, said.message)
+    })
+}
+
+/// serde's own message, without serde_json's "at line 1 column 9".
+fn serde_message(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    message
+        .strip_suffix(&position)
+        .unwrap_or(&message)
+        .to_string()
+}
+
+/// The value a deserialisation error is about, when its path leads to one.
+fn value_at<'v>(value: &'v Value, path: &serde_path_to_error::Path) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, segment| match segment {
+        Segment::Seq { index } => v.get(index),
+        Segment::Map { key } => v.get(key),
+        _ => None,
     })
 }
 
@@ -70,19 +95,6 @@ fn contains_nul(value: &Value) -> bool {
             .any(|(name, v)| name.contains('\0') || contains_nul(v)),
         _ => false,
     }
-}
-
-/// The top-level field a deserialisation error is about.
-fn field_of(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
-    let path = e.path().to_string();
-    let top = path.split(['.', '[']).next().unwrap_or_default();
-    if !top.is_empty() && top != "?" {
-        return top.to_string();
-    }
-    // Missing and unknown fields are reported on the enclosing object, with
-    // the field's name in backticks.
-    let message = e.inner().to_string();
-    message.split('`').nth(1).unwrap_or("body").to_string()
 }
 
 /// A field of a PATCH body: absent, explicitly `null`, or a value.
@@ -138,41 +150,41 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
-/// Query parameters. Replaces axum's `Query`, whose plain-text rejection would
-/// break the error format: a query that does not fit (a repeated parameter,
-/// say) is a 422 naming the parameter.
+/// Query parameters, as text each: replaces axum's `Query`, whose
+/// plain-text rejection would break the error format (see
+/// [`params::parse_query`]).
 pub struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(rejection) => {
-                let message = rejection.body_text();
-                // serde names the parameter in backticks.
-                let field = message.split('`').nth(1).unwrap_or("query").to_string();
-                Err(ApiError::invalid(&field, message))
-            }
-        }
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        params::parse_query(parts.uri.query()).map(Self)
     }
 }
 
-/// `If-Match: "<version>"`, if present.
+/// `If-Match: "<version>"` (or a weak `W/"<version>"`), if present.
 pub struct IfMatch(pub Option<u64>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+        const NAME: &str = "If-Match";
+        let Some(text) = params::header_text(&parts.headers, NAME)? else {
             return Ok(Self(None));
         };
-        let text = value.to_str().unwrap_or_default().trim();
-        let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-        text.parse().map(|v| Self(Some(v))).map_err(|_| {
-            ApiError::bad_header("If-Match", "If-Match must be a quoted version, e.g. \"3\"")
-        })
+        let quoted = text.strip_prefix("W/").unwrap_or(text);
+        let version = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .and_then(|v| params::integer(NAME, v, params::NON_NEGATIVE).ok());
+        match version {
+            Some(v) => Ok(Self(Some(v as u64))),
+            None => Err(ApiError::bad_header(
+                NAME,
+                "If-Match must be a quoted version, e.g. \"3\"",
+            )),
+        }
     }
 }

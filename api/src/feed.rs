@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::extract::{Path, Query};
 use crate::paging::PageQuery;
-use ticketflow_app::path_id;
+use ticketflow_app::{params, path_id};
 use ticketflow_app::ApiError;
 use ticketflow_app::AppState;
 use ticketflow_app::AuthUser;
@@ -57,6 +57,7 @@ pub async fn events(
 ) -> Result<Response, ApiError> {
     let project_id = path_id(&pid, "project")?;
     let after = q.page.page_after_number()?;
+    let follow = params::query_flag("follow", q.follow.as_deref())?;
     state.member_project(project_id, &user).await?;
     let wants_ndjson = headers
         .get(header::ACCEPT)
@@ -74,7 +75,6 @@ pub async fn events(
         Some(_) => Some(q.page.page()?.limit),
         None => None,
     };
-    let follow = matches!(q.follow.as_deref(), Some("true" | "1"));
     let body = Body::from_stream(ndjson(state, project_id, after, limit, follow));
     let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON))];
     Ok((content_type, body).into_response())

@@ -49,7 +49,11 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Resp
     };
     if key.is_empty() || key.len() > KEY_MAX {
         return Err(
-            ApiError::bad_header("Idempotency-Key", "must be 1 to 255 characters").into_response(),
+            ApiError::bad_header(
+                "Idempotency-Key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )
+            .into_response(),
         );
     }
     let (parts, body) = req.into_parts();

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::extract::{Path, Query};
 use crate::paging::PageQuery;
-use ticketflow_app::path_id;
+use ticketflow_app::{params, path_id};
 use ticketflow_app::ApiError;
 use ticketflow_app::AppState;
 use ticketflow_app::AuthUser;
@@ -31,16 +31,7 @@ pub async fn list(
         .as_ref()
         .map(|_| page.after_number())
         .transpose()?;
-    let unread_only = match q.unread_only.as_deref() {
-        None | Some("" | "false" | "0") => false,
-        Some("true" | "1") => true,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "unread_only",
-                "unread_only must be true or false",
-            ))
-        }
-    };
+    let unread_only = params::query_flag("unread_only", q.unread_only.as_deref())?;
     let (unread, items) = state
         .reads
         .notifications(user.id, unread_only, after, page.limit + 1)

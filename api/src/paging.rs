@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use ticketflow_app::ApiError;
+use ticketflow_app::{params, ApiError};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -26,36 +26,31 @@ impl PageQuery {
     pub fn page_after_number(&self) -> Result<i64, ApiError> {
         Page {
             limit: DEFAULT_LIMIT,
-            after: self.after.clone().filter(|a| !a.is_empty()),
+            after: self.after.clone(),
         }
         .after_number()
     }
 
     pub fn page(&self) -> Result<Page, ApiError> {
-        let limit = match &self.limit {
-            None => DEFAULT_LIMIT,
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|l| (1..=MAX_LIMIT).contains(l))
-                .ok_or_else(|| {
-                    ApiError::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))
-                })?,
-        };
-        let after = self.after.clone().filter(|a| !a.is_empty());
-        Ok(Page { limit, after })
+        let limit = params::query_integer("limit", self.limit.as_deref(), 1..=MAX_LIMIT)?;
+        if self.after.as_deref() == Some("") {
+            return Err(ApiError::invalid(
+                "after",
+                "after must be a cursor from next_cursor",
+            ));
+        }
+        Ok(Page {
+            limit: limit.unwrap_or(DEFAULT_LIMIT),
+            after: self.after.clone(),
+        })
     }
 }
 
 impl Page {
     /// The `after` cursor as an integer (positions, versions); 0 when absent.
     pub fn after_number(&self) -> Result<i64, ApiError> {
-        match &self.after {
-            None => Ok(0),
-            Some(raw) => raw.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
-                ApiError::invalid("after", "after must be a cursor from next_cursor")
-            }),
-        }
+        let after = params::query_integer("after", self.after.as_deref(), params::NON_NEGATIVE);
+        Ok(after?.unwrap_or(0))
     }
 
     /// Takes a page from items already ordered and past the cursor: one more

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::extract::{IfMatch, JsonBody, Patch, Path, Query};
 use crate::paging::PageQuery;
 use crate::{position_header, views};
+use ticketflow_app::params::{self, BadParam};
 use ticketflow_app::path_id;
 use ticketflow_app::ApiError;
 use ticketflow_app::AppState;
@@ -109,15 +110,13 @@ pub async fn get(
     Ok(ticket_response(StatusCode::OK, &past.state, None))
 }
 
+/// `as_of`: digits are a version (1 to the current one), anything else an
+/// RFC 3339 time.
 fn parse_as_of(raw: &str, current: u64) -> Result<AsOf, ApiError> {
-    if let Ok(version) = raw.parse::<u64>() {
-        if version == 0 || version > current {
-            return Err(ApiError::invalid(
-                "as_of",
-                format!("version must be 1 to {current}"),
-            ));
-        }
-        return Ok(AsOf::Version(version));
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        let current = i64::try_from(current).unwrap_or(i64::MAX);
+        let version = params::integer("as_of", raw, 1..=current).map_err(BadParam::in_query)?;
+        return Ok(AsOf::Version(version as u64));
     }
     DateTime::parse_from_rfc3339(raw)
         .map(|t| AsOf::Time(t.with_timezone(&Utc)))
@@ -140,8 +139,14 @@ pub async fn list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let page = q.page.page()?;
     let after = page.after_number()?;
-    let status_id = parse_filter::<i64>(q.status_id.as_deref(), "status_id")?;
-    let assignee_id = parse_filter::<Uuid>(q.assignee_id.as_deref(), "assignee_id")?;
+    let status_id = params::query_integer("status_id", q.status_id.as_deref(), params::NON_NEGATIVE)?;
+    let assignee_id = q
+        .assignee_id
+        .map(|raw| {
+            Uuid::parse_str(&raw)
+                .map_err(|_| ApiError::invalid("assignee_id", "assignee_id must be a UUID"))
+        })
+        .transpose()?;
     let project_id = path_id(&pid, "project")?;
     state.member_project(project_id, &user).await?;
     let tickets = state
@@ -153,18 +158,6 @@ pub async fn list(
         |t| serde_json::json!(views::ticket(t)),
         |t| t.number.to_string(),
     )))
-}
-
-fn parse_filter<T: std::str::FromStr>(
-    raw: Option<&str>,
-    field: &str,
-) -> Result<Option<T>, ApiError> {
-    raw.filter(|r| !r.is_empty())
-        .map(|r| {
-            r.parse()
-                .map_err(|_| ApiError::invalid(field, format!("invalid {field}")))
-        })
-        .transpose()
 }
 
 #[derive(Deserialize)]

@@ -3,8 +3,12 @@
 
 /// The client was idle past the limit.
 pub const NORMAL: u16 = 1000;
+/// A frame that breaks the WebSocket protocol (RFC 6455 §7.4.1).
+pub const PROTOCOL_ERROR: u16 = 1002;
 /// A binary frame: this gateway speaks JSON text only.
 pub const BAD_DATA: u16 = 1003;
+/// A text message that is not UTF-8.
+pub const INVALID_PAYLOAD: u16 = 1007;
 /// A client message over the size limit.
 pub const TOO_BIG: u16 = 1009;
 /// The store could not be read; the client resumes with `since`.

@@ -8,15 +8,14 @@
 
 use std::future::Future;
 
-use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use ticketflow_app::{bearer, path_id, ApiError, AuthUser};
+use ticketflow_app::{bearer, params, path_id, ApiError, AuthUser};
 use ticketflow_nats::Channel;
 use uuid::Uuid;
 
@@ -51,10 +50,11 @@ pub(crate) struct Opening {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Opening {
-    type Rejection = QueryRejection;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, QueryRejection> {
-        let Query(query) = Query::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // A query that does not fit is refused like `since` (400).
+        let query = params::parse_query(parts.uri.query()).map_err(refused_query)?;
         let headers = parts.headers.clone();
         let ws = WebSocketUpgrade::from_request_parts(parts, state).await;
         Ok(Self { query, headers, ws })
@@ -172,18 +172,20 @@ fn channel(
     }))
 }
 
+/// `since`: a seq; the contract makes a bad one a handshake 400.
 fn parse_since(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     raw.map(|s| {
-        s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_field",
-                "since must be a seq",
-            )
-            .with("field", "since")
-        })
+        params::integer("since", s, params::NON_NEGATIVE)
+            .map_err(|bad| refused_query(bad.in_query()))
     })
     .transpose()
+}
+
+/// A bad handshake query parameter is a 400 (the contract's, for `since`),
+/// not the API's 422: no socket opens either way.
+fn refused_query(mut e: ApiError) -> ApiError {
+    e.status = StatusCode::BAD_REQUEST;
+    e
 }
 
 /// Upgrades with the gateway's frame limits, and runs `session` on the socket.

@@ -22,6 +22,7 @@ pub use socket::Timing;
 
 use std::sync::Arc;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -102,16 +103,24 @@ async fn notifications(State(gateway): State<Gateway>, opening: Opening) -> Resp
 
 async fn tickets(
     State(gateway): State<Gateway>,
-    Path(pid): Path<String>,
+    pid: Result<Path<String>, PathRejection>,
     opening: Opening,
 ) -> Response {
+    let pid = project_segment(pid);
     opening.open(gateway, Door::Tickets { pid: &pid }).await
 }
 
 async fn presence(
     State(gateway): State<Gateway>,
-    Path(pid): Path<String>,
+    pid: Result<Path<String>, PathRejection>,
     opening: Opening,
 ) -> Response {
+    let pid = project_segment(pid);
     opening.open(gateway, Door::Presence { pid: &pid }).await
+}
+
+/// The project id as the path gives it; one that does not even decode
+/// names no project, which the handshake answers with its 404.
+fn project_segment(pid: Result<Path<String>, PathRejection>) -> String {
+    pid.map(|Path(pid)| pid).unwrap_or_default()
 }

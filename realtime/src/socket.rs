@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use tokio::time::{interval_at, sleep, sleep_until, Instant, Interval, Sleep};
 
 use crate::close_codes::{
-    BAD_DATA, INTERNAL, NORMAL, REMOVED_MEMBER, SLOW_CONSUMER, TOKEN_EXPIRED, TOO_BIG,
+    BAD_DATA, INTERNAL, INVALID_PAYLOAD, NORMAL, PROTOCOL_ERROR, REMOVED_MEMBER, SLOW_CONSUMER,
+    TOKEN_EXPIRED, TOO_BIG,
 };
 use crate::hub::Control;
 
@@ -76,11 +77,7 @@ pub(crate) fn text_of(
 ) -> Result<Option<Utf8Bytes>, End> {
     let message = match frame {
         None => return Err(End::Gone),
-        Some(Err(e)) => {
-            // The only read error a live peer can cause is a frame over the limit.
-            tracing::debug!(error = %e, "websocket read failed");
-            return Err(End::Close(TOO_BIG, "message too big"));
-        }
+        Some(Err(e)) => return Err(read_failed(e)),
         Some(Ok(message)) => message,
     };
     match message {
@@ -88,6 +85,20 @@ pub(crate) fn text_of(
         Message::Binary(_) => Err(End::Close(BAD_DATA, "binary frames are not supported")),
         Message::Ping(_) | Message::Pong(_) => Ok(None),
         Message::Close(_) => Err(End::Gone),
+    }
+}
+
+/// How a socket whose frame could not be read ends: a peer that broke the
+/// protocol or sent too big or ill-encoded a message gets the close code
+/// saying so; a connection that failed has nobody left to tell.
+fn read_failed(e: axum::Error) -> End {
+    tracing::debug!(error = %e, "websocket read failed");
+    let inner = e.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Protocol(_)) => End::Close(PROTOCOL_ERROR, "protocol error"),
+        Some(tungstenite::Error::Capacity(_)) => End::Close(TOO_BIG, "message too big"),
+        Some(tungstenite::Error::Utf8(_)) => End::Close(INVALID_PAYLOAD, "text is not UTF-8"),
+        _ => End::Gone,
     }
 }
 
@@ -195,5 +206,40 @@ async fn write(sink: &mut Sink, message: Message) -> Result<(), End> {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::Gone),
         Err(_) => Err(End::Close(SLOW_CONSUMER, "slow consumer")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tungstenite::error::{CapacityError, ProtocolError};
+
+    use super::*;
+
+    fn code(e: tungstenite::Error) -> Option<u16> {
+        match read_failed(axum::Error::new(e)) {
+            End::Close(code, _) => Some(code),
+            End::Gone => None,
+        }
+    }
+
+    #[test]
+    fn each_read_error_closes_with_its_code() {
+        let protocol = [
+            ProtocolError::UnmaskedFrameFromClient,
+            ProtocolError::UnexpectedContinueFrame,
+            ProtocolError::UnknownDataFrameType(3),
+            ProtocolError::NonZeroReservedBits,
+        ];
+        for e in protocol {
+            assert_eq!(code(tungstenite::Error::Protocol(e)), Some(PROTOCOL_ERROR));
+        }
+        let big = CapacityError::MessageTooLong {
+            size: 70_000,
+            max_size: 65_536,
+        };
+        assert_eq!(code(tungstenite::Error::Capacity(big)), Some(TOO_BIG));
+        let utf8 = tungstenite::Error::Utf8("invalid".into());
+        assert_eq!(code(utf8), Some(INVALID_PAYLOAD));
+        assert_eq!(code(tungstenite::Error::ConnectionClosed), None);
     }
 }
