@@ -46,6 +46,15 @@ async fn wait_for(state: &AppState, wanted: i64) -> Result<(), ApiError> {
         return Ok(());
     }
     let current = applied(state, &state.watch.checkpoints.borrow());
+    let head = *state.watch.head.borrow();
+    if wanted <= head {
+        // Committed but not applied within the wait: the read models lag,
+        // which an operator should see.
+        tracing::warn!(wanted, head, applied = current, "read models lag behind the log");
+    } else {
+        // A position nobody wrote yet: the client's doing.
+        tracing::debug!(wanted, head, "X-Min-Position ahead of the log");
+    }
     Err(ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "projection_lagging",

@@ -117,7 +117,10 @@ fn ndjson(
                 .await
             {
                 Ok(events) => events,
-                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                Err(e) => {
+                    tracing::error!(error = %e, "the events feed cannot read the log");
+                    return Some((Err(std::io::Error::other(e.to_string())), None));
+                }
             };
             if events.is_empty() {
                 if !c.follow {

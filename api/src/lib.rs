@@ -8,6 +8,7 @@
 mod auth;
 mod consistency;
 mod cors;
+mod edge;
 mod extract;
 mod feed;
 mod idempotency;
@@ -25,9 +26,11 @@ use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
 use ticketflow_app::{ApiError, AppState};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 pub use cors::cors;
+pub use edge::{edge, MAX_HEADER_BYTES};
 
 /// `X-Position`: where the command's last event stands in the global log.
 pub fn position_header(position: i64) -> (HeaderName, HeaderValue) {
@@ -97,7 +100,12 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().on_failure(
+            // A 5xx here is often the client's doing (an X-Min-Position far
+            // ahead); where the server needs an operator, the cause logs
+            // itself at WARN or ERROR (the store, the read models).
+            DefaultOnFailure::new().level(Level::DEBUG),
+        ))
         .with_state(state)
 }
 

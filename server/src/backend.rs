@@ -179,7 +179,8 @@ impl Backend {
         }
         let router = router
             .fallback(crate::web::fallback)
-            .layer(ticketflow_api::cors(origins));
+            .layer(ticketflow_api::cors(origins))
+            .layer(axum::middleware::from_fn(ticketflow_api::edge));
         Ok((router, tasks))
     }
 }
