@@ -8,8 +8,8 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use ticketflow_app::{params, ApiError};
 use ticketflow_app::AppState;
+use ticketflow_app::{params, ApiError};
 
 const HEADER: &str = "X-Min-Position";
 const MAX_WAIT: Duration = Duration::from_secs(5);
@@ -50,7 +50,12 @@ async fn wait_for(state: &AppState, wanted: i64) -> Result<(), ApiError> {
     if wanted <= head {
         // Committed but not applied within the wait: the read models lag,
         // which an operator should see.
-        tracing::warn!(wanted, head, applied = current, "read models lag behind the log");
+        tracing::warn!(
+            wanted,
+            head,
+            applied = current,
+            "read models lag behind the log"
+        );
     } else {
         // A position nobody wrote yet: the client's doing.
         tracing::debug!(wanted, head, "X-Min-Position ahead of the log");

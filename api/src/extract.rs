@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use serde_path_to_error::Segment;
 use ticketflow_app::params;
@@ -38,7 +38,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::malformed_json(format!("request body is not valid JSON: {e}")))?;
-    if let Some(field) = field_with_nul(&value) {
+    // Every body of the API is an object; serde would read an array into a
+    // struct field by field and complain about its items instead.
+    let Value::Object(fields) = &value else {
+        let found = wording::describe(&value);
+        return Err(ApiError::invalid(
+            "body",
+            format!("body must be a JSON object, got {found}"),
+        ));
+    };
+    if let Some(field) = field_with_nul(fields) {
         return Err(ApiError::invalid(
             &field,
             format!("{field} must not contain the character U+0000"),
@@ -76,14 +85,11 @@ fn value_at<'v>(value: &'v Value, path: &serde_path_to_error::Path) -> Option<&'
 /// The top-level field holding a U+0000 anywhere inside it. PostgreSQL text
 /// cannot store that character, so such a string would otherwise fail only at
 /// the database, as a 5xx for what is bad input.
-fn field_with_nul(value: &Value) -> Option<String> {
-    match value {
-        Value::Object(fields) => fields
-            .iter()
-            .find(|(name, v)| name.contains('\0') || contains_nul(v))
-            .map(|(name, _)| name.replace('\0', "")),
-        other => contains_nul(other).then(|| "body".to_string()),
-    }
+fn field_with_nul(fields: &Map<String, Value>) -> Option<String> {
+    fields
+        .iter()
+        .find(|(name, v)| name.contains('\0') || contains_nul(v))
+        .map(|(name, _)| name.replace('\0', ""))
 }
 
 fn contains_nul(value: &Value) -> bool {

@@ -16,10 +16,10 @@ use uuid::Uuid;
 
 use crate::extract::{Path, Query};
 use crate::paging::PageQuery;
-use ticketflow_app::{params, path_id};
 use ticketflow_app::ApiError;
 use ticketflow_app::AppState;
 use ticketflow_app::AuthUser;
+use ticketflow_app::{params, path_id};
 
 const NDJSON: &str = "application/x-ndjson";
 /// Events read per query while streaming.

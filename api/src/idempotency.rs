@@ -48,13 +48,11 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Resp
         return Ok(next.run(req).await);
     };
     if key.is_empty() || key.len() > KEY_MAX {
-        return Err(
-            ApiError::bad_header(
-                "Idempotency-Key",
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            )
-            .into_response(),
-        );
+        return Err(ApiError::bad_header(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
+        .into_response());
     }
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, MAX_BODY)

@@ -8,10 +8,10 @@ use serde_json::{json, Value};
 
 use crate::extract::{Path, Query};
 use crate::paging::PageQuery;
-use ticketflow_app::{params, path_id};
 use ticketflow_app::ApiError;
 use ticketflow_app::AppState;
 use ticketflow_app::AuthUser;
+use ticketflow_app::{params, path_id};
 
 #[derive(Deserialize)]
 pub struct ListQuery {

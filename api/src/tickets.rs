@@ -139,7 +139,8 @@ pub async fn list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let page = q.page.page()?;
     let after = page.after_number()?;
-    let status_id = params::query_integer("status_id", q.status_id.as_deref(), params::NON_NEGATIVE)?;
+    let status_id =
+        params::query_integer("status_id", q.status_id.as_deref(), params::NON_NEGATIVE)?;
     let assignee_id = q
         .assignee_id
         .map(|raw| {

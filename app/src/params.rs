@@ -126,7 +126,9 @@ mod tests {
         assert_eq!(integer("limit", "7", 1..=200), Ok(7));
         assert_eq!(integer("limit", "007", 1..=200), Ok(7));
         assert_eq!(integer("after", "0", NON_NEGATIVE), Ok(0));
-        for bad in ["", " 7", "7 ", "+7", "-1", "1.5", "1e3", "abc", "0x10", "201", "0"] {
+        for bad in [
+            "", " 7", "7 ", "+7", "-1", "1.5", "1e3", "abc", "0x10", "201", "0",
+        ] {
             let refused = integer("limit", bad, 1..=200).unwrap_err();
             assert_eq!(refused.name, "limit");
             assert_eq!(refused.message, "limit must be an integer from 1 to 200");
