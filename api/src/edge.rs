@@ -10,18 +10,19 @@ use axum::response::{IntoResponse, Response};
 
 use ticketflow_app::ApiError;
 
-/// The most bytes of request line and headers a request may carry. hyper's
-/// own ceiling (about 400 KiB, and 100 headers) is far above it, so a
-/// request over this one still reaches here and gets the error body, which
+/// The most bytes of request line and headers a request may carry, and the
+/// most headers. The server sets hyper's own ceilings far above them, so a
+/// request over these still reaches here and gets the error body, which
 /// hyper's bare 431 would not carry.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_HEADERS: usize = 100;
 
 pub async fn edge(req: Request, next: Next) -> Response {
-    if head_bytes(&req) > MAX_HEADER_BYTES {
+    if req.headers().len() > MAX_HEADERS || head_bytes(&req) > MAX_HEADER_BYTES {
         return ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
-            "request headers exceed 64 KiB",
+            "request headers exceed 64 KiB or 100 fields",
         )
         .into_response();
     }

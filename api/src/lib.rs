@@ -30,7 +30,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
 pub use cors::cors;
-pub use edge::{edge, MAX_HEADER_BYTES};
+pub use edge::{edge, MAX_HEADERS, MAX_HEADER_BYTES};
 
 /// `X-Position`: where the command's last event stands in the global log.
 pub fn position_header(position: i64) -> (HeaderName, HeaderValue) {

@@ -5,8 +5,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use axum::serve::ListenerExt;
+use axum::serve::{Listener, ListenerExt};
 use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use ticketflow_app::{AppState, Origins, Shared, TokenKeys};
 use ticketflow_nats::{Broker, Bus};
 use ticketflow_projections::{PgReadStore, ReadStore, SqliteReadStore};
@@ -18,6 +22,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::DataDir;
+
+/// hyper's ceiling on a request's head (its read buffer) and on its
+/// number of headers: far above the API's limits, which answer with the
+/// error body (hyper's own answer has none). Over its default of 100
+/// headers, hyper parses each head into a heap buffer of this many slots
+/// (16 KiB) instead of a stack one: an allocation per request, no more.
+const HYPER_HEAD_BYTES: usize = 1 << 20;
+const HYPER_HEADERS: usize = 256;
 
 /// The subject prefix of an embedded process (its broker is its own).
 const EMBEDDED_PREFIX: &str = "ticketflow";
@@ -185,21 +197,52 @@ impl Backend {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` completes. Every connection
-/// sends at once (`TCP_NODELAY`): otherwise a live message or a response
-/// written while an earlier one is still unacknowledged waits for the peer's
-/// delayed ACK, tens of milliseconds.
+/// Serves `app` on `listener` until `shutdown` completes, then lets the
+/// open connections finish. Every connection sends at once
+/// (`TCP_NODELAY`): otherwise a live message or a response written while an
+/// earlier one is still unacknowledged waits for the peer's delayed ACK,
+/// tens of milliseconds.
+///
+/// hyper's limits on a request's head are set well above the API's (see
+/// [`ticketflow_api::MAX_HEADER_BYTES`] and [`ticketflow_api::MAX_HEADERS`]):
+/// a request over hyper's gets a
+/// bare 431 from hyper, one over the API's the error body from the API.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
+    let mut listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(HYPER_HEAD_BYTES)
+        .max_headers(HYPER_HEADERS);
+    // WebSockets over HTTP/2 (RFC 8441), as axum's own server allows.
+    builder.http2().enable_connect_protocol();
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, _) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
+            .into_owned();
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
+    Ok(())
 }

@@ -410,64 +410,31 @@ async fn every_error_status_carries_the_error_body() {
     let s = setup().await;
     let token = format!("Authorization: Bearer {}\r\n", s.alice.token);
     let big = format!("X-Pad: {}\r\n", "p".repeat(100 * 1024));
+    // Over hyper's default buffer (about 400 KiB), under the server's ceiling.
+    let huge = format!("X-Pad: {}\r\n", "p".repeat(600 * 1024));
     let split: String = (0..40)
         .map(|i| format!("X-Pad-{i}: {}\r\n", "p".repeat(2000)))
         .collect();
+    let many: String = (0..101).map(|i| format!("X-N-{i}: n\r\n")).collect();
+    let none = String::new();
+    let too_large = (431, "headers_too_large");
+    let not_allowed = (405, "method_not_allowed");
+    let not_found = (404, "not_found");
     let cases = [
-        (
-            "GET",
-            "/api/projects".to_string(),
-            big.clone(),
-            431,
-            "headers_too_large",
-        ),
-        ("GET", "/nope".to_string(), big, 431, "headers_too_large"),
-        (
-            "GET",
-            "/api/projects".to_string(),
-            split,
-            431,
-            "headers_too_large",
-        ),
-        (
-            "PUT",
-            "/api/projects".to_string(),
-            token.clone(),
-            405,
-            "method_not_allowed",
-        ),
-        (
-            "DELETE",
-            "/api/auth/login".to_string(),
-            String::new(),
-            405,
-            "method_not_allowed",
-        ),
-        (
-            "POST",
-            "/ws/notifications".to_string(),
-            String::new(),
-            405,
-            "method_not_allowed",
-        ),
-        (
-            "GET",
-            "/api/nope".to_string(),
-            token.clone(),
-            404,
-            "not_found",
-        ),
-        ("POST", "/nope".to_string(), String::new(), 404, "not_found"),
-        (
-            "GET",
-            "/ws/projects/%FF/tickets".to_string(),
-            token.clone(),
-            404,
-            "not_found",
-        ),
+        ("GET", "/api/projects", &big, too_large),
+        ("GET", "/nope", &big, too_large),
+        ("GET", "/api/projects", &huge, too_large),
+        ("GET", "/api/projects", &split, too_large),
+        ("GET", "/api/projects", &many, too_large),
+        ("PUT", "/api/projects", &token, not_allowed),
+        ("DELETE", "/api/auth/login", &none, not_allowed),
+        ("POST", "/ws/notifications", &none, not_allowed),
+        ("GET", "/api/nope", &token, not_found),
+        ("POST", "/nope", &none, not_found),
+        ("GET", "/ws/projects/%FF/tickets", &token, not_found),
     ];
-    for (method, path, extra, status, code) in cases {
-        let (got, body) = raw_request(&s, method, &path, &extra).await;
+    for (method, path, extra, (status, code)) in cases {
+        let (got, body) = raw_request(&s, method, path, extra).await;
         assert_eq!(got, status, "{method} {path}: {body}");
         assert_eq!(body["error"]["code"], code, "{method} {path}: {body}");
         assert!(
