@@ -114,6 +114,9 @@ struct ServeArgs {
     /// Prefix of the JetStream stream and subjects (several deployments may share a NATS).
     #[arg(long, env = "NATS_PREFIX", default_value = "ticketflow")]
     nats_prefix: String,
+    /// Copies of the event stream a NATS cluster keeps (at most its node count).
+    #[arg(long, env = "NATS_STREAM_REPLICAS", default_value_t = 1)]
+    nats_stream_replicas: usize,
     /// Where the embedded mode (neither DATABASE_URL nor NATS_URL set) keeps its data.
     #[arg(long, env = "TICKETFLOW_DATA_DIR", default_value = "./ticketflow-data")]
     data_dir: PathBuf,
@@ -246,7 +249,9 @@ async fn backend(args: &ServeArgs) -> anyhow::Result<Backend> {
         (Some(_), nats_url) => {
             let store = connect(&args.database).await?;
             let bus = match nats_url {
-                Some(url) => Some(connect_bus(url, &args.nats_prefix).await?),
+                Some(url) => {
+                    Some(connect_bus(url, &args.nats_prefix, args.nats_stream_replicas).await?)
+                }
                 None => None,
             };
             tracing::info!(
@@ -289,10 +294,11 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-async fn connect_bus(url: &str, prefix: &str) -> anyhow::Result<Bus> {
+async fn connect_bus(url: &str, prefix: &str, replicas: usize) -> anyhow::Result<Bus> {
     let bus = Bus::connect(url, prefix)
         .await
-        .context("connecting to NATS")?;
+        .context("connecting to NATS")?
+        .with_stream_replicas(replicas);
     bus.ensure_stream()
         .await
         .context("creating the JetStream stream")?;
