@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -134,6 +135,12 @@ struct ServeArgs {
     /// Messages queued per socket before it is closed as a slow consumer (4008).
     #[arg(long, env = "WS_QUEUE_LIMIT", default_value_t = 1024)]
     ws_queue_limit: usize,
+    /// How often the gateway pings each socket, in milliseconds.
+    #[arg(long, env = "WS_PING_EVERY_MS", default_value_t = Timing::default().ping_every.as_millis() as u64)]
+    ws_ping_every_ms: u64,
+    /// How long a silent socket stays open, in milliseconds.
+    #[arg(long, env = "WS_IDLE_LIMIT_MS", default_value_t = Timing::default().idle_limit.as_millis() as u64)]
+    ws_idle_limit_ms: u64,
     /// Most messages one replay sends before answering resync_required.
     #[arg(long, env = "REPLAY_LIMIT", default_value_t = 100_000)]
     replay_limit: i64,
@@ -320,7 +327,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         queue_limit: args.ws_queue_limit,
         replay_limit: args.replay_limit,
-        timing: Timing::default(),
+        timing: Timing {
+            ping_every: Duration::from_millis(args.ws_ping_every_ms),
+            idle_limit: Duration::from_millis(args.ws_idle_limit_ms),
+        },
     };
     let origins = Origins::new(&args.cors_origins, args.dev);
     let (app, front_tasks) = backend
