@@ -1,0 +1,103 @@
+//! The run's report: JSON for machines, a markdown table for people.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::faults::Injected;
+use crate::verify::Findings;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub seed: u64,
+    pub load_s: u64,
+    pub users: usize,
+    pub sockets: usize,
+    /// Commands by kind and outcome, e.g. "create applied".
+    pub commands: BTreeMap<String, usize>,
+    pub command_attempts: u64,
+    /// Seq-carrying messages received over all sockets.
+    pub deliveries: u64,
+    pub connects: u64,
+    pub failed_connects: u64,
+    pub dropped: u64,
+    pub closes: BTreeMap<u16, u64>,
+    pub resyncs: u64,
+    pub faults: Vec<Injected>,
+    pub findings: Findings,
+}
+
+impl Report {
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("chaos.json"), serde_json::to_string_pretty(self)?)?;
+        std::fs::write(dir.join("chaos.md"), self.markdown())?;
+        Ok(())
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(
+            md,
+            "# Chaos run, seed {}\n\n{} s of load, {} users, {} sockets; {} violation(s).\n",
+            self.seed,
+            self.load_s,
+            self.users,
+            self.sockets,
+            self.findings.total()
+        );
+        let _ = writeln!(md, "| commands | count |\n|---|---:|");
+        for (what, n) in &self.commands {
+            let _ = writeln!(md, "| {what} | {n} |");
+        }
+        let _ = writeln!(
+            md,
+            "| attempts (with retries) | {} |\n",
+            self.command_attempts
+        );
+        let _ = writeln!(
+            md,
+            "| sockets | count |\n|---|---:|\n| deliveries (seq messages) | {} |\n| connections | {} |\n\
+             | failed connection attempts | {} |\n| dropped without close | {} |\n| resync_required | {} |",
+            self.deliveries, self.connects, self.failed_connects, self.dropped, self.resyncs
+        );
+        for (code, n) in &self.closes {
+            let _ = writeln!(md, "| closed with {code} | {n} |");
+        }
+        let _ = writeln!(
+            md,
+            "\n| # | at (s) | fault | target | recovered after (s) | note |\n|---:|---:|---|---:|---:|---|"
+        );
+        for (i, f) in self.faults.iter().enumerate() {
+            let _ = writeln!(
+                md,
+                "| {} | {:.1} | {} | {} | {} | {} |",
+                i + 1,
+                f.at_s,
+                f.fault.name(),
+                f.target.map(|t| (t + 1).to_string()).unwrap_or_default(),
+                f.recovered_s
+                    .map(|r| format!("{r:.1}"))
+                    .unwrap_or("not recovered".into()),
+                f.note
+            );
+        }
+        let _ = writeln!(md, "\n## Violations\n");
+        let checks = [
+            ("commands", &self.findings.commands),
+            ("stream", &self.findings.stream),
+            ("read models", &self.findings.read_models),
+            ("sockets", &self.findings.sockets),
+            ("faults", &self.findings.faults),
+        ];
+        for (check, found) in checks {
+            let _ = writeln!(md, "- {check}: {}", found.len());
+            for v in found.iter().take(20) {
+                let _ = writeln!(md, "  - {v}");
+            }
+        }
+        md
+    }
+}
