@@ -15,9 +15,11 @@ pub const PREFIX: &str = "chaos";
 pub const STREAM: &str = "CHAOS_EVENTS";
 pub const DATABASE: &str = "chaos";
 /// The gateway's ping timing in the run: short, so that a paused gateway
-/// outlasts it within a short schedule.
-pub const PING_EVERY: Duration = Duration::from_secs(2);
-pub const IDLE_LIMIT: Duration = Duration::from_secs(6);
+/// outlasts it within a short schedule, yet longer than the gateway's 5 s
+/// send deadline, so that a client that stops reading is a slow consumer
+/// (4008) before it is an idle one.
+pub const PING_EVERY: Duration = Duration::from_secs(3);
+pub const IDLE_LIMIT: Duration = Duration::from_secs(10);
 /// Small, so that a client that stops reading is closed (4008) in seconds.
 const WS_QUEUE_LIMIT: usize = 256;
 const JWT_SECRET: &str = "chaos-run-secret-chaos-run-secret";
@@ -150,6 +152,21 @@ impl Postgres {
     }
 }
 
+impl Drop for Postgres {
+    /// The cluster never outlives the run, whatever ends it.
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.dir)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 /// One node of the NATS cluster.
 pub struct NatsNode {
     pub name: String,
@@ -193,7 +210,21 @@ impl Nats {
         for i in 0..size {
             nats.start_node(i).await?;
         }
+        nats.wait_for_jetstream().await?;
         Ok(nats)
+    }
+
+    /// Until the cluster has elected its JetStream meta leader (streams
+    /// cannot be created before).
+    async fn wait_for_jetstream(&self) -> anyhow::Result<()> {
+        let client = async_nats::connect(self.url().split(',').next().unwrap_or_default()).await?;
+        let js = async_nats::jetstream::new(client);
+        wait_until(
+            Duration::from_secs(30),
+            "JetStream cluster ready",
+            || async { js.query_account().await.is_ok() },
+        )
+        .await
     }
 
     /// Every node's client URL, comma-separated.
@@ -321,12 +352,27 @@ impl Servers {
             .kill_on_drop(true)
             .spawn()
             .context("starting ticketflow")?;
-        instance.child = Some(child);
         let port = instance.port;
-        wait_until(Duration::from_secs(60), "ticketflow listening", || {
-            port_open(port)
-        })
-        .await
+        let child = instance.child.insert(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !port_open(port).await {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "instance {} exited at start ({status}); see {}",
+                    i + 1,
+                    instance.log.display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "instance {} not listening after 60 s; see {}",
+                    i + 1,
+                    instance.log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
     }
 
     pub async fn kill_instance(&mut self, i: usize) -> anyhow::Result<()> {

@@ -78,7 +78,8 @@ pub fn schedule(seed: u64, rounds: usize, instances: usize, nats_nodes: usize) -
         for fault in round {
             let down_ms = match fault {
                 Fault::PauseGateway(_) => IDLE_LIMIT.as_millis() as u64 + rng.gen_range(1000..4000),
-                Fault::SlowClient => rng.gen_range(8000..15000),
+                // After the burst, longer than the gateway's 5 s send deadline.
+                Fault::SlowClient => rng.gen_range(6000..9000),
                 _ => rng.gen_range(500..3000),
             };
             steps.push(Step {
@@ -99,9 +100,13 @@ pub struct Injected {
     pub at_s: f64,
     /// The instance or node it hit (leaders are found at the time).
     pub target: Option<usize>,
-    /// From injection until a probe command was answered and delivered
-    /// live; None when that did not happen within the limit.
+    /// Seconds until the part was back (restarted, resumed).
+    pub down_s: f64,
+    /// From injection until a probe command (sent at injection, retried)
+    /// was answered and delivered live; None when not within the limit.
     pub recovered_s: Option<f64>,
+    /// Whether a second probe, once the part was back, went through too.
+    pub healthy_after: bool,
     pub note: String,
 }
 
@@ -111,8 +116,7 @@ pub struct Chaos {
     pub nats: Nats,
     pub servers: Servers,
     pub world: Arc<World>,
-    pub probe_project: Uuid,
-    pub probe_client: Arc<Client>,
+    pub probe: Probe,
     pub slow_client: Arc<Client>,
     /// The project the slow client listens to.
     pub slow_project: usize,
@@ -127,16 +131,20 @@ impl Chaos {
             fault: step.fault,
             at_s: started.elapsed().as_secs_f64(),
             target: None,
+            down_s: 0.0,
             recovered_s: None,
+            healthy_after: false,
             note: String::new(),
         };
+        let probe = self.probe.clone();
+        let first = tokio::spawn(async move { probe.run().await.then(|| at.elapsed()) });
         let down = Duration::from_millis(step.down_ms);
         if let Err(e) = self.apply(step.fault, down, &mut injected).await {
             injected.note = format!("injection failed: {e:#}");
         }
-        if self.probe().await {
-            injected.recovered_s = Some(at.elapsed().as_secs_f64());
-        }
+        injected.down_s = at.elapsed().as_secs_f64();
+        injected.recovered_s = first.await.ok().flatten().map(|d| d.as_secs_f64());
+        injected.healthy_after = self.probe.clone().run().await;
         injected
     }
 
@@ -201,8 +209,9 @@ impl Chaos {
     }
 
     /// Stops the slow client reading while a burst of comments goes to its
-    /// channel, then lets it read: it must find a 4008 close and resume.
-    async fn slow_client(&self, stall: Duration) -> String {
+    /// channel and for `linger` after, then lets it read: it must find a 4008
+    /// close and resume.
+    async fn slow_client(&self, linger: Duration) -> String {
         let before = self
             .slow_client
             .snapshot()
@@ -211,8 +220,8 @@ impl Chaos {
             .copied()
             .unwrap_or(0);
         self.slow_client.stalled.store(true, Ordering::SeqCst);
-        let burst = tokio::time::timeout(stall, self.burst()).await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let burst = tokio::time::timeout(Duration::from_secs(90), self.burst()).await;
+        tokio::time::sleep(linger).await;
         self.slow_client.stalled.store(false, Ordering::SeqCst);
         let closed = crate::cluster::wait_until(Duration::from_secs(30), "4008", || async {
             self.slow_client
@@ -229,13 +238,21 @@ impl Chaos {
         } else {
             "burst cut short"
         };
+        let log = self.slow_client.snapshot();
         match closed {
             Ok(()) => format!("{sent}; closed with 4008"),
-            Err(_) => format!("{sent}; NOT closed with 4008"),
+            Err(_) => format!(
+                "{sent}; NOT closed with 4008 (closes {:?}, {} messages, {} connections)",
+                log.closes,
+                log.seqs.len(),
+                log.connects
+            ),
         }
     }
 
-    /// 400 comments on the slow client's project, 8 at a time.
+    /// 480 comments of 10 KB on the slow client's project, 8 at a time:
+    /// more than the socket's queue and the kernel's buffers (up to 4 MB
+    /// on loopback) hold.
     async fn burst(&self) {
         let project = self.slow_project;
         let tickets = self
@@ -251,9 +268,9 @@ impl Chaos {
             let world = self.world.clone();
             async move {
                 let user = world.users[w % world.users.len()].clone();
-                for _ in 0..50 {
-                    let marker = format!("CHAOS{:016x}", rand::random::<u64>());
-                    let body = json!({"body": marker});
+                for _ in 0..60 {
+                    let marker = crate::load::marker();
+                    let body = json!({"body": format!("{marker} {}", "x".repeat(10_000 - 30))});
                     let path = format!("/api/tickets/{ticket}/comments");
                     let (answer, attempts, _) =
                         world.command(&user, Method::POST, &path, &body).await;
@@ -263,16 +280,26 @@ impl Chaos {
         });
         futures::future::join_all(jobs).await;
     }
+}
 
+/// A command in a project of its own and a socket on its channel.
+#[derive(Clone)]
+pub struct Probe {
+    pub world: Arc<World>,
+    pub project: Uuid,
+    pub client: Arc<Client>,
+}
+
+impl Probe {
     /// Until a probe ticket is created and its message reaches the probe
     /// socket (live, or on its resume), within [`RECOVERY_LIMIT`].
-    pub async fn probe(&self) -> bool {
+    pub async fn run(self) -> bool {
         let world = &self.world;
         let Some(user) = world.users.first() else {
             return false;
         };
-        let marker = format!("CHAOS{:016x}", rand::random::<u64>());
-        let path = format!("/api/projects/{}/tickets", self.probe_project);
+        let marker = crate::load::marker();
+        let path = format!("/api/projects/{}/tickets", self.project);
         let body = json!({"title": marker});
         let command = world.command(user, Method::POST, &path, &body);
         let Ok((answer, attempts, reply)) = tokio::time::timeout(RECOVERY_LIMIT, command).await
@@ -285,7 +312,7 @@ impl Chaos {
             return false;
         };
         crate::cluster::wait_until(RECOVERY_LIMIT, "probe delivered", || async {
-            self.probe_client.last.load(Ordering::SeqCst) >= number
+            self.client.last.load(Ordering::SeqCst) >= number
         })
         .await
         .is_ok()

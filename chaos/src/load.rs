@@ -69,7 +69,8 @@ pub struct World {
     pub give_up: AtomicBool,
 }
 
-fn marker() -> String {
+/// A command's unique marker, put in its text (see `verify::markers`).
+pub fn marker() -> String {
     format!("CHAOS{:016x}", rand::thread_rng().gen::<u64>())
 }
 

@@ -164,8 +164,11 @@ async fn run(args: &Args, seed: u64, work: &std::path::Path) -> anyhow::Result<R
         nats,
         servers,
         world: world.clone(),
-        probe_project,
-        probe_client,
+        probe: faults::Probe {
+            world: world.clone(),
+            project: probe_project,
+            client: probe_client,
+        },
         slow_client,
         slow_project: 0,
     };
@@ -201,7 +204,11 @@ async fn run(args: &Args, seed: u64, work: &std::path::Path) -> anyhow::Result<R
 
     let mut findings = verify::Findings::default();
     for f in &injected {
-        if f.recovered_s.is_none() || f.note.contains("NOT") || f.note.contains("failed") {
+        if f.recovered_s.is_none()
+            || !f.healthy_after
+            || f.note.contains("NOT")
+            || f.note.contains("failed")
+        {
             findings
                 .faults
                 .push(format!("{} {:?}: {}", f.fault.name(), f.target, f.note));
@@ -226,13 +233,14 @@ async fn run(args: &Args, seed: u64, work: &std::path::Path) -> anyhow::Result<R
     findings.sockets = verify::sockets(&logs, &verify::heads(&db).await?);
     findings.stream = verify::stream(&db, &nats_url, STREAM).await?;
     chaos.servers.stop_all().await?;
+    // The copy needs the database without sessions.
+    drop(db);
     let admin = chaos.pg.connect("postgres").await?;
     let copy =
         verify::rebuild_copy(&admin, &args.ticketflow_bin, |d| chaos.pg.url(d), DATABASE).await?;
     let rebuilt = chaos.pg.connect(&copy).await?;
+    let db = chaos.pg.connect(DATABASE).await?;
     findings.read_models = verify::read_models(&db, &rebuilt).await?;
-    drop((db, rebuilt, admin));
-    let _ = chaos.pg.crash().await;
 
     let mut commands: BTreeMap<String, usize> = BTreeMap::new();
     for o in &outcomes {

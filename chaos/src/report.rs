@@ -68,16 +68,17 @@ impl Report {
         }
         let _ = writeln!(
             md,
-            "\n| # | at (s) | fault | target | recovered after (s) | note |\n|---:|---:|---|---:|---:|---|"
+            "\n| # | at (s) | fault | target | down (s) | recovered after (s) | note |\n|---:|---:|---|---:|---:|---:|---|"
         );
         for (i, f) in self.faults.iter().enumerate() {
             let _ = writeln!(
                 md,
-                "| {} | {:.1} | {} | {} | {} | {} |",
+                "| {} | {:.1} | {} | {} | {:.1} | {} | {} |",
                 i + 1,
                 f.at_s,
                 f.fault.name(),
                 f.target.map(|t| (t + 1).to_string()).unwrap_or_default(),
+                f.down_s,
                 f.recovered_s
                     .map(|r| format!("{r:.1}"))
                     .unwrap_or("not recovered".into()),

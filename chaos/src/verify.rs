@@ -199,11 +199,12 @@ pub async fn rebuild_copy(
     source: &str,
 ) -> anyhow::Result<String> {
     let copy = format!("{source}_rebuilt");
-    db.batch_execute(&format!(
-        "DROP DATABASE IF EXISTS {copy}; CREATE DATABASE {copy} TEMPLATE {source}"
-    ))
-    .await
-    .context("copying the database")?;
+    // One statement per query: neither may run inside a transaction.
+    db.simple_query(&format!("DROP DATABASE IF EXISTS {copy}"))
+        .await?;
+    db.simple_query(&format!("CREATE DATABASE {copy} TEMPLATE {source}"))
+        .await
+        .context("copying the database")?;
     let out = tokio::process::Command::new(bin)
         .args(["projections", "rebuild", "--all"])
         .env("DATABASE_URL", url_of(&copy))
