@@ -53,7 +53,7 @@ impl Fault {
 
 /// One scheduled fault: injected `gap` after the previous one recovered,
 /// the failed part left down for `down`.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Step {
     pub fault: Fault,
     pub gap_ms: u64,
@@ -327,5 +327,23 @@ fn record(world: &World, marker: String, kind: Kind, answer: Answer, attempts: u
             answer,
             attempts,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_gives_one_schedule_with_every_fault_each_round() {
+        let a = schedule(42, 2, 3, 3);
+        assert_eq!(a, schedule(42, 2, 3, 3));
+        assert_ne!(a, schedule(43, 2, 3, 3));
+        for round in a.chunks(7) {
+            let mut kinds: Vec<&str> = round.iter().map(|s| s.fault.name()).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            assert_eq!(kinds.len(), 7, "{round:?}");
+        }
     }
 }

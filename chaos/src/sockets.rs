@@ -180,11 +180,12 @@ impl Client {
             return;
         };
         match (message.kind.as_str(), message.seq) {
-            ("connection_established", Some(head)) if self.channel.has_seqs() => {
-                if self.last.load(Ordering::SeqCst) < 0 {
-                    self.with_log(|l| l.first_since = Some(head));
-                    self.last.store(head, Ordering::SeqCst);
-                }
+            // The first connection's head: from there on, every seq must come.
+            ("connection_established", Some(head))
+                if self.channel.has_seqs() && self.last.load(Ordering::SeqCst) < 0 =>
+            {
+                self.with_log(|l| l.first_since = Some(head));
+                self.last.store(head, Ordering::SeqCst);
             }
             ("ticket_update" | "comment_added" | "notification_message", Some(seq)) => {
                 self.with_log(|l| l.seqs.push(seq));

@@ -276,3 +276,47 @@ pub fn sockets(clients: &[(Channel, Log)], heads: &HashMap<Channel, i64>) -> Vec
     }
     violations
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_are_found_once_each_and_only_whole() {
+        let text = r#"{"title":"t CHAOS00000000000000ab","body":"CHAOS00000000000000ab @x CHAOSzz CHAOS0123"}"#;
+        assert_eq!(markers(text), vec!["CHAOS00000000000000ab"]);
+    }
+
+    fn log(first: i64, seqs: &[i64]) -> Log {
+        Log {
+            first_since: Some(first),
+            seqs: seqs.to_vec(),
+            ..Log::default()
+        }
+    }
+
+    #[test]
+    fn a_socket_must_get_every_seq_to_the_head_once() {
+        let channel = Channel::Tickets(Uuid::nil());
+        let heads = HashMap::from([(channel.clone(), 5)]);
+        let check = |l: Log| sockets(&[(channel.clone(), l)], &heads);
+        assert!(check(log(2, &[3, 4, 5])).is_empty());
+        assert!(check(log(5, &[])).is_empty());
+        for bad in [
+            log(2, &[3, 5]),
+            log(2, &[3, 4, 4, 5]),
+            log(2, &[3, 5, 4]),
+            log(2, &[3, 4]),
+        ] {
+            assert_eq!(check(bad.clone()).len(), 1, "{:?} passed", bad.seqs);
+        }
+        let never = Log::default();
+        assert_eq!(check(never).len(), 1);
+    }
+
+    #[test]
+    fn presence_sockets_have_no_seqs_to_check() {
+        let presence = Channel::Presence(Uuid::nil());
+        assert!(sockets(&[(presence, Log::default())], &HashMap::new()).is_empty());
+    }
+}
