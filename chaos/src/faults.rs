@@ -15,7 +15,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::cluster::{Nats, Postgres, Servers, DATABASE, IDLE_LIMIT};
-use crate::load::{Answer, Kind, Outcome, World};
+use crate::load::{Kind, World};
 use crate::sockets::Client;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -272,9 +272,9 @@ impl Chaos {
                     let marker = crate::load::marker();
                     let body = json!({"body": format!("{marker} {}", "x".repeat(10_000 - 30))});
                     let path = format!("/api/tickets/{ticket}/comments");
-                    let (answer, attempts, _) =
-                        world.command(&user, Method::POST, &path, &body).await;
-                    record(&world, marker, Kind::Comment, answer, attempts);
+                    world
+                        .command(&user, Method::POST, &path, &body, marker, Kind::Comment)
+                        .await;
                 }
             }
         });
@@ -301,12 +301,10 @@ impl Probe {
         let marker = crate::load::marker();
         let path = format!("/api/projects/{}/tickets", self.project);
         let body = json!({"title": marker});
-        let command = world.command(user, Method::POST, &path, &body);
-        let Ok((answer, attempts, reply)) = tokio::time::timeout(RECOVERY_LIMIT, command).await
-        else {
+        let command = world.command(user, Method::POST, &path, &body, marker, Kind::Create);
+        let Ok(reply) = tokio::time::timeout(RECOVERY_LIMIT, command).await else {
             return false;
         };
-        record(world, marker, Kind::Create, answer, attempts);
         // The probe project has only probe tickets: the ticket's number is its seq.
         let Some(number) = reply.and_then(|r| r["number"].as_i64()) else {
             return false;
@@ -316,17 +314,6 @@ impl Probe {
         })
         .await
         .is_ok()
-    }
-}
-
-fn record(world: &World, marker: String, kind: Kind, answer: Answer, attempts: u32) {
-    if let Ok(mut all) = world.outcomes.lock() {
-        all.push(Outcome {
-            marker,
-            kind,
-            answer,
-            attempts,
-        });
     }
 }
 

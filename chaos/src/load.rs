@@ -3,8 +3,8 @@
 //! events in the log; retried through faults with the same key.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -53,6 +53,8 @@ pub struct Outcome {
     pub kind: Kind,
     pub answer: Answer,
     pub attempts: u32,
+    /// Seconds into the load when it was first sent (to set beside the faults).
+    pub at_s: f64,
 }
 
 /// What the users share: the projects, everyone in them, and the tickets
@@ -67,6 +69,8 @@ pub struct World {
     pub stop: AtomicBool,
     /// Set when the run gives up on unanswered commands.
     pub give_up: AtomicBool,
+    /// When the load started.
+    pub started: OnceLock<Instant>,
 }
 
 /// A command's unique marker, put in its text (see `verify::markers`).
@@ -97,24 +101,14 @@ impl World {
                 .unwrap_or(&Kind::Create);
                 (rng.gen_range(0..self.projects.len()), kind, marker())
             };
-            if let Some(outcome) = self.issue(me, project, kind, marker).await {
-                if let Ok(mut all) = self.outcomes.lock() {
-                    all.push(outcome);
-                }
-            }
+            self.issue(me, project, kind, marker).await;
             let think = rand::thread_rng().gen_range(50..250);
             tokio::time::sleep(Duration::from_millis(think)).await;
         }
     }
 
-    /// Builds and runs one command; None when there is no ticket yet to act on.
-    async fn issue(
-        &self,
-        me: usize,
-        project: usize,
-        kind: Kind,
-        marker: String,
-    ) -> Option<Outcome> {
+    /// Builds and runs one command (none when there is no ticket yet to act on).
+    async fn issue(&self, me: usize, project: usize, kind: Kind, marker: String) -> Option<()> {
         let other = self.users.choose(&mut rand::thread_rng())?;
         let (method, path, body) = match kind {
             Kind::Create => (
@@ -138,22 +132,46 @@ impl World {
                 json!({"title": format!("a {marker}"), "assignee_id": other.id}),
             ),
         };
-        let (answer, attempts, reply) = self.command(&self.users[me], method, &path, &body).await;
+        let reply = self
+            .command(&self.users[me], method, &path, &body, marker, kind)
+            .await;
         if let (Kind::Create, Some(id)) = (kind, reply.and_then(|r| id_of(&r))) {
             if let Ok(mut tickets) = self.tickets.lock() {
                 tickets[project].push(id);
             }
         }
-        Some(Outcome {
-            marker,
-            kind,
-            answer,
-            attempts,
-        })
+        Some(())
     }
 
-    /// Sends a command until it is answered for good, with one key.
+    /// Sends a command until it is answered for good, with one key, and
+    /// records its outcome; returns the body of a 2xx answer.
     pub async fn command(
+        &self,
+        user: &User,
+        method: Method,
+        path: &str,
+        body: &Value,
+        marker: String,
+        kind: Kind,
+    ) -> Option<Value> {
+        let at_s = self
+            .started
+            .get()
+            .map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let (answer, attempts, reply) = self.send_until_answered(user, method, path, body).await;
+        if let Ok(mut all) = self.outcomes.lock() {
+            all.push(Outcome {
+                marker,
+                kind,
+                answer,
+                attempts,
+                at_s,
+            });
+        }
+        reply
+    }
+
+    async fn send_until_answered(
         &self,
         user: &User,
         method: Method,

@@ -155,7 +155,7 @@ async fn run(args: &Args, seed: u64, work: &std::path::Path) -> anyhow::Result<R
         args.duration
     );
 
-    let started = Instant::now();
+    let started = *world.started.get_or_init(Instant::now);
     let users: Vec<JoinHandle<()>> = (0..world.users.len())
         .map(|i| tokio::spawn(world.clone().user_loop(i)))
         .collect();
@@ -269,10 +269,15 @@ async fn run(args: &Args, seed: u64, work: &std::path::Path) -> anyhow::Result<R
         command_attempts: outcomes.iter().map(|o| u64::from(o.attempts)).sum(),
         deliveries: sum(|l| l.seqs.len() as u64),
         connects: sum(|l| u64::from(l.connects)),
+        reconnects: sum(|l| u64::from(l.connects.saturating_sub(1))),
         failed_connects: sum(|l| u64::from(l.failed_connects)),
         dropped: sum(|l| u64::from(l.dropped)),
         closes,
         resyncs: sum(|l| u64::from(l.resyncs)),
+        faults_by_kind: injected.iter().fold(BTreeMap::new(), |mut m, f| {
+            *m.entry(f.fault.name()).or_default() += 1;
+            m
+        }),
         faults: injected,
         findings,
     })
@@ -338,6 +343,7 @@ async fn setup(
         outcomes: Mutex::default(),
         stop: AtomicBool::new(false),
         give_up: AtomicBool::new(false),
+        started: std::sync::OnceLock::new(),
     };
     Ok((Arc::new(world), probe))
 }

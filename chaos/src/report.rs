@@ -21,10 +21,13 @@ pub struct Report {
     /// Seq-carrying messages received over all sockets.
     pub deliveries: u64,
     pub connects: u64,
+    /// Connections after each socket's first.
+    pub reconnects: u64,
     pub failed_connects: u64,
     pub dropped: u64,
     pub closes: BTreeMap<u16, u64>,
     pub resyncs: u64,
+    pub faults_by_kind: BTreeMap<&'static str, usize>,
     pub faults: Vec<Injected>,
     pub findings: Findings,
 }
@@ -59,12 +62,21 @@ impl Report {
         );
         let _ = writeln!(
             md,
-            "| sockets | count |\n|---|---:|\n| deliveries (seq messages) | {} |\n| connections | {} |\n\
+            "| sockets | count |\n|---|---:|\n| deliveries (seq messages) | {} |\n| connections | {} |\n| reconnections | {} |\n\
              | failed connection attempts | {} |\n| dropped without close | {} |\n| resync_required | {} |",
-            self.deliveries, self.connects, self.failed_connects, self.dropped, self.resyncs
+            self.deliveries,
+            self.connects,
+            self.reconnects,
+            self.failed_connects,
+            self.dropped,
+            self.resyncs
         );
         for (code, n) in &self.closes {
             let _ = writeln!(md, "| closed with {code} | {n} |");
+        }
+        let _ = writeln!(md, "\n| faults injected | count |\n|---|---:|");
+        for (kind, n) in &self.faults_by_kind {
+            let _ = writeln!(md, "| {kind} | {n} |");
         }
         let _ = writeln!(
             md,

@@ -68,9 +68,10 @@ pub async fn commands(db: &Db, outcomes: &[Outcome]) -> anyhow::Result<Vec<Strin
         };
         if !ok {
             violations.push(format!(
-                "{:?} {} answered {:?} after {} attempt(s): {found} marked event(s) in the log, expected {}",
+                "{:?} {} sent at {:.1} s, answered {:?} after {} attempt(s): {found} marked event(s) in the log, expected {}",
                 outcome.kind,
                 outcome.marker,
+                outcome.at_s,
                 outcome.answer,
                 outcome.attempts,
                 match outcome.answer {
