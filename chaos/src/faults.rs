@@ -108,6 +108,29 @@ pub struct Injected {
     /// Whether a second probe, once the part was back, went through too.
     pub healthy_after: bool,
     pub note: String,
+    /// What went wrong injecting it, or in it (a slow client never closed).
+    pub problem: Option<String>,
+}
+
+impl Injected {
+    /// A violation, if this fault was not recovered from.
+    pub fn violation(&self) -> Option<String> {
+        let what = if let Some(problem) = &self.problem {
+            problem.clone()
+        } else if self.recovered_s.is_none() {
+            format!("not recovered within {} s", RECOVERY_LIMIT.as_secs())
+        } else if !self.healthy_after {
+            "no probe went through once the part was back".to_string()
+        } else {
+            return None;
+        };
+        Some(format!(
+            "{} at {:.1} s (target {:?}): {what}",
+            self.fault.name(),
+            self.at_s,
+            self.target
+        ))
+    }
 }
 
 /// The deployment, and what the injector probes it with.
@@ -135,12 +158,13 @@ impl Chaos {
             recovered_s: None,
             healthy_after: false,
             note: String::new(),
+            problem: None,
         };
         let probe = self.probe.clone();
         let first = tokio::spawn(async move { probe.run().await.then(|| at.elapsed()) });
         let down = Duration::from_millis(step.down_ms);
         if let Err(e) = self.apply(step.fault, down, &mut injected).await {
-            injected.note = format!("injection failed: {e:#}");
+            injected.problem = Some(format!("{e:#}"));
         }
         injected.down_s = at.elapsed().as_secs_f64();
         injected.recovered_s = first.await.ok().flatten().map(|d| d.as_secs_f64());
@@ -192,7 +216,7 @@ impl Chaos {
                 Ok(())
             }
             Fault::SlowClient => {
-                injected.note = self.slow_client(down).await;
+                injected.note = self.slow_client(down).await?;
                 Ok(())
             }
         }
@@ -211,7 +235,7 @@ impl Chaos {
     /// Stops the slow client reading while a burst of comments goes to its
     /// channel and for `linger` after, then lets it read: it must find a 4008
     /// close and resume.
-    async fn slow_client(&self, linger: Duration) -> String {
+    async fn slow_client(&self, linger: Duration) -> anyhow::Result<String> {
         let before = self
             .slow_client
             .snapshot()
@@ -239,15 +263,14 @@ impl Chaos {
             "burst cut short"
         };
         let log = self.slow_client.snapshot();
-        match closed {
-            Ok(()) => format!("{sent}; closed with 4008"),
-            Err(_) => format!(
-                "{sent}; NOT closed with 4008 (closes {:?}, {} messages, {} connections)",
-                log.closes,
-                log.seqs.len(),
-                log.connects
-            ),
-        }
+        anyhow::ensure!(
+            closed.is_ok(),
+            "{sent}; not closed with 4008 (closes {:?}, {} messages, {} connections)",
+            log.closes,
+            log.seqs.len(),
+            log.connects
+        );
+        Ok(format!("{sent}; closed with 4008"))
     }
 
     /// 480 comments of 10 KB on the slow client's project, 8 at a time:

@@ -7,7 +7,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::faults::Injected;
+use crate::load::{Answer, Outcome};
+use crate::sockets::{Channel, Log};
 use crate::verify::Findings;
+use crate::Args;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -33,6 +36,53 @@ pub struct Report {
 }
 
 impl Report {
+    pub fn new(
+        seed: u64,
+        args: &Args,
+        outcomes: &[Outcome],
+        logs: &[(Channel, Log)],
+        faults: Vec<Injected>,
+        findings: Findings,
+    ) -> Self {
+        let mut commands: BTreeMap<String, usize> = BTreeMap::new();
+        for o in outcomes {
+            let answer = match o.answer {
+                Answer::Applied(_) => "applied".to_string(),
+                Answer::Refused(status) => format!("refused {status}"),
+                Answer::Unknown => "unknown".to_string(),
+            };
+            let kind = format!("{:?} {answer}", o.kind).to_lowercase();
+            *commands.entry(kind).or_default() += 1;
+        }
+        let mut closes = BTreeMap::new();
+        for (code, n) in logs.iter().flat_map(|(_, l)| &l.closes) {
+            *closes.entry(*code).or_default() += u64::from(*n);
+        }
+        let mut faults_by_kind = BTreeMap::new();
+        for f in &faults {
+            *faults_by_kind.entry(f.fault.name()).or_default() += 1;
+        }
+        let sum = |f: fn(&Log) -> u64| logs.iter().map(|(_, l)| f(l)).sum();
+        Self {
+            seed,
+            load_s: args.duration,
+            users: args.users,
+            sockets: logs.len(),
+            commands,
+            command_attempts: outcomes.iter().map(|o| u64::from(o.attempts)).sum(),
+            deliveries: sum(|l| l.seqs.len() as u64),
+            connects: sum(|l| u64::from(l.connects)),
+            reconnects: sum(|l| u64::from(l.connects.saturating_sub(1))),
+            failed_connects: sum(|l| u64::from(l.failed_connects)),
+            dropped: sum(|l| u64::from(l.dropped)),
+            closes,
+            resyncs: sum(|l| u64::from(l.resyncs)),
+            faults_by_kind,
+            faults,
+            findings,
+        }
+    }
+
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("chaos.json"), serde_json::to_string_pretty(self)?)?;
@@ -94,7 +144,7 @@ impl Report {
                 f.recovered_s
                     .map(|r| format!("{r:.1}"))
                     .unwrap_or("not recovered".into()),
-                f.note
+                f.problem.as_deref().unwrap_or(&f.note)
             );
         }
         let _ = writeln!(md, "\n## Violations\n");

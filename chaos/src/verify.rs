@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,7 +14,7 @@ use tokio_postgres::Client as Db;
 use uuid::Uuid;
 
 use crate::load::{Answer, Outcome};
-use crate::sockets::{Channel, Log};
+use crate::sockets::{Channel, Client, Log};
 
 /// Every violation found, by check.
 #[derive(Debug, Default, Serialize)]
@@ -276,6 +278,38 @@ pub fn sockets(clients: &[(Channel, Log)], heads: &HashMap<Channel, i64>) -> Vec
         ));
     }
     violations
+}
+
+/// Waits until every projection has applied the whole log and every
+/// socket has reached its channel's head.
+pub async fn settle(db: &Db, clients: &[Arc<Client>]) -> anyhow::Result<()> {
+    crate::cluster::wait_until(
+        Duration::from_secs(120),
+        "projections caught up",
+        || async {
+            let row = db
+                .query_one(
+                    "SELECT (SELECT coalesce(max(position), 0) FROM events) \
+                      <= (SELECT coalesce(min(position), 0) FROM projection_checkpoints)",
+                    &[],
+                )
+                .await;
+            row.is_ok_and(|r| r.get::<_, bool>(0))
+        },
+    )
+    .await?;
+    let heads = heads(db).await?;
+    crate::cluster::wait_until(
+        Duration::from_secs(120),
+        "sockets at their heads",
+        || async {
+            clients.iter().all(|c| {
+                let head = heads.get(&c.channel).copied().unwrap_or(0);
+                !c.channel.has_seqs() || c.last.load(Ordering::SeqCst) >= head
+            })
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
