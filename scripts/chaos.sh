@@ -6,6 +6,7 @@
 # directly. Exits non-zero on any violation, printing the seed that reproduces the schedule.
 #   scripts/chaos.sh                                  # ~75 s of load, a random seed
 #   scripts/chaos.sh --seed 42 --duration 600 --out bench/results/chaos-long
+# The report (chaos.json, chaos.md) goes to --out, by default ${TMPDIR:-/tmp}/ticketflow-chaos-report.
 # Other flags go to the runner (see `ticketflow-chaos --help`: --users, --sockets, --keep).
 # Needs root (the private PostgreSQL runs as the postgres user) and Debian's PostgreSQL 15
 # binaries (/usr/lib/postgresql/15/bin; --pg-bin elsewhere). Never touches the machine's
@@ -19,7 +20,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ticketflow/target}"
 # shellcheck source=scripts/services.sh
 . scripts/services.sh
 
-out=chaos-report
+out=${TMPDIR:-/tmp}/ticketflow-chaos-report
 args=()
 while [ $# -gt 0 ]; do
     case $1 in

@@ -130,9 +130,18 @@ async fn run(args: &Args, seed: u64, work: &Path) -> anyhow::Result<Report> {
     futures::future::join_all(users).await;
     let (findings, logs) = verify_all(&mut chaos, sockets, &injected, &args.ticketflow_bin).await?;
     let outcomes = world.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
-    Ok(Report::new(
-        seed, args, &outcomes, &logs, injected, findings,
-    ))
+    let server = version(&args.ticketflow_bin).await?;
+    let report = Report::new(seed, server, args, &outcomes, &logs, injected, findings);
+    Ok(report)
+}
+
+/// `ticketflow --version`: the revision the run tested.
+async fn version(bin: &Path) -> anyhow::Result<String> {
+    let out = tokio::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .await?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// PostgreSQL with the run's database, the NATS cluster, the instances.

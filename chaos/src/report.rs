@@ -15,6 +15,8 @@ use crate::Args;
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub seed: u64,
+    /// What `ticketflow --version` said.
+    pub server: String,
     pub load_s: u64,
     pub users: usize,
     pub sockets: usize,
@@ -38,6 +40,7 @@ pub struct Report {
 impl Report {
     pub fn new(
         seed: u64,
+        server: String,
         args: &Args,
         outcomes: &[Outcome],
         logs: &[(Channel, Log)],
@@ -65,6 +68,7 @@ impl Report {
         let sum = |f: fn(&Log) -> u64| logs.iter().map(|(_, l)| f(l)).sum();
         Self {
             seed,
+            server,
             load_s: args.duration,
             users: args.users,
             sockets: logs.len(),
@@ -94,8 +98,9 @@ impl Report {
         let mut md = String::new();
         let _ = writeln!(
             md,
-            "# Chaos run, seed {}\n\n{} s of load, {} users, {} sockets; {} violation(s).\n",
+            "# Chaos run, seed {}\n\n{}: {} s of load, {} users, {} sockets; {} violation(s).\n",
             self.seed,
+            self.server,
             self.load_s,
             self.users,
             self.sockets,
