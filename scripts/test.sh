@@ -38,6 +38,13 @@ cargo test --workspace --all-targets --no-fail-fast "$@"
 step "cargo test -p ticketflow --tests $*  (integration suite embedded)"
 TICKETFLOW_TEST_MODE=embedded cargo test -p ticketflow --tests --no-fail-fast "$@"
 
+# A short chaos run: three instances, a NATS cluster and a private PostgreSQL under load and
+# faults, then its verifier (see README, Chaos run). A failure prints the seed that reproduces it.
+step "scripts/chaos.sh  (short schedule)"
+chaos_out=$(mktemp -d)
+scripts/chaos.sh --duration 75 --out "$chaos_out"
+rm -rf "$chaos_out"
+
 step "ticketflow-bench --quick (keeps the benchmark tool working; asserts nothing about speed)"
 cargo build -p ticketflow -p ticketflow-bench
 results=$(mktemp -d)

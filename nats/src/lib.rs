@@ -147,23 +147,38 @@ pub struct Bus {
     client: async_nats::Client,
     js: Context,
     subjects: Subjects,
+    replicas: usize,
 }
 
 impl Bus {
-    /// Connects and makes sure the stream exists with the expected settings.
+    /// Connects to `url`, or to any of a comma-separated list of a
+    /// cluster's nodes (so starting does not depend on one node being up).
     /// The client keeps reconnecting in the background if NATS goes away.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
+        let servers = url
+            .split(',')
+            .map(|one| one.trim().parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unavailable)?;
         let client = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
-            .connect(url)
+            .connect(servers)
             .await
             .map_err(unavailable)?;
         let bus = Self {
             js: jetstream::new(client.clone()),
             client,
             subjects: Subjects::new(prefix),
+            replicas: 1,
         };
         Ok(bus)
+    }
+
+    /// How many NATS nodes keep a copy of the stream (1 by default; 3 on a
+    /// three-node cluster survives the loss of any one node).
+    pub fn with_stream_replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas.max(1);
+        self
     }
 
     pub fn prefix(&self) -> &str {
@@ -200,6 +215,7 @@ impl Bus {
             subjects: vec![self.subjects.all_events()],
             storage: StorageType::File,
             duplicate_window: DUPLICATE_WINDOW,
+            num_replicas: self.replicas,
             ..Default::default()
         };
         self.js

@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -114,6 +115,9 @@ struct ServeArgs {
     /// Prefix of the JetStream stream and subjects (several deployments may share a NATS).
     #[arg(long, env = "NATS_PREFIX", default_value = "ticketflow")]
     nats_prefix: String,
+    /// Copies of the event stream a NATS cluster keeps (at most its node count).
+    #[arg(long, env = "NATS_STREAM_REPLICAS", default_value_t = 1)]
+    nats_stream_replicas: usize,
     /// Where the embedded mode (neither DATABASE_URL nor NATS_URL set) keeps its data.
     #[arg(long, env = "TICKETFLOW_DATA_DIR", default_value = "./ticketflow-data")]
     data_dir: PathBuf,
@@ -131,6 +135,12 @@ struct ServeArgs {
     /// Messages queued per socket before it is closed as a slow consumer (4008).
     #[arg(long, env = "WS_QUEUE_LIMIT", default_value_t = 1024)]
     ws_queue_limit: usize,
+    /// How often the gateway pings each socket, in milliseconds.
+    #[arg(long, env = "WS_PING_EVERY_MS", default_value_t = Timing::default().ping_every.as_millis() as u64)]
+    ws_ping_every_ms: u64,
+    /// How long a silent socket stays open, in milliseconds.
+    #[arg(long, env = "WS_IDLE_LIMIT_MS", default_value_t = Timing::default().idle_limit.as_millis() as u64)]
+    ws_idle_limit_ms: u64,
     /// Most messages one replay sends before answering resync_required.
     #[arg(long, env = "REPLAY_LIMIT", default_value_t = 100_000)]
     replay_limit: i64,
@@ -246,7 +256,9 @@ async fn backend(args: &ServeArgs) -> anyhow::Result<Backend> {
         (Some(_), nats_url) => {
             let store = connect(&args.database).await?;
             let bus = match nats_url {
-                Some(url) => Some(connect_bus(url, &args.nats_prefix).await?),
+                Some(url) => {
+                    Some(connect_bus(url, &args.nats_prefix, args.nats_stream_replicas).await?)
+                }
                 None => None,
             };
             tracing::info!(
@@ -289,10 +301,11 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-async fn connect_bus(url: &str, prefix: &str) -> anyhow::Result<Bus> {
+async fn connect_bus(url: &str, prefix: &str, replicas: usize) -> anyhow::Result<Bus> {
     let bus = Bus::connect(url, prefix)
         .await
-        .context("connecting to NATS")?;
+        .context("connecting to NATS")?
+        .with_stream_replicas(replicas);
     bus.ensure_stream()
         .await
         .context("creating the JetStream stream")?;
@@ -314,7 +327,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         queue_limit: args.ws_queue_limit,
         replay_limit: args.replay_limit,
-        timing: Timing::default(),
+        timing: Timing {
+            ping_every: Duration::from_millis(args.ws_ping_every_ms),
+            idle_limit: Duration::from_millis(args.ws_idle_limit_ms),
+        },
     };
     let origins = Origins::new(&args.cors_origins, args.dev);
     let (app, front_tasks) = backend
