@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/password", post(auth::change_password))
         .route("/me", get(auth::me))
         .route("/projects", post(projects::create).get(projects::list))
         .route("/projects/{pid}", get(projects::get))

@@ -14,6 +14,8 @@ ticketflow_testkit::on_both_backends!(
     a_refresh_token_rotates_once_and_reuse_revokes_the_family,
     an_expired_or_unknown_refresh_token_is_invalid,
     concurrent_rotations_of_one_token_rotate_it_once,
+    revoking_a_family_by_any_of_its_tokens_ends_it,
+    a_password_change_revokes_every_family_of_its_user_only,
 );
 
 fn new_user(username: &str) -> NewUser {
@@ -85,12 +87,16 @@ async fn a_refresh_token_rotates_once_and_reuse_revokes_the_family(backend: Back
     assert_eq!(
         rotated.await.expect("rotate"),
         RefreshOutcome::Rotated {
-            user_id: user.user_id
+            user_id: user.user_id,
+            family_id: family
         }
     );
     // The successor is live until the used token comes back.
     let reused = store.rotate_refresh_token(b"first", b"third", now, later);
-    assert_eq!(reused.await.expect("reuse"), RefreshOutcome::Reused);
+    assert_eq!(
+        reused.await.expect("reuse"),
+        RefreshOutcome::Reused { family_id: family }
+    );
     let revoked = store.rotate_refresh_token(b"second", b"fourth", now, later);
     assert_eq!(revoked.await.expect("revoked"), RefreshOutcome::Invalid);
 
@@ -150,5 +156,82 @@ async fn concurrent_rotations_of_one_token_rotate_it_once(backend: Backend) {
     }
     let count = |f: fn(&RefreshOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     assert_eq!(count(|o| matches!(o, RefreshOutcome::Rotated { .. })), 1);
-    assert!(count(|o| *o == RefreshOutcome::Reused) >= 1, "{outcomes:?}");
+    assert!(
+        count(|o| matches!(o, RefreshOutcome::Reused { .. })) >= 1,
+        "{outcomes:?}"
+    );
+}
+
+async fn revoking_a_family_by_any_of_its_tokens_ends_it(backend: Backend) {
+    let store = backend.store().await;
+    let user = create(&*store, "gina").await;
+    let now = Utc::now().trunc_subsecs(6);
+    let later = now + Duration::hours(1);
+    let family = Uuid::now_v7();
+    store
+        .insert_refresh_token(b"one", family, user.user_id, later)
+        .await
+        .expect("insert");
+    let rotated = store.rotate_refresh_token(b"one", b"two", now, later);
+    assert!(matches!(
+        rotated.await.expect("rotate"),
+        RefreshOutcome::Rotated { .. }
+    ));
+    // The used token still names its family.
+    let revoked = store.revoke_refresh_family(b"one", now).await;
+    assert_eq!(revoked.expect("revoke"), Some(family));
+    let again = store.revoke_refresh_family(b"two", now).await;
+    assert_eq!(again.expect("revoke again"), Some(family));
+    let next = store.rotate_refresh_token(b"two", b"three", now, later);
+    assert_eq!(next.await.expect("rotate"), RefreshOutcome::Invalid);
+    let unknown = store.revoke_refresh_family(b"never issued", now).await;
+    assert_eq!(unknown.expect("unknown"), None);
+
+    let since = store.revoked_families_since(now - Duration::seconds(1));
+    assert_eq!(since.await.expect("since"), vec![(family, now)]);
+    let after = store.revoked_families_since(now).await.expect("after");
+    assert!(after.is_empty(), "{after:?}");
+}
+
+async fn a_password_change_revokes_every_family_of_its_user_only(backend: Backend) {
+    let store = backend.store().await;
+    let user = create(&*store, "hank").await;
+    let other = create(&*store, "iris").await;
+    let now = Utc::now().trunc_subsecs(6);
+    let later = now + Duration::hours(1);
+    let (first, second, theirs) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    for (token, family, owner) in [
+        (&b"h1"[..], first, &user),
+        (b"h2", second, &user),
+        (b"h3", second, &user),
+        (b"i1", theirs, &other),
+    ] {
+        store
+            .insert_refresh_token(token, family, owner.user_id, later)
+            .await
+            .expect("insert");
+    }
+    store
+        .revoke_refresh_family(b"h1", now)
+        .await
+        .expect("revoke");
+
+    let revoked = store
+        .change_password(user.user_id, "new hash", now)
+        .await
+        .expect("change");
+    assert_eq!(revoked, vec![second], "the one still live, once");
+    let hash = store.password_hash(user.user_id).await.expect("hash");
+    assert_eq!(hash.as_deref(), Some("new hash"));
+    let kept = store.password_hash(other.user_id).await.expect("hash");
+    assert_eq!(kept.as_deref(), Some("hash of iris"));
+    let theirs_rotates = store.rotate_refresh_token(b"i1", b"i2", now, later);
+    assert!(matches!(
+        theirs_rotates.await.expect("rotate"),
+        RefreshOutcome::Rotated { .. }
+    ));
+    let mine = store.rotate_refresh_token(b"h3", b"h4", now, later);
+    assert_eq!(mine.await.expect("rotate"), RefreshOutcome::Invalid);
+    let none = store.password_hash(Uuid::now_v7()).await.expect("hash");
+    assert_eq!(none, None);
 }
