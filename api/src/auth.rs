@@ -122,7 +122,11 @@ pub async fn logout(
 ) -> Result<StatusCode, ApiError> {
     let now = Utc::now();
     let presented = tokens::hash_refresh_token(&body.refresh_token);
-    if let Some(family) = state.accounts.revoke_refresh_family(&presented, now).await? {
+    if let Some(family) = state
+        .accounts
+        .revoke_refresh_family(&presented, now)
+        .await?
+    {
         state.announce_revocation(vec![family], now).await;
     }
     Ok(StatusCode::NO_CONTENT)

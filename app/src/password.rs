@@ -68,7 +68,13 @@ mod tests {
         let params = Params::try_from(&parsed).expect("argon2 parameters");
         let salt = parsed.salt.expect("salted").len();
         let output = parsed.hash.expect("an output").len();
-        (parsed.algorithm.to_string(), parsed.version, params, salt, output)
+        (
+            parsed.algorithm.to_string(),
+            parsed.version,
+            params,
+            salt,
+            output,
+        )
     }
 
     #[tokio::test]
@@ -76,9 +82,15 @@ mod tests {
         let stored = hash("correct horse battery".into()).await.expect("hash");
         let (algorithm, version, params, salt, output) = cost(&stored);
         assert_eq!(algorithm, "argon2id");
-        assert_eq!(cost(&DUMMY_HASH), (algorithm, version, params, salt, output));
+        assert_eq!(
+            cost(&DUMMY_HASH),
+            (algorithm, version, params, salt, output)
+        );
         assert_ne!(*DUMMY_HASH, stored, "a salt of its own");
         let matches = verify("correct horse battery".into(), DUMMY_HASH.clone());
-        assert!(!matches.await.expect("verify"), "no password is known to match");
+        assert!(
+            !matches.await.expect("verify"),
+            "no password is known to match"
+        );
     }
 }

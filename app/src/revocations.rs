@@ -58,7 +58,11 @@ pub async fn start(state: AppState) -> Result<JoinHandle<()>, StoreError> {
     Ok(tokio::spawn(follow(state, subscription, polled)))
 }
 
-async fn follow(state: AppState, mut subscription: Option<Subscription>, mut polled: DateTime<Utc>) {
+async fn follow(
+    state: AppState,
+    mut subscription: Option<Subscription>,
+    mut polled: DateTime<Utc>,
+) {
     let mut poll = tokio::time::interval(POLL_EVERY);
     poll.reset();
     loop {

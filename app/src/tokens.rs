@@ -277,7 +277,8 @@ mod tests {
             assert!(matches!(refused, Refused::Revoked), "{refused:?}");
         }
         assert!(keys.is_revoked(family) && !keys.is_revoked(other));
-        keys.verify_access(&kept).expect("another family is untouched");
+        keys.verify_access(&kept)
+            .expect("another family is untouched");
 
         signal.borrow_and_update();
         keys.revoke(&[family], now.timestamp());
@@ -301,9 +302,8 @@ mod tests {
             "sub": Uuid::new_v4(), "username": "ada",
             "iat": now.timestamp(), "exp": (now + ACCESS_TTL).timestamp(),
         });
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
-                .expect("token");
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
+            .expect("token");
         keys.revoke(&[new_family()], now.timestamp());
         let claims = keys.verify_access(&token).expect("a token from before sid");
         assert_eq!(claims.sid, None);

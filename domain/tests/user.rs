@@ -81,8 +81,14 @@ fn password_length_counts_chars_not_bytes() {
 fn a_new_password_follows_the_same_rule_under_its_own_field() {
     assert_eq!(validate_new_password(&chars('é', 8)), Ok(()));
     assert_eq!(validate_new_password(&chars('p', 128)), Ok(()));
-    assert_eq!(field_of(validate_new_password(&chars('p', 7))), "new_password");
-    assert_eq!(field_of(validate_new_password(&chars('p', 129))), "new_password");
+    assert_eq!(
+        field_of(validate_new_password(&chars('p', 7))),
+        "new_password"
+    );
+    assert_eq!(
+        field_of(validate_new_password(&chars('p', 129))),
+        "new_password"
+    );
 }
 
 #[test]

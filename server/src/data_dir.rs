@@ -100,8 +100,8 @@ impl DataDir {
 /// process creates from now on too.
 #[cfg(unix)]
 fn owner_only(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     use rustix::fs::Mode;
+    use std::os::unix::fs::PermissionsExt;
 
     rustix::process::umask(Mode::from_raw_mode(0o077));
     let narrow = |path: &Path, mode: u32| {

@@ -1,6 +1,8 @@
 //! The contract's Auth section and "Users, tokens, members" rules, over real
 //! HTTP: registration, login, refresh rotation and reuse detection, `/api/me`,
-//! and every way a bearer token can be wrong.
+//! and every way a bearer token can be wrong; and the additions: logout,
+//! password change, and sessions that end at once on every instance, sockets
+//! included.
 //!
 //! Run: `cargo test -p ticketflow --test auth` (PostgreSQL must be up).
 
@@ -9,6 +11,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use ticketflow_testkit::ws::{close_code, connect, next_json, refused, send_json, Socket};
 use ticketflow_testkit::{assert_error, keys, sorted};
 use ticketflow_testkit::{Reply, TestServer, JWT_SECRET};
 
@@ -451,5 +454,356 @@ async fn concurrent_refreshes_of_one_token_rotate_it_once() {
     assert!(rotated <= 1, "a single-use token was used {rotated} times");
     for reply in replies.iter().filter(|r| r.status != StatusCode::OK) {
         assert_error(reply, 401, "unauthenticated", None);
+    }
+}
+
+// Ending sessions: logout, password change, and a reused refresh token.
+// A session is a refresh family; its access tokens name it (`sid`) and are
+// refused the moment it ends, on every instance, and its sockets close with
+// 4401.
+
+/// One login's tokens.
+struct Session {
+    access: String,
+    refresh: String,
+}
+
+impl Session {
+    #[track_caller]
+    fn of(reply: &Reply) -> Self {
+        assert_token_pair(reply);
+        Self {
+            access: reply.body["access_token"].as_str().unwrap().to_string(),
+            refresh: reply.body["refresh_token"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+async fn logout(server: &TestServer, refresh_token: &str) -> Reply {
+    let body = json!({ "refresh_token": refresh_token });
+    server
+        .call(Method::POST, "/api/auth/logout", None, Some(body), &[])
+        .await
+}
+
+async fn change_password(server: &TestServer, token: &str, current: &str, new: &str) -> Reply {
+    let body = json!({ "current_password": current, "new_password": new });
+    server.post("/api/auth/password", token, body).await
+}
+
+/// A socket of every kind on `project_id` with `token`, each past its
+/// opening messages (so it is live before anything is revoked).
+async fn sockets(base_ws: &str, project_id: &str, token: &str) -> Vec<Socket> {
+    let paths = [
+        "/ws/notifications/".to_string(),
+        format!("/ws/projects/{project_id}/tickets/"),
+        format!("/ws/projects/{project_id}/presence/"),
+    ];
+    let mut open = Vec::new();
+    for path in paths {
+        let mut socket = connect(&format!("{base_ws}{path}?token={token}")).await;
+        assert_eq!(
+            next_json(&mut socket).await["type"],
+            "connection_established"
+        );
+        if path.ends_with("/presence/") {
+            assert_eq!(next_json(&mut socket).await["type"], "presence_state");
+        }
+        open.push(socket);
+    }
+    open
+}
+
+/// Answers a ping (whatever presence news comes before the pong).
+async fn assert_still_open(socket: &mut Socket) {
+    let stamp = uuid::Uuid::new_v4().to_string();
+    send_json(socket, json!({ "type": "ping", "timestamp": stamp })).await;
+    loop {
+        let message = next_json(socket).await;
+        if message["type"] == "pong" {
+            assert_eq!(message["timestamp"], stamp.as_str());
+            return;
+        }
+        assert_eq!(message["type"], "user_status", "{message}");
+    }
+}
+
+async fn assert_all_close_with_4401(sockets: &mut [Socket]) {
+    for socket in sockets {
+        assert_eq!(close_code(socket).await, 4401);
+    }
+}
+
+#[track_caller]
+fn assert_refused_as_ended(reply: &Reply) {
+    assert_error(reply, 401, "unauthenticated", None);
+    let message = reply.body["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("session was ended"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_ends_the_presented_session_at_once_and_no_other() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let project = server.project(&alice, "LOG").await;
+    let pid = project["id"].as_str().unwrap();
+    let other = Session::of(&server.login("alice", PASSWORD).await);
+    let ws = server.ws_url("");
+    let mut ending = sockets(&ws, pid, &alice.token).await;
+    let mut staying = sockets(&ws, pid, &other.access).await;
+
+    let reply = logout(&server, &alice.refresh_token).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    assert_refused_as_ended(&server.get("/api/me", &alice.token).await);
+    assert_error(
+        &refresh(&server, &alice.refresh_token).await,
+        401,
+        "unauthenticated",
+        None,
+    );
+    assert_all_close_with_4401(&mut ending).await;
+    let handshake = format!("/ws/notifications/?token={}", alice.token);
+    assert_eq!(refused(&server.ws_url(&handshake)).await, 401);
+
+    // The other login goes on: its sockets, its token, its refresh.
+    for socket in &mut staying {
+        assert_still_open(socket).await;
+    }
+    assert_eq!(
+        server.get("/api/me", &other.access).await.status,
+        StatusCode::OK
+    );
+    assert_token_pair(&refresh(&server, &other.refresh).await);
+
+    // Idempotent, and a token never issued gets the same answer.
+    assert_eq!(
+        logout(&server, &alice.refresh_token).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        logout(&server, "never-issued").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let missing = server
+        .call(Method::POST, "/api/auth/logout", None, Some(json!({})), &[])
+        .await;
+    assert_error(&missing, 422, "invalid_field", Some("refresh_token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_with_a_used_refresh_token_ends_its_family_too() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let rotated = Session::of(&refresh(&server, &alice.refresh_token).await);
+    assert_eq!(
+        server.get("/api/me", &rotated.access).await.status,
+        StatusCode::OK
+    );
+
+    let reply = logout(&server, &alice.refresh_token).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_refused_as_ended(&server.get("/api/me", &rotated.access).await);
+    assert_error(
+        &refresh(&server, &rotated.refresh).await,
+        401,
+        "unauthenticated",
+        None,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_change_ends_every_session_of_the_user_and_starts_one() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let project = server.project(&alice, "PWD").await;
+    let pid = project["id"].as_str().unwrap();
+    server.add_member(&alice, pid, &bob).await;
+    let second = Session::of(&server.login("alice", PASSWORD).await);
+    let ws = server.ws_url("");
+    let mut alices = sockets(&ws, pid, &alice.token).await;
+    alices.extend(sockets(&ws, pid, &second.access).await);
+    let mut bobs = sockets(&ws, pid, &bob.token).await;
+
+    let new_password = "a much better password";
+    let reply = change_password(&server, &second.access, PASSWORD, new_password).await;
+    let fresh = Session::of(&reply);
+
+    assert_all_close_with_4401(&mut alices).await;
+    for old in [&alice.token, &second.access] {
+        assert_refused_as_ended(&server.get("/api/me", old).await);
+    }
+    for old in [&alice.refresh_token, &second.refresh] {
+        assert_error(&refresh(&server, old).await, 401, "unauthenticated", None);
+    }
+    assert_error(
+        &server.login("alice", PASSWORD).await,
+        401,
+        "unauthenticated",
+        None,
+    );
+    assert_token_pair(&server.login("alice", new_password).await);
+    // The caller's new session works, sockets included.
+    let me = server.get("/api/me", &fresh.access).await;
+    assert_eq!(
+        (me.status, me.body["username"].as_str()),
+        (StatusCode::OK, Some("alice"))
+    );
+    sockets(&ws, pid, &fresh.access).await;
+    assert_token_pair(&refresh(&server, &fresh.refresh).await);
+    // Another user is not concerned.
+    for socket in &mut bobs {
+        assert_still_open(socket).await;
+    }
+    assert_eq!(
+        server.get("/api/me", &bob.token).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_password_change_changes_nothing() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let path = "/api/auth/password";
+
+    let wrong = change_password(&server, &alice.token, "not my password", "new password 1").await;
+    assert_error(&wrong, 403, "wrong_password", Some("current_password"));
+    let short = change_password(&server, &alice.token, PASSWORD, "short").await;
+    assert_error(&short, 422, "invalid_field", Some("new_password"));
+    let long = change_password(&server, &alice.token, PASSWORD, &"p".repeat(129)).await;
+    assert_error(&long, 422, "invalid_field", Some("new_password"));
+    let missing = server
+        .post(
+            path,
+            &alice.token,
+            json!({ "new_password": "new password 1" }),
+        )
+        .await;
+    assert_error(&missing, 422, "invalid_field", Some("current_password"));
+    let body = json!({ "current_password": PASSWORD, "new_password": "new password 1" });
+    let anonymous = server.call(Method::POST, path, None, Some(body), &[]).await;
+    assert_error(&anonymous, 401, "unauthenticated", None);
+
+    assert_eq!(
+        server.get("/api/me", &alice.token).await.status,
+        StatusCode::OK
+    );
+    assert_token_pair(&server.login("alice", PASSWORD).await);
+    assert_token_pair(&refresh(&server, &alice.refresh_token).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn auth_routes_take_no_idempotency_key() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let body = json!({ "current_password": PASSWORD, "new_password": "new password 1" });
+    let keyed = [("idempotency-key", "change-1")];
+    let path = "/api/auth/password";
+    let first = server
+        .call(
+            Method::POST,
+            path,
+            Some(&alice.token),
+            Some(body.clone()),
+            &keyed,
+        )
+        .await;
+    let fresh = Session::of(&first);
+    // Run again, not replayed: the current password is no longer that one,
+    // and no response holding credentials was stored to replay.
+    let again = server
+        .call(Method::POST, path, Some(&fresh.access), Some(body), &keyed)
+        .await;
+    assert_error(&again, 403, "wrong_password", Some("current_password"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reused_refresh_token_ends_its_familys_access_tokens_and_sockets() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let project = server.project(&alice, "REU").await;
+    let pid = project["id"].as_str().unwrap();
+    let rotated = Session::of(&refresh(&server, &alice.refresh_token).await);
+    let mut open = sockets(&server.ws_url(""), pid, &rotated.access).await;
+    assert_eq!(
+        server.get("/api/me", &rotated.access).await.status,
+        StatusCode::OK
+    );
+
+    // The first refresh token again: stolen, says the server.
+    let reuse = refresh(&server, &alice.refresh_token).await;
+    assert_error(&reuse, 401, "unauthenticated", None);
+    for token in [&alice.token, &rotated.access] {
+        assert_refused_as_ended(&server.get("/api/me", token).await);
+    }
+    assert_all_close_with_4401(&mut open).await;
+}
+
+/// `GET /api/me` on `base` with `token`, as a status.
+async fn me_status(base: &str, token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{base}/api/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+/// Waits for `token` to be refused on `base`: the other instance hears of
+/// the revocation over the broker, well before its database poll.
+async fn refused_within(base: &str, token: &str, wait: std::time::Duration) {
+    let deadline = std::time::Instant::now() + wait;
+    while me_status(base, token).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepted on {base}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_end_on_every_instance() {
+    let server = TestServer::start().await;
+    let Some(other) = server.another_instance().await else {
+        return; // Embedded: one instance.
+    };
+    let alice = server.user("alice").await;
+    let project = server.project(&alice, "MUL").await;
+    let pid = project["id"].as_str().unwrap();
+    let second = Session::of(&server.login("alice", PASSWORD).await);
+    // Known and remembered as valid on the other instance first.
+    assert_eq!(me_status(&other.base, &alice.token).await, StatusCode::OK);
+    let mut there = sockets(&other.ws_url(""), pid, &alice.token).await;
+    let broker_not_poll = std::time::Duration::from_secs(3);
+
+    assert_eq!(
+        logout(&server, &alice.refresh_token).await.status,
+        StatusCode::NO_CONTENT
+    );
+    refused_within(&other.base, &alice.token, broker_not_poll).await;
+    assert_all_close_with_4401(&mut there).await;
+    assert_eq!(me_status(&other.base, &second.access).await, StatusCode::OK);
+
+    // A password change on the other instance ends the rest here.
+    let mut here = sockets(&server.ws_url(""), pid, &second.access).await;
+    let body = json!({ "current_password": PASSWORD, "new_password": "new password 1" });
+    let changed = reqwest::Client::new()
+        .post(format!("{}/api/auth/password", other.base))
+        .bearer_auth(&second.access)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(changed.status(), StatusCode::OK);
+    refused_within(&server.base, &second.access, broker_not_poll).await;
+    assert_all_close_with_4401(&mut here).await;
+
+    // An instance started afterwards knows from the database.
+    let late = server.another_instance().await.expect("postgres mode");
+    for token in [&alice.token, &second.access] {
+        assert_eq!(me_status(&late.base, token).await, StatusCode::UNAUTHORIZED);
     }
 }
