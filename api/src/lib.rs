@@ -99,8 +99,20 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// A request's span names its path, not its query: a query may carry a
+/// token (`?token=` is how browsers authenticate sockets, and clients send
+/// it elsewhere too), and logs must never hold one.
+fn request_span(req: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %req.method(),
+        path = req.uri().path(),
+        version = ?req.version(),
+    )
 }
 
 /// Refuses a declared body over the limit before any handler reads it, so
