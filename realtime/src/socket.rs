@@ -171,7 +171,8 @@ impl SessionWatch {
         let Some(family) = self.family else {
             return std::future::pending().await;
         };
-        // Cancel-safe: a change is marked seen only once it has been checked.
+        // Cancel-safe: `changed` marks a change seen only as it returns, and
+        // the check follows with no await in between.
         while self.changes.changed().await.is_ok() {
             if self.tokens.is_revoked(family) {
                 return;
