@@ -38,6 +38,12 @@ pub static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     hash_now(&password).unwrap_or_default()
 });
 
+/// Makes [`DUMMY_HASH`] now, off the async threads, so that the first
+/// login of an unknown user does not take a hash longer than the others.
+pub async fn prepare_dummy_hash() {
+    let _ = tokio::task::spawn_blocking(|| LazyLock::force(&DUMMY_HASH).len()).await;
+}
+
 /// The one place hashes are made (argon2id with the crate's default
 /// parameters, a fresh salt each).
 fn hash_now(password: &[u8]) -> Result<String, argon2::password_hash::Error> {

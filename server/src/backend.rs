@@ -169,6 +169,7 @@ impl Backend {
             .await
             .context("loading the revoked token families")?;
         let mut tasks = vec![revocations];
+        ticketflow_app::password::prepare_dummy_hash().await;
         if api {
             router = router.merge(ticketflow_api::router(state.clone()));
         }
