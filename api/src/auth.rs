@@ -72,7 +72,8 @@ pub async fn login(
     let Some(found) = found.filter(|_| matches) else {
         return Err(ApiError::unauthenticated("wrong username or password"));
     };
-    new_session(&state, found.user.user_id, &found.user.username).await
+    let user = &found.user;
+    new_session(&state, user.user_id, &user.username, &found.password_hash).await
 }
 
 /// A refresh token presented on its own (refresh, logout).
@@ -170,22 +171,29 @@ pub async fn change_password(
         .change_password(caller.id, &new_hash, now)
         .await?;
     state.announce_revocation(revoked, now).await;
-    new_session(&state, caller.id, &caller.username).await
+    new_session(&state, caller.id, &caller.username, &new_hash).await
 }
 
-/// A new refresh family for the user, and its first pair of tokens.
+/// A new refresh family for the user, and its first pair of tokens, if the
+/// password `checked` is still theirs.
 async fn new_session(
     state: &AppState,
     user_id: Uuid,
     username: &str,
+    checked: &str,
 ) -> Result<Json<Value>, ApiError> {
     let (refresh, refresh_hash) = tokens::new_refresh_token();
     let family = tokens::new_family();
     let expires = Utc::now() + REFRESH_TTL;
-    state
+    let started = state
         .accounts
-        .insert_refresh_token(&refresh_hash, family, user_id, expires)
+        .insert_refresh_token(&refresh_hash, family, user_id, checked, expires)
         .await?;
+    if !started {
+        return Err(ApiError::unauthenticated(
+            "the password changed while this request ran; log in again",
+        ));
+    }
     token_pair(state, &user_id, username, family, refresh)
 }
 

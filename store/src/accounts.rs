@@ -45,14 +45,18 @@ pub trait Accounts: Send + Sync + 'static {
     async fn user_by_username(&self, username: &str) -> Result<Option<UserWithHash>, StoreError>;
     async fn user_by_id(&self, user_id: Uuid) -> Result<Option<User>, StoreError>;
 
-    /// Stores the first token of a new family (a login).
+    /// Stores the first token of a new family (a session), provided the
+    /// user's password hash is still `password_hash`, the one just checked;
+    /// false if not: a login that checked a password being changed at that
+    /// moment must not start a session the change does not end.
     async fn insert_refresh_token(
         &self,
         token_hash: &[u8],
         family_id: Uuid,
         user_id: Uuid,
+        password_hash: &str,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Uses `token_hash` once and stores `next_hash` in its family.
     async fn rotate_refresh_token(

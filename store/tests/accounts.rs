@@ -16,6 +16,7 @@ ticketflow_testkit::on_both_backends!(
     concurrent_rotations_of_one_token_rotate_it_once,
     revoking_a_family_by_any_of_its_tokens_ends_it,
     a_password_change_revokes_every_family_of_its_user_only,
+    a_session_starts_only_on_the_password_just_checked,
 );
 
 fn new_user(username: &str) -> NewUser {
@@ -28,6 +29,11 @@ fn new_user(username: &str) -> NewUser {
         },
         password_hash: format!("hash of {username}"),
     }
+}
+
+/// The password hash [`new_user`] gives `user`.
+fn hash_of(user: &User) -> String {
+    format!("hash of {}", user.username)
 }
 
 async fn create(store: &dyn Store, username: &str) -> User {
@@ -79,7 +85,7 @@ async fn a_refresh_token_rotates_once_and_reuse_revokes_the_family(backend: Back
     let later = now + Duration::hours(1);
     let family = Uuid::now_v7();
     store
-        .insert_refresh_token(b"first", family, user.user_id, later)
+        .insert_refresh_token(b"first", family, user.user_id, &hash_of(&user), later)
         .await
         .expect("insert");
 
@@ -103,7 +109,7 @@ async fn a_refresh_token_rotates_once_and_reuse_revokes_the_family(backend: Back
     // Another login's family is untouched.
     let other = Uuid::now_v7();
     store
-        .insert_refresh_token(b"other", other, user.user_id, later)
+        .insert_refresh_token(b"other", other, user.user_id, &hash_of(&user), later)
         .await
         .expect("insert");
     let fine = store.rotate_refresh_token(b"other", b"other next", now, later);
@@ -118,7 +124,7 @@ async fn an_expired_or_unknown_refresh_token_is_invalid(backend: Backend) {
     let user = create(&*store, "erin").await;
     let now = Utc::now();
     store
-        .insert_refresh_token(b"old", Uuid::now_v7(), user.user_id, now)
+        .insert_refresh_token(b"old", Uuid::now_v7(), user.user_id, &hash_of(&user), now)
         .await
         .expect("insert");
     let expired = store.rotate_refresh_token(b"old", b"new", now, now + Duration::hours(1));
@@ -136,7 +142,13 @@ async fn concurrent_rotations_of_one_token_rotate_it_once(backend: Backend) {
     let now = Utc::now();
     let later = now + Duration::hours(1);
     store
-        .insert_refresh_token(b"shared", Uuid::now_v7(), user.user_id, later)
+        .insert_refresh_token(
+            b"shared",
+            Uuid::now_v7(),
+            user.user_id,
+            &hash_of(&user),
+            later,
+        )
         .await
         .expect("insert");
     let tries: Vec<_> = (0..10u8)
@@ -169,7 +181,7 @@ async fn revoking_a_family_by_any_of_its_tokens_ends_it(backend: Backend) {
     let later = now + Duration::hours(1);
     let family = Uuid::now_v7();
     store
-        .insert_refresh_token(b"one", family, user.user_id, later)
+        .insert_refresh_token(b"one", family, user.user_id, &hash_of(&user), later)
         .await
         .expect("insert");
     let rotated = store.rotate_refresh_token(b"one", b"two", now, later);
@@ -207,7 +219,7 @@ async fn a_password_change_revokes_every_family_of_its_user_only(backend: Backen
         (b"i1", theirs, &other),
     ] {
         store
-            .insert_refresh_token(token, family, owner.user_id, later)
+            .insert_refresh_token(token, family, owner.user_id, &hash_of(&owner), later)
             .await
             .expect("insert");
     }
@@ -234,4 +246,31 @@ async fn a_password_change_revokes_every_family_of_its_user_only(backend: Backen
     assert_eq!(mine.await.expect("rotate"), RefreshOutcome::Invalid);
     let none = store.password_hash(Uuid::now_v7()).await.expect("hash");
     assert_eq!(none, None);
+}
+
+async fn a_session_starts_only_on_the_password_just_checked(backend: Backend) {
+    let store = backend.store().await;
+    let user = create(&*store, "jane").await;
+    let now = Utc::now();
+    let later = now + Duration::hours(1);
+    let checked = hash_of(&user);
+    let insert = |token: &'static [u8], hash: String| {
+        let store = store.clone();
+        async move {
+            store
+                .insert_refresh_token(token, Uuid::now_v7(), user.user_id, &hash, later)
+                .await
+                .expect("insert")
+        }
+    };
+    assert!(insert(b"before", checked.clone()).await);
+    store
+        .change_password(user.user_id, "changed", now)
+        .await
+        .expect("change");
+    // A login that checked the old password as it changed.
+    assert!(!insert(b"stale", checked).await);
+    let stale = store.rotate_refresh_token(b"stale", b"next", now, later);
+    assert_eq!(stale.await.expect("rotate"), RefreshOutcome::Invalid);
+    assert!(insert(b"after", "changed".to_string()).await);
 }

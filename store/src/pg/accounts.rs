@@ -63,17 +63,28 @@ impl Accounts for PgStore {
         token_hash: &[u8],
         family_id: Uuid,
         user_id: Uuid,
+        password_hash: &str,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let client = self.client().await?;
-        prepared::execute(
+        // FOR SHARE waits for a password change in flight and then sees its
+        // hash: either this session exists before the change revokes the
+        // user's families, or it is not started.
+        let inserted = prepared::execute(
             &client,
             "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
-                 VALUES ($1, $2, $3, $4)",
-            &[&token_hash, &family_id, &user_id, &expires_at],
+             SELECT $1, $2, user_id, $4 FROM users
+             WHERE user_id = $3 AND password_hash = $5 FOR SHARE",
+            &[
+                &token_hash,
+                &family_id,
+                &user_id,
+                &expires_at,
+                &password_hash,
+            ],
         )
         .await?;
-        Ok(())
+        Ok(inserted == 1)
     }
 
     async fn rotate_refresh_token(

@@ -78,22 +78,29 @@ impl Accounts for SqliteStore {
         token_hash: &[u8],
         family_id: Uuid,
         user_id: Uuid,
+        password_hash: &str,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let token_hash = token_hash.to_vec();
+        let password_hash = password_hash.to_string();
+        // On the writer, one write at a time: a password change is wholly
+        // before or after this.
         self.writer
             .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![
-                    token_hash,
-                    family_id,
-                    user_id,
-                    micros(expires_at)
-                ])?;
-                Ok(())
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
+                         SELECT ?1, ?2, user_id, ?4 FROM users
+                         WHERE user_id = ?3 AND password_hash = ?5",
+                    )?
+                    .execute(params![
+                        token_hash,
+                        family_id,
+                        user_id,
+                        micros(expires_at),
+                        password_hash
+                    ])?;
+                Ok(inserted == 1)
             })
             .await
     }
