@@ -219,7 +219,7 @@ async fn a_password_change_revokes_every_family_of_its_user_only(backend: Backen
         (b"i1", theirs, &other),
     ] {
         store
-            .insert_refresh_token(token, family, owner.user_id, &hash_of(&owner), later)
+            .insert_refresh_token(token, family, owner.user_id, &hash_of(owner), later)
             .await
             .expect("insert");
     }
