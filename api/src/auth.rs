@@ -1,4 +1,4 @@
-//! Registration, login, token refresh and `/api/me`.
+//! Registration, login, token refresh, logout, password change and `/api/me`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -72,29 +72,20 @@ pub async fn login(
     let Some(found) = found.filter(|_| matches) else {
         return Err(ApiError::unauthenticated("wrong username or password"));
     };
-    let (refresh, refresh_hash) = tokens::new_refresh_token();
-    let expires = Utc::now() + REFRESH_TTL;
-    state
-        .accounts
-        .insert_refresh_token(
-            &refresh_hash,
-            tokens::new_family(),
-            found.user.user_id,
-            expires,
-        )
-        .await?;
-    token_pair(&state, &found.user.user_id, &found.user.username, refresh)
+    let user = &found.user;
+    new_session(&state, user.user_id, &user.username, &found.password_hash).await
 }
 
+/// A refresh token presented on its own (refresh, logout).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Refresh {
+pub struct Presented {
     refresh_token: String,
 }
 
 pub async fn refresh(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<Refresh>,
+    JsonBody(body): JsonBody<Presented>,
 ) -> Result<Json<Value>, ApiError> {
     let (next, next_hash) = tokens::new_refresh_token();
     let now = Utc::now();
@@ -104,30 +95,118 @@ pub async fn refresh(
         .rotate_refresh_token(&presented, &next_hash, now, now + REFRESH_TTL)
         .await?;
     match outcome {
-        RefreshOutcome::Rotated { user_id } => {
+        RefreshOutcome::Rotated { user_id, family_id } => {
             let user = state
                 .accounts
                 .user_by_id(user_id)
                 .await?
                 .ok_or_else(|| ApiError::unauthenticated("user no longer exists"))?;
-            token_pair(&state, &user.user_id, &user.username, next)
+            token_pair(&state, &user.user_id, &user.username, family_id, next)
         }
-        RefreshOutcome::Reused => Err(ApiError::unauthenticated(
-            "refresh token was already used; its whole family is revoked",
-        )),
+        RefreshOutcome::Reused { family_id } => {
+            state.announce_revocation(vec![family_id], now).await;
+            Err(ApiError::unauthenticated(
+                "refresh token was already used; its whole family is revoked",
+            ))
+        }
         RefreshOutcome::Invalid => Err(ApiError::unauthenticated("invalid refresh token")),
     }
+}
+
+/// Ends the session (refresh family) of the presented token: 204 whether it
+/// was live, already ended or never issued, as OAuth's token revocation
+/// answers (RFC 7009): the client is logged out either way, and the answer
+/// tells nothing about a guessed token.
+pub async fn logout(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Presented>,
+) -> Result<StatusCode, ApiError> {
+    let now = Utc::now();
+    let presented = tokens::hash_refresh_token(&body.refresh_token);
+    if let Some(family) = state
+        .accounts
+        .revoke_refresh_family(&presented, now)
+        .await?
+    {
+        state.announce_revocation(vec![family], now).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the caller's password and ends every session of theirs (their
+/// sockets close with 4401); the caller gets a new session, as a login
+/// with the new password would give.
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    JsonBody(body): JsonBody<ChangePassword>,
+) -> Result<Json<Value>, ApiError> {
+    user::validate_new_password(&body.new_password)?;
+    let current = state
+        .accounts
+        .password_hash(caller.id)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("user no longer exists"))?;
+    if !password::verify(body.current_password, current).await? {
+        // Not 401: the caller is authenticated, and a 401 would send clients
+        // down their refresh-and-retry path.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_password",
+            "current_password is not this account's password",
+        )
+        .with("field", "current_password"));
+    }
+    let new_hash = password::hash(body.new_password).await?;
+    let now = Utc::now();
+    let revoked = state
+        .accounts
+        .change_password(caller.id, &new_hash, now)
+        .await?;
+    state.announce_revocation(revoked, now).await;
+    new_session(&state, caller.id, &caller.username, &new_hash).await
+}
+
+/// A new refresh family for the user, and its first pair of tokens, if the
+/// password `checked` is still theirs.
+async fn new_session(
+    state: &AppState,
+    user_id: Uuid,
+    username: &str,
+    checked: &str,
+) -> Result<Json<Value>, ApiError> {
+    let (refresh, refresh_hash) = tokens::new_refresh_token();
+    let family = tokens::new_family();
+    let expires = Utc::now() + REFRESH_TTL;
+    let started = state
+        .accounts
+        .insert_refresh_token(&refresh_hash, family, user_id, checked, expires)
+        .await?;
+    if !started {
+        return Err(ApiError::unauthenticated(
+            "the password changed while this request ran; log in again",
+        ));
+    }
+    token_pair(state, &user_id, username, family, refresh)
 }
 
 fn token_pair(
     state: &AppState,
     user_id: &Uuid,
     username: &str,
+    family: Uuid,
     refresh: String,
 ) -> Result<Json<Value>, ApiError> {
     let access = state
         .tokens
-        .issue_access(*user_id, username, Utc::now())
+        .issue_access(*user_id, username, family, Utc::now())
         .map_err(|e| {
             tracing::error!(error = %e, "cannot sign access token");
             ApiError::new(

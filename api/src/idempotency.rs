@@ -35,7 +35,10 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
 }
 
 async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Response> {
-    let keyed = matches!(*req.method(), Method::POST | Method::PATCH | Method::DELETE);
+    // Auth routes are not commands, and their responses hold credentials,
+    // which are never stored: a key on them is ignored.
+    let keyed = matches!(*req.method(), Method::POST | Method::PATCH | Method::DELETE)
+        && !req.uri().path().starts_with("/auth/");
     let key = req
         .headers()
         .get(HEADER)

@@ -45,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/password", post(auth::change_password))
         .route("/me", get(auth::me))
         .route("/projects", post(projects::create).get(projects::list))
         .route("/projects/{pid}", get(projects::get))
@@ -100,13 +102,29 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(TraceLayer::new_for_http().on_failure(
-            // A 5xx here is often the client's doing (an X-Min-Position far
-            // ahead); where the server needs an operator, the cause logs
-            // itself at WARN or ERROR (the store, the read models).
-            DefaultOnFailure::new().level(Level::DEBUG),
-        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(
+                    // A 5xx here is often the client's doing (an X-Min-Position far
+                    // ahead); where the server needs an operator, the cause logs
+                    // itself at WARN or ERROR (the store, the read models).
+                    DefaultOnFailure::new().level(Level::DEBUG),
+                ),
+        )
         .with_state(state)
+}
+
+/// A request's span names its path, not its query: a query may carry a
+/// token (`?token=` is how browsers authenticate sockets, and clients send
+/// it elsewhere too), and logs must never hold one.
+fn request_span(req: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %req.method(),
+        path = req.uri().path(),
+        version = ?req.version(),
+    )
 }
 
 /// Refuses a declared body over the limit before any handler reads it, so

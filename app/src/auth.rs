@@ -8,6 +8,7 @@ use ticketflow_domain::Actor;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::tokens::Refused;
 use crate::AppState;
 
 /// The caller, from a valid `Authorization: Bearer` access token.
@@ -17,6 +18,9 @@ pub struct AuthUser {
     pub username: String,
     /// When the access token expires (Unix seconds): sockets close then.
     pub expires_at: i64,
+    /// The refresh family the token comes from (`None` for tokens issued
+    /// before tokens named it): sockets close when it is revoked.
+    pub family: Option<Uuid>,
 }
 
 impl AuthUser {
@@ -48,25 +52,34 @@ impl FromRequestParts<AppState> for AuthUser {
 }
 
 impl AppState {
-    /// Checks an access token; the claims are all a request needs, so this
-    /// touches no database.
+    /// Checks an access token; the claims and the revoked families this
+    /// process keeps in memory are all a request needs, so this touches no
+    /// database.
     pub fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError> {
         let claims = self
             .tokens
             .verify_access(token)
-            .map_err(|e| ApiError::unauthenticated(refusal(e.kind())))?;
+            .map_err(|e| ApiError::unauthenticated(refusal(&e)))?;
         Ok(AuthUser {
             id: claims.sub,
             username: claims.username,
             expires_at: claims.exp,
+            family: claims.sid,
         })
     }
 }
 
 /// Why an access token was refused, in words a client author can act on
 /// (jsonwebtoken's own messages are its variant names, "InvalidToken").
-fn refusal(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
+fn refusal(refused: &Refused) -> &'static str {
     use jsonwebtoken::errors::ErrorKind;
+    let kind = match refused {
+        Refused::Revoked => {
+            return "the access token's session was ended (logout, password change or a reused \
+                    refresh token): log in again"
+        }
+        Refused::Invalid(e) => e.kind(),
+    };
     match kind {
         ErrorKind::ExpiredSignature => "the access token has expired",
         ErrorKind::InvalidSignature => "the access token's signature is not ours",

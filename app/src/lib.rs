@@ -4,7 +4,8 @@
 //! - [`AppState`]: the stores, read models, broker and caches of a process;
 //! - [`command`]: running a command (load the aggregate, let the domain
 //!   decide, append), with the [`Aggregates`] cache and per-stream turns;
-//! - [`auth`], [`tokens`], [`password`]: who is calling;
+//! - [`auth`], [`tokens`], [`password`]: who is calling; [`revocations`]:
+//!   whose sessions have ended, in step across processes;
 //! - [`membership`]: who may see a project and its tickets;
 //! - [`notifications`]: read marks, announced to the reader's sockets;
 //! - [`Origins`]: which browser pages may use either door;
@@ -22,6 +23,7 @@ pub mod notifications;
 mod origins;
 pub mod params;
 pub mod password;
+pub mod revocations;
 pub mod tokens;
 pub mod wording;
 

@@ -27,13 +27,23 @@ pub fn validate_username(username: &str) -> Result<(), DomainError> {
 }
 
 pub fn validate_password(password: &str) -> Result<(), DomainError> {
+    password_rule("password", password)
+}
+
+/// A password change's new password: the registration rule, under its own
+/// field name.
+pub fn validate_new_password(password: &str) -> Result<(), DomainError> {
+    password_rule("new_password", password)
+}
+
+fn password_rule(field: &'static str, password: &str) -> Result<(), DomainError> {
     let len = password.chars().count();
     if (PASSWORD_MIN..=PASSWORD_MAX).contains(&len) {
         Ok(())
     } else {
         Err(DomainError::invalid(
-            "password",
-            format!("password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters"),
+            field,
+            format!("{field} must be {PASSWORD_MIN} to {PASSWORD_MAX} characters"),
         ))
     }
 }

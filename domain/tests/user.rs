@@ -1,7 +1,8 @@
 //! Account rules: username, password and display name.
 
 use ticketflow_domain::user::{
-    is_username_char, validate_display_name, validate_password, validate_username,
+    is_username_char, validate_display_name, validate_new_password, validate_password,
+    validate_username,
 };
 use ticketflow_domain::DomainError;
 use ticketflow_testkit::builders::chars;
@@ -74,6 +75,20 @@ fn password_length_counts_chars_not_bytes() {
     assert_eq!(validate_password(&chars('é', 128)), Ok(()));
     assert_eq!(field_of(validate_password(&chars('é', 7))), "password");
     assert_eq!(field_of(validate_password(&chars('😀', 129))), "password");
+}
+
+#[test]
+fn a_new_password_follows_the_same_rule_under_its_own_field() {
+    assert_eq!(validate_new_password(&chars('é', 8)), Ok(()));
+    assert_eq!(validate_new_password(&chars('p', 128)), Ok(()));
+    assert_eq!(
+        field_of(validate_new_password(&chars('p', 7))),
+        "new_password"
+    );
+    assert_eq!(
+        field_of(validate_new_password(&chars('p', 129))),
+        "new_password"
+    );
 }
 
 #[test]

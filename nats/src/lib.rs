@@ -21,6 +21,7 @@ pub mod member_removal;
 pub mod presence;
 pub mod pubsub;
 pub mod relay;
+pub mod revocation;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,7 @@ pub use local::LocalPubSub;
 pub use member_removal::{member_removal, MemberRemoval};
 pub use presence::PresenceSubject;
 pub use pubsub::{Message, NatsPubSub, PubSub, Subscription};
+pub use revocation::{revocation, Revocation};
 
 /// Long enough to cover any retry of the relay: a republish inside it is
 /// dropped by JetStream even if the relay lost track of what it sent.

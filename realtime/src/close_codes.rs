@@ -15,7 +15,8 @@ pub const TOO_BIG: u16 = 1009;
 pub const INTERNAL: u16 = 1011;
 /// The socket's queue was full; the client resumes with `since`.
 pub const SLOW_CONSUMER: u16 = 4008;
-/// The access token expired; the client reconnects with a fresh one.
+/// The access token expired, or its session was ended (logout, password
+/// change, a reused refresh token); the client reconnects with a fresh one.
 pub const TOKEN_EXPIRED: u16 = 4401;
 /// The user was removed from the project.
 pub const REMOVED_MEMBER: u16 = 4403;

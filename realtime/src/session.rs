@@ -52,7 +52,7 @@ impl Session {
         if let Some(since) = self.since {
             last = Box::pin(self.replay_since(sink, since, head)).await?;
         }
-        let mut keepalive = Keepalive::new(&self.gateway.timing, self.user.expires_at);
+        let mut keepalive = Keepalive::new(&self.gateway, &self.user);
         loop {
             tokio::select! {
                 live = subscription.rx.recv() => {

@@ -1,22 +1,27 @@
 //! The socket plumbing both kinds of session share: reading client frames,
-//! writing with a deadline, keepalive and token expiry, closing properly,
-//! and the client messages every channel answers the same way (`ping`,
-//! `bad_message`).
+//! writing with a deadline, keepalive and the token's end (expiry, or its
+//! session's revocation), closing properly, and the client messages every
+//! channel answers the same way (`ping`, `bad_message`).
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use ticketflow_app::{AuthUser, TokenKeys};
+use tokio::sync::watch;
 use tokio::time::{interval_at, sleep, sleep_until, Instant, Interval, Sleep};
+use uuid::Uuid;
 
 use crate::close_codes::{
     BAD_DATA, INTERNAL, INVALID_PAYLOAD, NORMAL, PROTOCOL_ERROR, REMOVED_MEMBER, SLOW_CONSUMER,
     TOKEN_EXPIRED, TOO_BIG,
 };
 use crate::hub::Control;
+use crate::Gateway;
 
 /// Server Ping frames, so intermediaries keep the connection open.
 pub const PING_EVERY: Duration = Duration::from_secs(25);
@@ -118,22 +123,30 @@ impl Default for Timing {
     }
 }
 
-/// Server pings, the idle limit and token expiry of one socket.
+/// Server pings, the idle limit, and the end of the token's life (expiry or
+/// its session's revocation) of one socket.
 pub(crate) struct Keepalive {
     ping: Interval,
     idle_limit: Duration,
     idle_deadline: Instant,
     expiry: Pin<Box<Sleep>>,
+    session: SessionWatch,
 }
 
 impl Keepalive {
-    pub(crate) fn new(timing: &Timing, expires_at: i64) -> Self {
-        let left = expires_at - chrono::Utc::now().timestamp();
+    pub(crate) fn new(gateway: &Gateway, user: &AuthUser) -> Self {
+        let timing = &gateway.timing;
+        let left = user.expires_at - chrono::Utc::now().timestamp();
         Self {
             ping: interval_at(Instant::now() + timing.ping_every, timing.ping_every),
             idle_limit: timing.idle_limit,
             idle_deadline: Instant::now() + timing.idle_limit,
             expiry: Box::pin(sleep(Duration::from_secs(left.max(0) as u64))),
+            session: SessionWatch {
+                changes: gateway.app.tokens.revocations(),
+                tokens: gateway.app.tokens.clone(),
+                family: user.family,
+            },
         }
     }
 
@@ -148,7 +161,35 @@ impl Keepalive {
             _ = self.ping.tick() => Ok(()),
             _ = sleep_until(self.idle_deadline) => Err(End::Close(NORMAL, "idle")),
             _ = &mut self.expiry => Err(End::Close(TOKEN_EXPIRED, "token expired")),
+            () = self.session.ended() => Err(End::Close(TOKEN_EXPIRED, "session ended")),
         }
+    }
+}
+
+/// Whether the refresh family a socket's token comes from is revoked.
+struct SessionWatch {
+    /// Changes with every revocation this process learns of; marked changed
+    /// at first, since one may have come after the handshake's check.
+    changes: watch::Receiver<u64>,
+    tokens: Arc<TokenKeys>,
+    /// `None` for a token from before tokens named their family.
+    family: Option<Uuid>,
+}
+
+impl SessionWatch {
+    /// Resolves once the family is revoked (never, without one).
+    async fn ended(&mut self) {
+        let Some(family) = self.family else {
+            return std::future::pending().await;
+        };
+        // Cancel-safe: `changed` marks a change seen only as it returns, and
+        // the check follows with no await in between.
+        while self.changes.changed().await.is_ok() {
+            if self.tokens.is_revoked(family) {
+                return;
+            }
+        }
+        std::future::pending().await
     }
 }
 

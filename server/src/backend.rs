@@ -175,7 +175,13 @@ impl Backend {
     ) -> anyhow::Result<(Router, Vec<JoinHandle<()>>)> {
         let state = self.app_state(secret, origins.clone());
         let mut router = Router::new();
-        let mut tasks = Vec::new();
+        // Before the first request: a session ended before this process
+        // started stays ended here.
+        let revocations = ticketflow_app::revocations::start(state.clone())
+            .await
+            .context("loading the revoked token families")?;
+        let mut tasks = vec![revocations];
+        ticketflow_app::password::prepare_dummy_hash().await;
         if api {
             router = router.merge(ticketflow_api::router(state.clone()));
         }

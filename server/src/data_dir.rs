@@ -1,5 +1,11 @@
 //! The embedded mode's data directory: the SQLite files, the generated JWT
 //! secret, and a lock that keeps a second process out.
+//!
+//! `events.db` holds password and refresh-token hashes, so the directory is
+//! its owner's alone (0700) and so is every file in it (0600), whatever the
+//! umask: files from before are narrowed when the directory is opened, and
+//! the process's umask becomes 077, which covers what SQLite creates later
+//! (`-wal`, `-shm`, `-journal`; SQLite gives those its database's mode too).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -27,6 +33,8 @@ impl DataDir {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         fs::create_dir_all(path)
             .with_context(|| format!("creating the data directory {}", path.display()))?;
+        #[cfg(unix)]
+        owner_only(path)?;
         let mut lock = OpenOptions::new()
             .read(true)
             .write(true)
@@ -88,6 +96,29 @@ impl DataDir {
     }
 }
 
+/// Makes `dir` and every file in it its owner's alone, and what this
+/// process creates from now on too.
+#[cfg(unix)]
+fn owner_only(dir: &Path) -> anyhow::Result<()> {
+    use rustix::fs::Mode;
+    use std::os::unix::fs::PermissionsExt;
+
+    rustix::process::umask(Mode::from_raw_mode(0o077));
+    let narrow = |path: &Path, mode: u32| {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("making {} private", path.display()))
+    };
+    narrow(dir, 0o700)?;
+    let entries = fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            narrow(&entry.path(), 0o600)?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes a file only its owner can read, whole or not at all (a crash
 /// mid-write must not leave an empty secret that the next start trusts).
 fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
@@ -125,6 +156,31 @@ mod tests {
         );
         drop(first);
         DataDir::open(dir.path()).expect("free again");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_world_readable_directory_and_its_files_become_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let parent = tempfile::tempdir().expect("tempdir");
+        let path = parent.path().join("data");
+        fs::create_dir(&path).expect("mkdir");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let old = path.join(DataDir::EVENTS_DB);
+        fs::write(&old, b"").expect("a file from before");
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o666)).expect("chmod");
+
+        let dir = DataDir::open(&path).expect("open");
+        let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o700);
+        assert_eq!(mode(&old), 0o600);
+        assert_eq!(mode(&path.join(LOCK)), 0o600);
+        // Created later, as SQLite creates its -wal file.
+        let later = path.join("reads.db-wal");
+        File::create(&later).expect("create");
+        assert_eq!(mode(&later), 0o600);
+        drop(dir);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The contract's Auth section and "Users, tokens, members" rules, over real
 //! HTTP: registration, login, refresh rotation and reuse detection, `/api/me`,
-//! and every way a bearer token can be wrong.
+//! and every way a bearer token can be wrong; and the additions: logout,
+//! password change, and sessions that end at once on every instance, sockets
+//! included.
 //!
 //! Run: `cargo test -p ticketflow --test auth` (PostgreSQL must be up).
 
@@ -9,6 +11,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use ticketflow_testkit::ws::{close_code, connect, next_json, refused, send_json, Socket};
 use ticketflow_testkit::{assert_error, keys, sorted};
 use ticketflow_testkit::{Reply, TestServer, JWT_SECRET};
 
@@ -451,5 +454,642 @@ async fn concurrent_refreshes_of_one_token_rotate_it_once() {
     assert!(rotated <= 1, "a single-use token was used {rotated} times");
     for reply in replies.iter().filter(|r| r.status != StatusCode::OK) {
         assert_error(reply, 401, "unauthenticated", None);
+    }
+}
+
+// Ending sessions: logout, password change, and a reused refresh token.
+// A session is a refresh family; its access tokens name it (`sid`) and are
+// refused the moment it ends, on every instance, and its sockets close with
+// 4401.
+
+/// One login's tokens.
+struct Session {
+    access: String,
+    refresh: String,
+}
+
+impl Session {
+    #[track_caller]
+    fn of(reply: &Reply) -> Self {
+        assert_token_pair(reply);
+        Self {
+            access: reply.body["access_token"].as_str().unwrap().to_string(),
+            refresh: reply.body["refresh_token"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+async fn logout(server: &TestServer, refresh_token: &str) -> Reply {
+    let body = json!({ "refresh_token": refresh_token });
+    server
+        .call(Method::POST, "/api/auth/logout", None, Some(body), &[])
+        .await
+}
+
+async fn change_password(server: &TestServer, token: &str, current: &str, new: &str) -> Reply {
+    let body = json!({ "current_password": current, "new_password": new });
+    server.post("/api/auth/password", token, body).await
+}
+
+/// A socket of every kind on `project_id` with `token`, each past its
+/// opening messages (so it is live before anything is revoked).
+async fn sockets(base_ws: &str, project_id: &str, token: &str) -> Vec<Socket> {
+    let paths = [
+        "/ws/notifications/".to_string(),
+        format!("/ws/projects/{project_id}/tickets/"),
+        format!("/ws/projects/{project_id}/presence/"),
+    ];
+    let mut open = Vec::new();
+    for path in paths {
+        let mut socket = connect(&format!("{base_ws}{path}?token={token}")).await;
+        assert_eq!(
+            next_json(&mut socket).await["type"],
+            "connection_established"
+        );
+        if path.ends_with("/presence/") {
+            assert_eq!(next_json(&mut socket).await["type"], "presence_state");
+        }
+        open.push(socket);
+    }
+    open
+}
+
+/// Answers a ping (whatever presence news comes before the pong).
+async fn assert_still_open(socket: &mut Socket) {
+    let stamp = uuid::Uuid::new_v4().to_string();
+    send_json(socket, json!({ "type": "ping", "timestamp": stamp })).await;
+    loop {
+        let message = next_json(socket).await;
+        if message["type"] == "pong" {
+            assert_eq!(message["timestamp"], stamp.as_str());
+            return;
+        }
+        assert_eq!(message["type"], "user_status", "{message}");
+    }
+}
+
+async fn assert_all_close_with_4401(sockets: &mut [Socket]) {
+    for socket in sockets {
+        assert_eq!(close_code(socket).await, 4401);
+    }
+}
+
+#[track_caller]
+fn assert_refused_as_ended(reply: &Reply) {
+    assert_error(reply, 401, "unauthenticated", None);
+    let message = reply.body["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("session was ended"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_ends_the_presented_session_at_once_and_no_other() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let project = server.project(&alice, "LOG").await;
+    let pid = project["id"].as_str().unwrap();
+    let other = Session::of(&server.login("alice", PASSWORD).await);
+    let ws = server.ws_url("");
+    let mut ending = sockets(&ws, pid, &alice.token).await;
+    let mut staying = sockets(&ws, pid, &other.access).await;
+
+    let reply = logout(&server, &alice.refresh_token).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    assert_refused_as_ended(&server.get("/api/me", &alice.token).await);
+    assert_error(
+        &refresh(&server, &alice.refresh_token).await,
+        401,
+        "unauthenticated",
+        None,
+    );
+    assert_all_close_with_4401(&mut ending).await;
+    let handshake = format!("/ws/notifications/?token={}", alice.token);
+    assert_eq!(refused(&server.ws_url(&handshake)).await, 401);
+
+    // The other login goes on: its sockets, its token, its refresh.
+    for socket in &mut staying {
+        assert_still_open(socket).await;
+    }
+    assert_eq!(
+        server.get("/api/me", &other.access).await.status,
+        StatusCode::OK
+    );
+    assert_token_pair(&refresh(&server, &other.refresh).await);
+
+    // Idempotent, and a token never issued gets the same answer.
+    assert_eq!(
+        logout(&server, &alice.refresh_token).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        logout(&server, "never-issued").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let missing = server
+        .call(Method::POST, "/api/auth/logout", None, Some(json!({})), &[])
+        .await;
+    assert_error(&missing, 422, "invalid_field", Some("refresh_token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_with_a_used_refresh_token_ends_its_family_too() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let rotated = Session::of(&refresh(&server, &alice.refresh_token).await);
+    assert_eq!(
+        server.get("/api/me", &rotated.access).await.status,
+        StatusCode::OK
+    );
+
+    let reply = logout(&server, &alice.refresh_token).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_refused_as_ended(&server.get("/api/me", &rotated.access).await);
+    assert_error(
+        &refresh(&server, &rotated.refresh).await,
+        401,
+        "unauthenticated",
+        None,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_change_ends_every_session_of_the_user_and_starts_one() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let project = server.project(&alice, "PWD").await;
+    let pid = project["id"].as_str().unwrap();
+    server.add_member(&alice, pid, &bob).await;
+    let second = Session::of(&server.login("alice", PASSWORD).await);
+    let ws = server.ws_url("");
+    let mut alices = sockets(&ws, pid, &alice.token).await;
+    alices.extend(sockets(&ws, pid, &second.access).await);
+    let mut bobs = sockets(&ws, pid, &bob.token).await;
+
+    let new_password = "a much better password";
+    let reply = change_password(&server, &second.access, PASSWORD, new_password).await;
+    let fresh = Session::of(&reply);
+
+    assert_all_close_with_4401(&mut alices).await;
+    for old in [&alice.token, &second.access] {
+        assert_refused_as_ended(&server.get("/api/me", old).await);
+    }
+    for old in [&alice.refresh_token, &second.refresh] {
+        assert_error(&refresh(&server, old).await, 401, "unauthenticated", None);
+    }
+    assert_error(
+        &server.login("alice", PASSWORD).await,
+        401,
+        "unauthenticated",
+        None,
+    );
+    assert_token_pair(&server.login("alice", new_password).await);
+    // The caller's new session works, sockets included.
+    let me = server.get("/api/me", &fresh.access).await;
+    assert_eq!(
+        (me.status, me.body["username"].as_str()),
+        (StatusCode::OK, Some("alice"))
+    );
+    sockets(&ws, pid, &fresh.access).await;
+    assert_token_pair(&refresh(&server, &fresh.refresh).await);
+    // Another user is not concerned.
+    for socket in &mut bobs {
+        assert_still_open(socket).await;
+    }
+    assert_eq!(
+        server.get("/api/me", &bob.token).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_password_change_changes_nothing() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let path = "/api/auth/password";
+
+    let wrong = change_password(&server, &alice.token, "not my password", "new password 1").await;
+    assert_error(&wrong, 403, "wrong_password", Some("current_password"));
+    let short = change_password(&server, &alice.token, PASSWORD, "short").await;
+    assert_error(&short, 422, "invalid_field", Some("new_password"));
+    let long = change_password(&server, &alice.token, PASSWORD, &"p".repeat(129)).await;
+    assert_error(&long, 422, "invalid_field", Some("new_password"));
+    let missing = server
+        .post(
+            path,
+            &alice.token,
+            json!({ "new_password": "new password 1" }),
+        )
+        .await;
+    assert_error(&missing, 422, "invalid_field", Some("current_password"));
+    let body = json!({ "current_password": PASSWORD, "new_password": "new password 1" });
+    let anonymous = server.call(Method::POST, path, None, Some(body), &[]).await;
+    assert_error(&anonymous, 401, "unauthenticated", None);
+
+    assert_eq!(
+        server.get("/api/me", &alice.token).await.status,
+        StatusCode::OK
+    );
+    assert_token_pair(&server.login("alice", PASSWORD).await);
+    assert_token_pair(&refresh(&server, &alice.refresh_token).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn auth_routes_take_no_idempotency_key() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let body = json!({ "current_password": PASSWORD, "new_password": "new password 1" });
+    let keyed = [("idempotency-key", "change-1")];
+    let path = "/api/auth/password";
+    let first = server
+        .call(
+            Method::POST,
+            path,
+            Some(&alice.token),
+            Some(body.clone()),
+            &keyed,
+        )
+        .await;
+    let fresh = Session::of(&first);
+    // Run again, not replayed: the current password is no longer that one,
+    // and no response holding credentials was stored to replay.
+    let again = server
+        .call(Method::POST, path, Some(&fresh.access), Some(body), &keyed)
+        .await;
+    assert_error(&again, 403, "wrong_password", Some("current_password"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reused_refresh_token_ends_its_familys_access_tokens_and_sockets() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let project = server.project(&alice, "REU").await;
+    let pid = project["id"].as_str().unwrap();
+    let rotated = Session::of(&refresh(&server, &alice.refresh_token).await);
+    let mut open = sockets(&server.ws_url(""), pid, &rotated.access).await;
+    assert_eq!(
+        server.get("/api/me", &rotated.access).await.status,
+        StatusCode::OK
+    );
+
+    // The first refresh token again: stolen, says the server.
+    let reuse = refresh(&server, &alice.refresh_token).await;
+    assert_error(&reuse, 401, "unauthenticated", None);
+    for token in [&alice.token, &rotated.access] {
+        assert_refused_as_ended(&server.get("/api/me", token).await);
+    }
+    assert_all_close_with_4401(&mut open).await;
+}
+
+/// `GET /api/me` on `base` with `token`, as a status.
+async fn me_status(base: &str, token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{base}/api/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+/// Waits for `token` to be refused on `base`: the other instance hears of
+/// the revocation over the broker, well before its database poll.
+async fn refused_within(base: &str, token: &str, wait: std::time::Duration) {
+    let deadline = std::time::Instant::now() + wait;
+    while me_status(base, token).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepted on {base}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_end_on_every_instance() {
+    let server = TestServer::start().await;
+    let Some(other) = server.another_instance().await else {
+        return; // Embedded: one instance.
+    };
+    let alice = server.user("alice").await;
+    let project = server.project(&alice, "MUL").await;
+    let pid = project["id"].as_str().unwrap();
+    let second = Session::of(&server.login("alice", PASSWORD).await);
+    // Known and remembered as valid on the other instance first.
+    assert_eq!(me_status(&other.base, &alice.token).await, StatusCode::OK);
+    let mut there = sockets(&other.ws_url(""), pid, &alice.token).await;
+    let broker_not_poll = std::time::Duration::from_secs(3);
+
+    assert_eq!(
+        logout(&server, &alice.refresh_token).await.status,
+        StatusCode::NO_CONTENT
+    );
+    refused_within(&other.base, &alice.token, broker_not_poll).await;
+    assert_all_close_with_4401(&mut there).await;
+    assert_eq!(me_status(&other.base, &second.access).await, StatusCode::OK);
+
+    // A password change on the other instance ends the rest here.
+    let mut here = sockets(&server.ws_url(""), pid, &second.access).await;
+    let body = json!({ "current_password": PASSWORD, "new_password": "new password 1" });
+    let changed = reqwest::Client::new()
+        .post(format!("{}/api/auth/password", other.base))
+        .bearer_auth(&second.access)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(changed.status(), StatusCode::OK);
+    refused_within(&server.base, &second.access, broker_not_poll).await;
+    assert_all_close_with_4401(&mut here).await;
+
+    // An instance started afterwards knows from the database.
+    let late = server.another_instance().await.expect("postgres mode");
+    for token in [&alice.token, &second.access] {
+        assert_eq!(me_status(&late.base, token).await, StatusCode::UNAUTHORIZED);
+    }
+}
+
+// No secret in the logs: the binary itself, logging at every level, through
+// a whole session's life.
+
+/// A `ticketflow serve` process with `RUST_LOG=trace` and umask 000, every
+/// line of its output kept.
+struct LoggedServer {
+    child: std::process::Child,
+    base: String,
+    readers: Vec<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl LoggedServer {
+    /// Starts it on `data`: a data directory (embedded) or a database URL
+    /// and a NATS prefix of the test's own.
+    fn start(data: &LoggedData) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        // Under the most permissive umask: what the server keeps private, it
+        // does by itself.
+        let mut command = std::process::Command::new("sh");
+        command
+            .args(["-c", "umask 000 && exec \"$0\" serve \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_ticketflow"))
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "trace")
+            .env("NO_COLOR", "1")
+            .env_remove("DATABASE_URL")
+            .env_remove("NATS_URL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        match data {
+            LoggedData::Embedded(dir) => {
+                command.arg("--data-dir").arg(dir.path());
+            }
+            LoggedData::Services { db, prefix } => {
+                command
+                    .env("DATABASE_URL", &db.url)
+                    .env("NATS_URL", nats_url())
+                    .env("NATS_PREFIX", prefix)
+                    .env("JWT_SECRET", JWT_SECRET);
+            }
+        }
+        let mut child = command.spawn().expect("spawn ticketflow");
+        let outputs: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().expect("stdout")),
+            Box::new(child.stderr.take().expect("stderr")),
+        ];
+        let readers = outputs
+            .into_iter()
+            .map(|output| {
+                std::thread::spawn(move || {
+                    use std::io::BufRead;
+                    std::io::BufReader::new(output)
+                        .lines()
+                        .map_while(Result::ok)
+                        .collect()
+                })
+            })
+            .collect();
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            readers,
+        }
+    }
+
+    /// Stops the process and returns everything it wrote.
+    fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.readers
+            .drain(..)
+            .flat_map(|r| r.join().expect("reader"))
+            .collect()
+    }
+}
+
+enum LoggedData {
+    Embedded(tempfile::TempDir),
+    Services {
+        db: ticketflow_testkit::TestDb,
+        prefix: String,
+    },
+}
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4333".to_string())
+}
+
+/// Sends `body` to `path` (with a bearer `token`) until the server answers
+/// at all, and returns the status and the JSON body.
+async fn send(base: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut request = match &body {
+            Some(body) => client.post(format!("{base}{path}")).json(body),
+            None => client.get(format!("{base}{path}")),
+        };
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let body = response.json().await.unwrap_or(Value::Null);
+                return (status, body);
+            }
+            Err(e) if e.is_connect() && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{path}: {e}"),
+        }
+    }
+}
+
+fn token_of(body: &Value, which: &str) -> String {
+    body[which].as_str().expect(which).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_password_or_token_reaches_the_logs_at_any_level() {
+    let data = if ticketflow_testkit::embedded_mode() {
+        LoggedData::Embedded(tempfile::tempdir().expect("tempdir"))
+    } else {
+        let prefix = format!("tf_{}", uuid::Uuid::new_v4().simple());
+        LoggedData::Services {
+            db: ticketflow_testkit::TestDb::create().await,
+            prefix,
+        }
+    };
+    let server = LoggedServer::start(&data);
+    let base = server.base.clone();
+    let (first, second, wrong) = ("first secret pw", "second secret pw", "wrong secret pw");
+    let mut secrets = vec![first.to_string(), second.to_string(), wrong.to_string()];
+
+    let register = json!({ "username": "alice", "password": first });
+    assert_eq!(
+        send(&base, "/api/auth/register", None, Some(register))
+            .await
+            .0,
+        201
+    );
+    let bad = json!({ "username": "alice", "password": wrong });
+    assert_eq!(send(&base, "/api/auth/login", None, Some(bad)).await.0, 401);
+    let login = json!({ "username": "alice", "password": first });
+    let (status, pair) = send(&base, "/api/auth/login", None, Some(login)).await;
+    assert_eq!(status, 200);
+    let (access, old_refresh) = (
+        token_of(&pair, "access_token"),
+        token_of(&pair, "refresh_token"),
+    );
+    let presented = json!({ "refresh_token": old_refresh });
+    let (status, pair) = send(&base, "/api/auth/refresh", None, Some(presented)).await;
+    assert_eq!(status, 200);
+    let (access2, refresh2) = (
+        token_of(&pair, "access_token"),
+        token_of(&pair, "refresh_token"),
+    );
+
+    let ws = base.replacen("http://", "ws://", 1);
+    let mut socket = connect(&format!("{ws}/ws/notifications/?token={access2}&since=0")).await;
+    assert_eq!(
+        next_json(&mut socket).await["type"],
+        "connection_established"
+    );
+    let project = json!({ "key": "LOGS", "name": "Logs" });
+    assert_eq!(
+        send(&base, "/api/projects", Some(&access2), Some(project))
+            .await
+            .0,
+        201
+    );
+    let me = format!("/api/me?token={access2}");
+    assert_eq!(send(&base, &me, Some(&access2), None).await.0, 200);
+
+    let change = json!({ "current_password": first, "new_password": second });
+    let (status, pair) = send(&base, "/api/auth/password", Some(&access2), Some(change)).await;
+    assert_eq!(status, 200);
+    assert_eq!(close_code(&mut socket).await, 4401);
+    let (access3, refresh3) = (
+        token_of(&pair, "access_token"),
+        token_of(&pair, "refresh_token"),
+    );
+    let out = json!({ "refresh_token": refresh3 });
+    assert_eq!(
+        send(&base, "/api/auth/logout", None, Some(out)).await.0,
+        204
+    );
+    // Refused tokens are secrets too.
+    assert_eq!(send(&base, "/api/me", Some(&access3), None).await.0, 401);
+    let reuse = json!({ "refresh_token": old_refresh });
+    assert_eq!(
+        send(&base, "/api/auth/refresh", None, Some(reuse)).await.0,
+        401
+    );
+
+    let log = server.stop();
+    if let LoggedData::Services { prefix, .. } = &data {
+        if let Ok(bus) = ticketflow_nats::Bus::connect(&nats_url(), prefix).await {
+            let _ = bus.delete_stream().await;
+        }
+    }
+    assert!(
+        log.iter().any(|l| l.contains("TRACE")),
+        "the log was not at trace level: {} lines",
+        log.len()
+    );
+    for token in [&access, &access2, &access3] {
+        secrets.push(token.clone());
+        // A JWT's signature alone would do to forge nothing, but is its secret part.
+        secrets.push(token.rsplit('.').next().expect("signature").to_string());
+    }
+    secrets.extend([old_refresh, refresh2, refresh3]);
+    // Nor how passwords are stored (every argon2id hash starts so).
+    secrets.push("$argon2id$".to_string());
+    for secret in &secrets {
+        let leaks: Vec<&String> = log.iter().filter(|l| l.contains(secret.as_str())).collect();
+        assert!(leaks.is_empty(), "{secret:?} is in the log:\n{leaks:#?}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_embedded_data_is_its_owners_alone_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = LoggedData::Embedded(tempfile::tempdir_in(dir.path()).expect("data dir"));
+    let LoggedData::Embedded(path) = &data else {
+        unreachable!()
+    };
+    let path = path.path().to_path_buf();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let server = LoggedServer::start(&data);
+    // Writes to both databases, so SQLite has made its -wal and -shm files.
+    let register = json!({ "username": "alice", "password": PASSWORD });
+    assert_eq!(
+        send(&server.base, "/api/auth/register", None, Some(register))
+            .await
+            .0,
+        201
+    );
+    let login = json!({ "username": "alice", "password": PASSWORD });
+    let (status, pair) = send(&server.base, "/api/auth/login", None, Some(login)).await;
+    assert_eq!(status, 200);
+    let project = json!({ "key": "PRIV", "name": "Private" });
+    let token = token_of(&pair, "access_token");
+    assert_eq!(
+        send(&server.base, "/api/projects", Some(&token), Some(project))
+            .await
+            .0,
+        201
+    );
+
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    let files: Vec<(String, u32)> = std::fs::read_dir(&path)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                mode(&p),
+            )
+        })
+        .collect();
+    server.stop();
+    assert_eq!(mode(&path), 0o700);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "events.db",
+        "events.db-wal",
+        "reads.db",
+        "reads.db-wal",
+        "jwt-secret",
+    ] {
+        assert!(names.contains(&expected), "{expected} among {names:?}");
+    }
+    for (name, mode) in files {
+        assert_eq!(mode, 0o600, "{name} is {mode:o}");
     }
 }

@@ -39,7 +39,7 @@ impl PresenceSession {
             presence_state,
         } = presence.connect(self.project_id, &self.user);
         send(sink, &presence_state).await?;
-        let mut keepalive = Keepalive::new(&self.gateway.timing, self.user.expires_at);
+        let mut keepalive = Keepalive::new(&self.gateway, &self.user);
         loop {
             tokio::select! {
                 // In this order: what was queued before a client frame is sent before its answer.

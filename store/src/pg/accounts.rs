@@ -63,17 +63,28 @@ impl Accounts for PgStore {
         token_hash: &[u8],
         family_id: Uuid,
         user_id: Uuid,
+        password_hash: &str,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let client = self.client().await?;
-        prepared::execute(
+        // FOR SHARE waits for a password change in flight and then sees its
+        // hash: either this session exists before the change revokes the
+        // user's families, or it is not started.
+        let inserted = prepared::execute(
             &client,
             "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
-                 VALUES ($1, $2, $3, $4)",
-            &[&token_hash, &family_id, &user_id, &expires_at],
+             SELECT $1, $2, user_id, $4 FROM users
+             WHERE user_id = $3 AND password_hash = $5 FOR SHARE",
+            &[
+                &token_hash,
+                &family_id,
+                &user_id,
+                &expires_at,
+                &password_hash,
+            ],
         )
         .await?;
-        Ok(())
+        Ok(inserted == 1)
     }
 
     async fn rotate_refresh_token(
@@ -113,7 +124,7 @@ impl Accounts for PgStore {
             )
             .await?;
             tx.commit().await?;
-            return Ok(RefreshOutcome::Reused);
+            return Ok(RefreshOutcome::Reused { family_id });
         }
         tx.execute(
             "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1",
@@ -127,6 +138,74 @@ impl Accounts for PgStore {
         )
         .await?;
         tx.commit().await?;
-        Ok(RefreshOutcome::Rotated { user_id })
+        Ok(RefreshOutcome::Rotated { user_id, family_id })
+    }
+
+    async fn revoke_refresh_family(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let client = self.client().await?;
+        let row = prepared::query_opt(
+            &client,
+            "WITH family AS (SELECT family_id FROM refresh_tokens WHERE token_hash = $1),
+                  revoked AS (INSERT INTO revoked_token_families (family_id, revoked_at)
+                              SELECT family_id, $2 FROM family ON CONFLICT DO NOTHING)
+             SELECT family_id FROM family",
+            &[&token_hash, &now],
+        )
+        .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn password_hash(&self, user_id: Uuid) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        let row = prepared::query_opt(
+            &client,
+            "SELECT password_hash FROM users WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "UPDATE users SET password_hash = $2 WHERE user_id = $1",
+            &[&user_id, &password_hash],
+        )
+        .await?;
+        let rows = tx
+            .query(
+                "INSERT INTO revoked_token_families (family_id, revoked_at)
+                 SELECT DISTINCT family_id, $2::timestamptz FROM refresh_tokens WHERE user_id = $1
+                 ON CONFLICT DO NOTHING RETURNING family_id",
+                &[&user_id, &now],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn revoked_families_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        let client = self.client().await?;
+        let rows = prepared::query(
+            &client,
+            "SELECT family_id, revoked_at FROM revoked_token_families WHERE revoked_at > $1",
+            &[&since],
+        )
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }

@@ -78,22 +78,29 @@ impl Accounts for SqliteStore {
         token_hash: &[u8],
         family_id: Uuid,
         user_id: Uuid,
+        password_hash: &str,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let token_hash = token_hash.to_vec();
+        let password_hash = password_hash.to_string();
+        // On the writer, one write at a time: a password change is wholly
+        // before or after this.
         self.writer
             .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![
-                    token_hash,
-                    family_id,
-                    user_id,
-                    micros(expires_at)
-                ])?;
-                Ok(())
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
+                         SELECT ?1, ?2, user_id, ?4 FROM users
+                         WHERE user_id = ?3 AND password_hash = ?5",
+                    )?
+                    .execute(params![
+                        token_hash,
+                        family_id,
+                        user_id,
+                        micros(expires_at),
+                        password_hash
+                    ])?;
+                Ok(inserted == 1)
             })
             .await
     }
@@ -114,6 +121,84 @@ impl Accounts for SqliteStore {
         // On the writer: the check and the use happen with no other write in
         // between, so a token is used once however many present it at once.
         self.writer.write(move |conn| rotation.run(conn)).await
+    }
+
+    async fn revoke_refresh_family(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let token_hash = token_hash.to_vec();
+        self.writer
+            .write(move |conn| {
+                let family: Option<Uuid> = conn
+                    .prepare_cached("SELECT family_id FROM refresh_tokens WHERE token_hash = ?1")?
+                    .query_row([token_hash], |r| r.get(0))
+                    .optional()?;
+                if let Some(family) = family {
+                    conn.prepare_cached(
+                        "INSERT INTO revoked_token_families (family_id, revoked_at)
+                         VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![family, micros(now)])?;
+                }
+                Ok(family)
+            })
+            .await
+    }
+
+    async fn password_hash(&self, user_id: Uuid) -> Result<Option<String>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT password_hash FROM users WHERE user_id = ?1")?
+                    .query_row([user_id], |r| r.get(0))
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let password_hash = password_hash.to_string();
+        // On the writer: the new hash and the revocations land together.
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached("UPDATE users SET password_hash = ?2 WHERE user_id = ?1")?
+                    .execute(params![user_id, password_hash])?;
+                let revoked = conn
+                    .prepare_cached(
+                        "INSERT INTO revoked_token_families (family_id, revoked_at)
+                         SELECT DISTINCT family_id, ?2 FROM refresh_tokens WHERE user_id = ?1
+                         ON CONFLICT DO NOTHING RETURNING family_id",
+                    )?
+                    .query_map(params![user_id, micros(now)], |r| r.get(0))?
+                    .collect::<Result<Vec<Uuid>, _>>()?;
+                Ok(revoked)
+            })
+            .await
+    }
+
+    async fn revoked_families_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT family_id, revoked_at FROM revoked_token_families
+                     WHERE revoked_at > ?1",
+                )?
+                .query_and_then([micros(since)], |r| {
+                    Ok((r.get(0)?, from_micros(r.get(1)?)?))
+                })?
+                .collect()
+            })
+            .await
     }
 }
 
@@ -150,7 +235,7 @@ impl Rotation {
                  ON CONFLICT DO NOTHING",
             )?
             .execute(params![family_id, self.now])?;
-            return Ok(RefreshOutcome::Reused);
+            return Ok(RefreshOutcome::Reused { family_id });
         }
         conn.prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1")?
             .execute(params![self.token_hash, self.now])?;
@@ -164,6 +249,6 @@ impl Rotation {
             user_id,
             self.next_expires_at
         ])?;
-        Ok(RefreshOutcome::Rotated { user_id })
+        Ok(RefreshOutcome::Rotated { user_id, family_id })
     }
 }
