@@ -336,6 +336,27 @@ impl TestServer {
         }
     }
 
+    /// Drops every stored Idempotency-Key response, as if each keyed request
+    /// had died between committing its command and storing its response.
+    pub async fn forget_idempotent_responses(&self) {
+        const SQL: &str = "UPDATE idempotency_keys
+            SET response_status = NULL, response_headers = NULL, response_body = NULL";
+        match &self.home {
+            Home::Services(home) => {
+                let client = home.db.client().await;
+                client
+                    .execute(SQL, &[])
+                    .await
+                    .expect("forget the responses");
+            }
+            Home::Embedded { dir } => {
+                let db =
+                    rusqlite::Connection::open(dir.path().join(DataDir::EVENTS_DB)).expect("open");
+                db.execute(SQL, []).expect("forget the responses");
+            }
+        }
+    }
+
     /// The `ws://` URL of `path` on this server.
     pub fn ws_url(&self, path: &str) -> String {
         format!("{}{path}", self.base.replacen("http://", "ws://", 1))

@@ -75,6 +75,14 @@ impl EventStore for PgStore {
         self.load_as_of(ticket_id, as_of).await
     }
 
+    async fn load_project_as_of(
+        &self,
+        project_id: Uuid,
+        as_of: AsOf,
+    ) -> Result<Option<Loaded<Project>>, StoreError> {
+        self.load_as_of(project_id, as_of).await
+    }
+
     async fn append_project(
         &self,
         append: Append<Project, ProjectEvent>,

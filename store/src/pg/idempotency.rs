@@ -18,16 +18,26 @@ impl IdempotencyStore for PgStore {
         expired_before: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
         let client = self.client().await?;
-        // Insert, or take over a row that is dead (a stale claim or an expired
-        // record); the row lock makes exactly one concurrent caller win.
+        // Insert, or take over a row that is dead (a stale claim that
+        // committed nothing, or an expired record); the row lock makes exactly
+        // one concurrent caller win. Expired records of others go on the way,
+        // a few per claim: no more pile up than claims are made.
         let acquired = prepared::execute(
             &client,
-            "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at)
+            "WITH purged AS (
+                 DELETE FROM idempotency_keys WHERE (user_id, key) IN (
+                     SELECT user_id, key FROM idempotency_keys
+                     WHERE created_at < $6 AND NOT (user_id = $1 AND key = $2)
+                     ORDER BY created_at LIMIT 16 FOR UPDATE SKIP LOCKED)
+             )
+             INSERT INTO idempotency_keys (user_id, key, request_hash, created_at)
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT (user_id, key) DO UPDATE
                    SET request_hash = $3, created_at = $4, response_status = NULL,
-                       response_headers = NULL, response_body = NULL
+                       response_headers = NULL, response_body = NULL,
+                       stream_id = NULL, from_version = NULL, to_version = NULL
                    WHERE (idempotency_keys.response_status IS NULL
+                          AND idempotency_keys.stream_id IS NULL
                           AND idempotency_keys.created_at < $5)
                       OR idempotency_keys.created_at < $6",
             &[
@@ -45,7 +55,8 @@ impl IdempotencyStore for PgStore {
         }
         let row = prepared::query_opt(
             &client,
-            "SELECT request_hash, response_status, response_headers, response_body
+            "SELECT request_hash, response_status, response_headers, response_body,
+                    stream_id, from_version, to_version
                  FROM idempotency_keys WHERE user_id = $1 AND key = $2",
             &[&user_id, &key],
         )
@@ -59,7 +70,8 @@ impl IdempotencyStore for PgStore {
             return Ok(Claim::Mismatch);
         }
         let Some(status) = row.get::<_, Option<i32>>(1) else {
-            return Ok(Claim::InProgress);
+            let mark = (row.get(4), row.get(5), row.get(6));
+            return Ok(crate::idempotency::committed_or_running(mark));
         };
         let headers: serde_json::Value = row.get(2);
         Ok(Claim::Done(StoredResponse {
@@ -99,7 +111,7 @@ impl IdempotencyStore for PgStore {
         prepared::execute(
             &client,
             "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2
-                 AND response_status IS NULL",
+                 AND response_status IS NULL AND stream_id IS NULL",
             &[&user_id, &key],
         )
         .await?;

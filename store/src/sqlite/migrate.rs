@@ -8,10 +8,16 @@ use crate::StoreError;
 
 /// Every migration, oldest first; `user_version` is how many are applied.
 /// Append only: an applied file never changes.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "001_event_store",
-    include_str!("../../../migrations/sqlite/events/001_event_store.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "001_event_store",
+        include_str!("../../../migrations/sqlite/events/001_event_store.sql"),
+    ),
+    (
+        "002_idempotency_committed_mark",
+        include_str!("../../../migrations/sqlite/events/002_idempotency_committed_mark.sql"),
+    ),
+];
 
 /// Applies the pending migrations in one transaction, so a crash midway
 /// leaves the file as it was. The immediate transaction takes the write lock
