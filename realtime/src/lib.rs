@@ -5,13 +5,15 @@
 //! instance, and every replay, sends the same bytes with the same `seq`) and
 //! announced on core NATS; each process subscribes once ([`listener`]) and
 //! fans out in memory ([`hub`]); each socket replays what it missed from the
-//! store and then follows live ([`session`]). Every socket is admitted by one
+//! store and then follows live ([`session`]); a message stored but never
+//! published still reaches it within a second ([`head_check`]). Every socket is admitted by one
 //! handshake (`handshake`: token, project, membership, `since`), and both
 //! kinds of session share the socket plumbing (`socket`: keepalive, writes
 //! with a deadline, closing).
 
 pub mod close_codes;
 mod handshake;
+pub mod head_check;
 pub mod hub;
 pub mod listener;
 pub mod presence;
@@ -73,7 +75,8 @@ impl Gateway {
         };
         let listening = tokio::spawn(listener::run(hub.clone(), broker.clone()));
         let (presence, presence_task) = Presence::start(broker, settings.queue_limit).await?;
-        let tasks = vec![listening, tokio::spawn(presence_task)];
+        let checking = tokio::spawn(head_check::run(hub.clone(), app.reads.clone()));
+        let tasks = vec![listening, tokio::spawn(presence_task), checking];
         let gateway = Self {
             app,
             hub,

@@ -357,6 +357,38 @@ impl TestServer {
         }
     }
 
+    /// Stores `message` as the ticket channel's message `seq` of a project,
+    /// in the read model, and publishes nothing: what a projection worker
+    /// that died between its commit and its publish leaves behind.
+    pub async fn store_unpublished_ticket_message(
+        &self,
+        project_id: &str,
+        seq: i64,
+        message: &Value,
+    ) {
+        let project_id = uuid::Uuid::parse_str(project_id).expect("a project id");
+        let text = message.to_string();
+        match &self.home {
+            Home::Services(home) => {
+                let client = home.db.client().await;
+                let sql = "INSERT INTO rm_ticket_messages (project_id, seq, position, message)
+                    VALUES ($1, $2, 0, $3)";
+                client
+                    .execute(sql, &[&project_id, &seq, &text])
+                    .await
+                    .expect("store the message");
+            }
+            Home::Embedded { dir } => {
+                let db =
+                    rusqlite::Connection::open(dir.path().join(DataDir::READS_DB)).expect("open");
+                let sql = "INSERT INTO rm_ticket_messages (project_id, seq, position, message)
+                    VALUES (?1, ?2, 0, ?3)";
+                db.execute(sql, rusqlite::params![project_id, seq, text])
+                    .expect("store the message");
+            }
+        }
+    }
+
     /// The `ws://` URL of `path` on this server.
     pub fn ws_url(&self, path: &str) -> String {
         format!("{}{path}", self.base.replacen("http://", "ws://", 1))
