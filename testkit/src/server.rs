@@ -198,16 +198,22 @@ impl TestServer {
                 dir: tempfile::tempdir().expect("a temporary data directory"),
             }
         } else {
-            let db = TestDb::create().await;
-            // Five leaders (relay, projections) hold a connection each.
-            let store = db.store_with_pool(20).await;
-            let prefix = format!("tf_{}", uuid::Uuid::new_v4().simple());
-            let bus = Bus::connect(&nats_url(), &prefix)
-                .await
-                .expect("connect to NATS");
-            bus.ensure_stream().await.expect("create the test's stream");
-            Home::Services(Box::new(Services { db, store, bus }))
+            return Self::start_on(TestDb::create().await, config).await;
         };
+        Self::start_in(home, config).await
+    }
+
+    /// A server on PostgreSQL and NATS whose database is `db` (one on a
+    /// [`crate::PrivatePostgres`], say), whatever the test mode.
+    pub async fn start_on(db: TestDb, config: Config) -> Self {
+        // Five leaders (relay, projections) hold a connection each.
+        let store = db.store_with_pool(20).await;
+        let prefix = format!("tf_{}", uuid::Uuid::new_v4().simple());
+        let bus = Bus::connect(&nats_url(), &prefix)
+            .await
+            .expect("connect to NATS");
+        bus.ensure_stream().await.expect("create the test's stream");
+        let home = Home::Services(Box::new(Services { db, store, bus }));
         Self::start_in(home, config).await
     }
 
