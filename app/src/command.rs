@@ -284,9 +284,7 @@ impl AppState {
         }
         Err(contended())
     }
-}
 
-impl AppState {
     /// The outcome a keyed command's first run committed: `state` is its
     /// stream as that run left it.
     async fn replay<A>(
