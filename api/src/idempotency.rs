@@ -4,6 +4,11 @@
 //! The key is claimed before the handler runs, so two concurrent requests
 //! with one key never both execute; only 2xx responses are kept, so a failed
 //! request may be retried with its key.
+//!
+//! A command's append marks the key in the transaction of its events (see
+//! [`ticketflow_app::keyed`]), so a request that died after its commit and
+//! before its response was stored is never run again: its retry is answered
+//! from what it committed, and that response is then kept like any other.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -12,7 +17,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Utc};
 use sha2::{Digest, Sha256};
-use ticketflow_store::{Claim, StoredResponse};
+use ticketflow_app::keyed::{keyed, KeyedRequest};
+use ticketflow_store::{Claim, CommandKey, StoredResponse};
 
 use crate::extract::MAX_BODY;
 use ticketflow_app::bearer;
@@ -37,13 +43,13 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
 async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Response> {
     // Auth routes are not commands, and their responses hold credentials,
     // which are never stored: a key on them is ignored.
-    let keyed = matches!(*req.method(), Method::POST | Method::PATCH | Method::DELETE)
+    let changes = matches!(*req.method(), Method::POST | Method::PATCH | Method::DELETE)
         && !req.uri().path().starts_with("/auth/");
     let key = req
         .headers()
         .get(HEADER)
         .map(|v| v.to_str().unwrap_or_default().to_string());
-    let (Some(key), true) = (key, keyed) else {
+    let (Some(key), true) = (key, changes) else {
         return Ok(next.run(req).await);
     };
     // Unauthenticated requests fall through to the handler, which refuses them.
@@ -68,8 +74,9 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Resp
         .claim(user.id, &key, &hash, now, now - STALE_AFTER, now - KEEP_FOR)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
-    match claim {
-        Claim::Acquired => {}
+    let committed = match claim {
+        Claim::Acquired => None,
+        Claim::Committed(done) => Some(done),
         Claim::Done(stored) => return Ok(replay(stored)),
         Claim::Mismatch => {
             return Err(ApiError::new(
@@ -87,11 +94,20 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Resp
             )
             .into_response())
         }
+    };
+    let request = KeyedRequest {
+        key: CommandKey {
+            user_id: user.id,
+            key: key.clone(),
+        },
+        committed,
+    };
+    let handler = next.run(Request::from_parts(parts, Body::from(bytes)));
+    let mut response = settle(&state, user.id, &key, keyed(request, handler).await).await;
+    if committed.is_some() {
+        mark_replayed(&mut response);
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    Ok(settle(&state, user.id, &key, response).await)
+    Ok(response)
 }
 
 /// Keeps a 2xx response for replay, or frees the key for a retry.
@@ -137,10 +153,14 @@ fn replay(stored: StoredResponse) -> Response {
             response.headers_mut().insert(n, v);
         }
     }
+    mark_replayed(&mut response);
+    response
+}
+
+fn mark_replayed(response: &mut Response) {
     response
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
 }
 
 fn request_hash(method: &Method, path: &str, body: &[u8]) -> Vec<u8> {

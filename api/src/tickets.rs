@@ -8,7 +8,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use ticketflow_domain::ticket::{NewTicket, Priority, Ticket, TicketChanges, TicketCommand};
-use ticketflow_store::AsOf;
+use ticketflow_store::{AsOf, StoreError, StoredEvent};
 use uuid::Uuid;
 
 use crate::extract::{IfMatch, JsonBody, Patch, Path, Query};
@@ -266,7 +266,7 @@ pub async fn add_comment(
         )
         .await?;
     let comment = serde_json::json!({
-        "id": comment_id,
+        "id": added_comment(&outcome.events)?,
         "ticket_id": ticket_id,
         "author": user.actor(),
         "body": body.body,
@@ -277,6 +277,23 @@ pub async fn add_comment(
     let (name, value) = position_header(outcome.position);
     response.headers_mut().insert(name, value);
     Ok(response)
+}
+
+/// The id of the comment a command added, as committed: on the retry of a
+/// keyed request that died after committing (see
+/// [`ticketflow_app::keyed`]), the id made by this run is not the stored one.
+fn added_comment(events: &[StoredEvent]) -> Result<Uuid, ApiError> {
+    #[derive(Deserialize)]
+    struct Added {
+        comment_id: Uuid,
+    }
+    let added = events.iter().find(|e| e.event_type == "CommentAdded");
+    let added = added.ok_or_else(|| StoreError::Corrupt("a comment without its event".into()))?;
+    Ok(added
+        .data
+        .parse::<Added>()
+        .map_err(StoreError::from)?
+        .comment_id)
 }
 
 pub async fn comments(

@@ -6,6 +6,10 @@
 //! [`crate::aggregates::Aggregates::turn`]), so the compare-and-set only
 //! arbitrates between processes. Ticket commands start from the cached
 //! aggregates and fall back to the store (see [`crate::aggregates`]).
+//!
+//! Under an Idempotency-Key, appends mark the key in their transaction, and
+//! the retry of a request that died after committing answers from what it
+//! committed (see [`crate::keyed`]).
 
 use std::sync::Arc;
 
@@ -14,23 +18,27 @@ use cqrs_es::Aggregate;
 use ticketflow_domain::project::{Project, ProjectCommand, ProjectView};
 use ticketflow_domain::ticket::{Ticket, TicketCommand};
 use ticketflow_domain::{DomainError, EventMeta};
-use ticketflow_store::{Append, Committed, Loaded, Metadata, StoreError};
+use ticketflow_store::{
+    Append, AsOf, Committed, CommittedCommand, Loaded, Metadata, StoreError, StoredEvent,
+};
 use uuid::Uuid;
 
 use crate::aggregates::Stripe;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::keyed;
 use crate::membership::check_member;
 use crate::AppState;
 
 /// Bound on decide-again rounds; each lost round means another writer won.
 const MAX_ATTEMPTS: usize = 50;
 
-/// The state a command produced and the position of its last event (or of
-/// the stream's last event, when the command changed nothing).
+/// The state a command produced, its events and the position of its last
+/// event (or of the stream's last event, when the command changed nothing).
 pub struct Outcome<A> {
     pub state: A,
     pub position: i64,
+    pub events: Vec<StoredEvent>,
 }
 
 /// Runs `handle` through cqrs-es's sink, yielding the events without keeping
@@ -43,6 +51,14 @@ async fn decide<A: Aggregate<Services = ()> + Clone>(
     let sink = EventSink::default();
     scratch.handle(command, &(), &sink).await?;
     Ok(sink.collect().await)
+}
+
+/// The metadata of a command's events: they carry its request's key.
+fn command_metadata() -> Metadata {
+    Metadata {
+        idempotency: keyed::command_key(),
+        ..Metadata::default()
+    }
 }
 
 fn meta(user: &AuthUser) -> EventMeta {
@@ -80,6 +96,11 @@ impl AppState {
         if_match: Option<u64>,
         command: impl Fn(EventMeta, ProjectView) -> TicketCommand,
     ) -> Result<Outcome<Ticket>, ApiError> {
+        if let Some(done) = keyed::already_committed() {
+            let as_of = AsOf::Version(done.to_version);
+            let ticket = self.events.load_ticket_as_of(done.stream_id, as_of).await?;
+            return self.replay(done, ticket).await;
+        }
         // A new ticket is a stream nobody else writes: no turn to wait for.
         let mut turn = match target {
             TicketTarget::New { .. } => None,
@@ -115,6 +136,7 @@ impl AppState {
                 return Ok(Outcome {
                     state: ticket.state,
                     position: ticket.last_position,
+                    events: Vec::new(),
                 });
             }
             let stream_id = target.stream_id();
@@ -180,7 +202,7 @@ impl AppState {
             project_id: project.state.id,
             before,
             events,
-            metadata: Metadata::default(),
+            metadata: command_metadata(),
         };
         let outcome = self
             .events
@@ -212,6 +234,7 @@ impl AppState {
         Outcome {
             state: committed.state,
             position,
+            events: committed.events,
         }
     }
 
@@ -221,6 +244,14 @@ impl AppState {
         user: &AuthUser,
         command: impl Fn(EventMeta) -> ProjectCommand,
     ) -> Result<Outcome<Project>, ApiError> {
+        if let Some(done) = keyed::already_committed() {
+            let as_of = AsOf::Version(done.to_version);
+            let project = self
+                .events
+                .load_project_as_of(done.stream_id, as_of)
+                .await?;
+            return self.replay(done, project).await;
+        }
         let _turn = self.aggregates.turn(project_id).await;
         for _ in 0..MAX_ATTEMPTS {
             let project = self.events.load_project(project_id).await?;
@@ -230,7 +261,7 @@ impl AppState {
                 project_id,
                 before: project,
                 events,
-                metadata: Metadata::default(),
+                metadata: command_metadata(),
             };
             match self.events.append_project(append).await {
                 Ok(c) => {
@@ -244,6 +275,7 @@ impl AppState {
                     return Ok(Outcome {
                         position,
                         state: c.state,
+                        events: c.events,
                     });
                 }
                 Err(StoreError::VersionConflict { .. }) => continue,
@@ -251,6 +283,28 @@ impl AppState {
             }
         }
         Err(contended())
+    }
+
+    /// The outcome a keyed command's first run committed: `state` is its
+    /// stream as that run left it.
+    async fn replay<A>(
+        &self,
+        done: CommittedCommand,
+        state: Option<Loaded<A>>,
+    ) -> Result<Outcome<A>, ApiError> {
+        let state = state.ok_or_else(|| {
+            let stream = done.stream_id;
+            StoreError::Corrupt(format!("an idempotency mark names stream {stream}, absent"))
+        })?;
+        let count = done.to_version.saturating_sub(done.from_version) as i64;
+        let events = (self.events)
+            .stream_events(done.stream_id, done.from_version as i64, count)
+            .await?;
+        Ok(Outcome {
+            position: events.last().map_or(state.last_position, |e| e.position),
+            state: state.state,
+            events,
+        })
     }
 }
 

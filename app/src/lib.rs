@@ -4,6 +4,7 @@
 //! - [`AppState`]: the stores, read models, broker and caches of a process;
 //! - [`command`]: running a command (load the aggregate, let the domain
 //!   decide, append), with the [`Aggregates`] cache and per-stream turns;
+//!   [`keyed`]: the Idempotency-Key it runs under;
 //! - [`auth`], [`tokens`], [`password`]: who is calling; [`revocations`]:
 //!   whose sessions have ended, in step across processes;
 //! - [`membership`]: who may see a project and its tickets;
@@ -17,6 +18,7 @@ mod aggregates;
 pub mod auth;
 pub mod command;
 mod error;
+pub mod keyed;
 pub mod membership;
 pub mod notices;
 pub mod notifications;

@@ -33,6 +33,9 @@ use async_nats::jetstream::{self, Context};
 use ticketflow_store::StoredEvent;
 use uuid::Uuid;
 
+/// Pause between tries of [`Bus::stream_ready`].
+const STREAM_RETRY: Duration = Duration::from_secs(1);
+
 pub use channel::{Channel, ChannelDelivery};
 pub use consumer::{Batch, EventConsumer};
 pub use local::LocalPubSub;
@@ -228,6 +231,16 @@ impl Bus {
             .get_stream(self.stream_name())
             .await
             .map_err(unavailable)
+    }
+
+    /// [`Bus::ensure_stream`], tried again every [`STREAM_RETRY`] until it
+    /// succeeds: NATS may come up after this process, which serves commands
+    /// meanwhile.
+    pub async fn stream_ready(&self) {
+        while let Err(e) = self.ensure_stream().await {
+            tracing::warn!(error = %e, "the JetStream stream is not reachable yet; trying again");
+            tokio::time::sleep(STREAM_RETRY).await;
+        }
     }
 
     /// Publishes `events` (consecutive, in position order) after `tail`, all

@@ -70,6 +70,11 @@ pub trait PubSub: Send + Sync + 'static {
     fn filters(&self) -> bool {
         true
     }
+
+    /// Whether the broker is reachable now (an in-process one always is).
+    fn connected(&self) -> bool {
+        true
+    }
 }
 
 /// Core NATS.
@@ -120,6 +125,10 @@ impl PubSub for NatsPubSub {
 
     fn new_inbox(&self) -> String {
         self.client.new_inbox()
+    }
+
+    fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 }
 

@@ -242,6 +242,13 @@ pub trait ReadStore: Send + Sync + 'static {
     /// when they have none.
     async fn notification_head(&self, user_id: Uuid) -> Result<i64, StoreError>;
 
+    /// [`ReadStore::ticket_channel_head`] of each project, in one statement
+    /// (the gateway's head check asks for all its channels at once).
+    async fn ticket_channel_heads(&self, project_ids: Vec<Uuid>) -> Result<Vec<i64>, StoreError>;
+
+    /// [`ReadStore::notification_head`] of each user, in one statement.
+    async fn notification_heads(&self, user_ids: Vec<Uuid>) -> Result<Vec<i64>, StoreError>;
+
     /// How many of the user's notifications are unread.
     async fn unread_count(&self, user_id: Uuid) -> Result<i64, StoreError>;
 

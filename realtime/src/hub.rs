@@ -13,6 +13,11 @@
 //! by all its sockets as one reference-counted `Utf8Bytes`. Each socket has a bounded queue; a
 //! socket whose queue is full is dropped from the hub and told to close with
 //! 4008, so one stalled client never holds memory or delays the others.
+//!
+//! The hub also knows the highest seq that came through it per channel
+//! ([`Hub::delivered`]), for the head check ([`crate::head_check`]), which
+//! tells a channel's sockets to fill up to a stored head
+//! ([`Hub::catch_up`]) when a message was stored but never published.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -62,6 +67,10 @@ struct Subscriber {
 struct Sockets {
     subscribers: Vec<Subscriber>,
     feed: Option<Arc<Feed>>,
+    /// The highest seq queued on them, or that they were told to catch up to.
+    delivered: i64,
+    /// The stored head they are told to catch up to (see [`Hub::catch_up`]).
+    catch_up: watch::Sender<i64>,
 }
 
 pub struct Hub {
@@ -81,6 +90,9 @@ pub struct Subscription {
     feed: Option<Arc<Feed>>,
     pub rx: mpsc::Receiver<Live>,
     pub control: Arc<Control>,
+    /// Changes when the socket is to fill up to this stored seq from the
+    /// store: a message the hub never saw (see [`Hub::catch_up`]).
+    pub catch_up: watch::Receiver<i64>,
 }
 
 impl Subscription {
@@ -158,9 +170,12 @@ impl Hub {
         let channel = channels.entry(key).or_insert_with(|| Sockets {
             subscribers: Vec::new(),
             feed: self.start_feed(&key, id),
+            delivered: 0,
+            catch_up: watch::Sender::new(0),
         });
         channel.subscribers.push(subscriber);
         let feed = channel.feed.clone();
+        let catch_up = channel.catch_up.subscribe();
         drop(channels);
         Subscription {
             hub: self.clone(),
@@ -169,6 +184,7 @@ impl Hub {
             feed,
             rx,
             control,
+            catch_up,
         }
     }
 
@@ -211,6 +227,7 @@ impl Hub {
         if from != channel.feed.as_ref().map(|f| f.id) {
             return;
         }
+        channel.delivered = channel.delivered.max(live.seq.unwrap_or(0));
         let list = &mut channel.subscribers;
         list.retain(|s| match s.tx.try_send(live.clone()) {
             Ok(()) => true,
@@ -222,6 +239,26 @@ impl Hub {
         });
         if list.is_empty() {
             channels.remove(key);
+        }
+    }
+
+    /// Each channel with sockets here, and the highest seq they were given.
+    pub fn delivered(&self) -> Vec<(Channel, i64)> {
+        let channels = self.channels();
+        channels.iter().map(|(k, c)| (*k, c.delivered)).collect()
+    }
+
+    /// Tells the sockets of `key` to fill up to `head` from the store: it was
+    /// stored, but its message never came (its publisher died in between).
+    /// Sockets that have it already skip it, like a live message.
+    pub fn catch_up(&self, key: &Channel, head: i64) {
+        if let Some(channel) = self.channels().get_mut(key) {
+            channel.delivered = channel.delivered.max(head);
+            channel.catch_up.send_if_modified(|told| {
+                let newer = head > *told;
+                *told = (*told).max(head);
+                newer
+            });
         }
     }
 

@@ -5,13 +5,15 @@
 //! instance, and every replay, sends the same bytes with the same `seq`) and
 //! announced on core NATS; each process subscribes once ([`listener`]) and
 //! fans out in memory ([`hub`]); each socket replays what it missed from the
-//! store and then follows live ([`session`]). Every socket is admitted by one
+//! store and then follows live ([`session`]); a message stored but never
+//! published still reaches it within a second ([`head_check`]). Every socket is admitted by one
 //! handshake (`handshake`: token, project, membership, `since`), and both
 //! kinds of session share the socket plumbing (`socket`: keepalive, writes
 //! with a deadline, closing).
 
 pub mod close_codes;
 mod handshake;
+pub mod head_check;
 pub mod hub;
 pub mod listener;
 pub mod presence;
@@ -21,14 +23,17 @@ mod socket;
 pub use socket::Timing;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ticketflow_app::AppState;
+use ticketflow_app::{ApiError, AppState};
 use ticketflow_nats::{Broker, BusError};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::handshake::{Door, Opening};
@@ -74,7 +79,8 @@ impl Gateway {
         };
         let listening = tokio::spawn(listener::run(hub.clone(), broker.clone()));
         let (presence, presence_task) = Presence::start(broker, settings.queue_limit).await?;
-        let tasks = vec![listening, tokio::spawn(presence_task)];
+        let checking = tokio::spawn(head_check::run(hub.clone(), app.reads.clone()));
+        let tasks = vec![listening, tokio::spawn(presence_task), checking];
         let gateway = Self {
             app,
             hub,
@@ -86,7 +92,62 @@ impl Gateway {
     }
 }
 
-pub fn router(gateway: Gateway) -> Router {
+/// The gateway's routes and tasks, at once even while its broker is not
+/// reachable (NATS coming up after the API): handshakes then answer 503
+/// `dependency_unavailable` until the broker is connected and the gateway
+/// started, by the task returned (aborting it stops the gateway's tasks too).
+pub fn start_when_connected(
+    app: AppState,
+    broker: Broker,
+    settings: Settings,
+) -> (Router, JoinHandle<()>) {
+    let (slot, started) = watch::channel(None);
+    let starting = tokio::spawn(start_into(slot, app, broker, settings));
+    (routes(started), starting)
+}
+
+/// The gateway once started.
+type Started = watch::Receiver<Option<Gateway>>;
+
+/// How often a gateway waiting for its broker looks again.
+const BROKER_POLL: Duration = Duration::from_millis(100);
+/// How long a handshake waits for a gateway being started (a broker
+/// connection still being made) before it is refused.
+const START_GRACE: Duration = Duration::from_secs(2);
+
+async fn start_into(
+    slot: watch::Sender<Option<Gateway>>,
+    app: AppState,
+    broker: Broker,
+    settings: Settings,
+) {
+    let tasks = loop {
+        if broker.pubsub.connected() {
+            match Gateway::start(app.clone(), broker.clone(), settings).await {
+                Ok((gateway, tasks)) => {
+                    slot.send_replace(Some(gateway));
+                    break tasks;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot start the gateway yet; retrying"),
+            }
+        }
+        tokio::time::sleep(BROKER_POLL).await;
+    };
+    tracing::info!("realtime gateway started");
+    // Held until this task is aborted, which aborts them.
+    let _tasks = AbortOnDrop(tasks);
+    std::future::pending::<()>().await
+}
+
+struct AbortOnDrop(Vec<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.iter().for_each(JoinHandle::abort);
+    }
+}
+
+fn routes(started: Started) -> Router {
     Router::new()
         .route("/ws/notifications/", get(notifications))
         .route("/ws/notifications", get(notifications))
@@ -94,29 +155,51 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/ws/projects/{pid}/tickets", get(tickets))
         .route("/ws/projects/{pid}/presence/", get(presence))
         .route("/ws/projects/{pid}/presence", get(presence))
-        .with_state(gateway)
+        .with_state(started)
 }
 
-async fn notifications(State(gateway): State<Gateway>, opening: Opening) -> Response {
-    opening.open(gateway, Door::Notifications).await
+/// The started gateway, or the 503 a handshake gets before.
+async fn gateway(mut started: Started) -> Result<Gateway, Response> {
+    let ready = tokio::time::timeout(START_GRACE, started.wait_for(Option::is_some)).await;
+    if let Ok(Ok(started)) = ready {
+        if let Some(gateway) = started.as_ref() {
+            return Ok(gateway.clone());
+        }
+    }
+    let message = "live messages are not available yet; retry shortly";
+    let status = StatusCode::SERVICE_UNAVAILABLE;
+    Err(ApiError::new(status, "dependency_unavailable", message).into_response())
+}
+
+async fn notifications(State(started): State<Started>, opening: Opening) -> Response {
+    match gateway(started).await {
+        Ok(gateway) => opening.open(gateway, Door::Notifications).await,
+        Err(refused) => refused,
+    }
 }
 
 async fn tickets(
-    State(gateway): State<Gateway>,
+    State(started): State<Started>,
     pid: Result<Path<String>, PathRejection>,
     opening: Opening,
 ) -> Response {
     let pid = project_segment(pid);
-    opening.open(gateway, Door::Tickets { pid: &pid }).await
+    match gateway(started).await {
+        Ok(gateway) => opening.open(gateway, Door::Tickets { pid: &pid }).await,
+        Err(refused) => refused,
+    }
 }
 
 async fn presence(
-    State(gateway): State<Gateway>,
+    State(started): State<Started>,
     pid: Result<Path<String>, PathRejection>,
     opening: Opening,
 ) -> Response {
     let pid = project_segment(pid);
-    opening.open(gateway, Door::Presence { pid: &pid }).await
+    match gateway(started).await {
+        Ok(gateway) => opening.open(gateway, Door::Presence { pid: &pid }).await,
+        Err(refused) => refused,
+    }
 }
 
 /// The project id as the path gives it; one that does not even decode

@@ -5,8 +5,9 @@
 //! *before* it reads the channel's head, so nothing committed after that read
 //! can be missed; live messages at or
 //! below the last seq sent are dropped, and a jump in seq (a message this
-//! process never saw) is filled from the store. Hence: none missing, none
-//! twice, whatever the timing.
+//! process never saw) is filled from the store, as is a stored head the head
+//! check reports (a message nobody published: [`crate::head_check`]). Hence:
+//! none missing, none twice, whatever the timing.
 
 use axum::extract::ws::WebSocket;
 use futures::StreamExt;
@@ -59,6 +60,16 @@ impl Session {
                     // The hub drops a socket's queue when it closes it.
                     let Some(live) = live else { return Err(closed_by_hub(&subscription.control)) };
                     last = self.deliver(sink, last, live).await?;
+                }
+                changed = subscription.catch_up.changed() => {
+                    // Its sender goes only once the hub has dropped this socket.
+                    if changed.is_err() {
+                        return Err(closed_by_hub(&subscription.control));
+                    }
+                    let head = *subscription.catch_up.borrow_and_update();
+                    if head > last {
+                        last = Box::pin(self.replay(sink, last, head)).await?;
+                    }
                 }
                 _ = subscription.control.notify.notified() => {
                     return Err(closed_by_hub(&subscription.control));

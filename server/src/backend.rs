@@ -14,7 +14,7 @@ use hyper_util::service::TowerToHyperService;
 use ticketflow_app::{AppState, Origins, Shared, TokenKeys};
 use ticketflow_nats::{Broker, Bus};
 use ticketflow_projections::{PgReadStore, ReadStore, SqliteReadStore};
-use ticketflow_realtime::{Gateway, Settings};
+use ticketflow_realtime::Settings;
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::sqlite::SqliteStore;
 use ticketflow_store::{Accounts, EventStore, IdempotencyStore, Watch};
@@ -189,11 +189,11 @@ impl Backend {
             let Some(broker) = self.broker.clone() else {
                 bail!("NATS_URL is required by the realtime role");
             };
-            let (gateway, gateway_tasks) = Gateway::start(state, broker, settings)
-                .await
-                .context("starting the gateway")?;
-            tasks.extend(gateway_tasks);
-            router = router.merge(ticketflow_realtime::router(gateway));
+            // Started once the broker is reachable: the API serves meanwhile.
+            let (routes, starting) =
+                ticketflow_realtime::start_when_connected(state, broker, settings);
+            tasks.push(starting);
+            router = router.merge(routes);
         }
         let router = router
             .fallback(crate::web::fallback)

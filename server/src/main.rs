@@ -305,15 +305,15 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// The bus, connecting in the background: an unreachable NATS does not keep
+/// the API from serving commands (they need only PostgreSQL); the roles that
+/// need NATS wait for it (see `workers::spawn`).
 async fn connect_bus(url: &str, prefix: &str, replicas: usize) -> anyhow::Result<Bus> {
     let bus = Bus::connect(url, prefix)
         .await
         .context("connecting to NATS")?
         .with_stream_replicas(replicas);
-    bus.ensure_stream()
-        .await
-        .context("creating the JetStream stream")?;
-    tracing::info!(stream = bus.stream_name(), "bus connected");
+    tracing::info!(stream = bus.stream_name(), "bus configured");
     Ok(bus)
 }
 

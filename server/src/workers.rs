@@ -24,7 +24,9 @@ use tokio::task::JoinHandle;
 const WORKER_CONNECTIONS: usize = 12;
 
 /// Starts the relay and/or the projection worker; they run until their
-/// handles are aborted (or the runtime ends).
+/// handles are aborted (or the runtime ends). Each first waits for the
+/// JetStream stream ([`Bus::stream_ready`]): NATS may come up after this
+/// process, whose API serves commands meanwhile.
 ///
 /// They write through a pool that commits asynchronously
 /// ([`PgStore::for_derived_data`]): waiting for the WAL flush (milliseconds
@@ -45,7 +47,11 @@ pub fn spawn(
             bus: bus.clone(),
             watch: watch.clone(),
         };
-        tasks.push(tokio::spawn(relay.run()));
+        let bus = bus.clone();
+        tasks.push(tokio::spawn(async move {
+            bus.stream_ready().await;
+            relay.run().await
+        }));
     }
     if projections {
         let reads: Arc<dyn ReadStore> = Arc::new(PgReadStore::new(store.pool().clone()));
@@ -53,7 +59,11 @@ pub fn spawn(
         let projector = Projector::new(events, reads, bus.broker(), ticketflow_projections::all());
         let workers = StreamProjectors { projector };
         let election = store.pool().clone();
-        tasks.push(tokio::spawn(workers.run(bus.clone(), election)));
+        let bus = bus.clone();
+        tasks.push(tokio::spawn(async move {
+            bus.stream_ready().await;
+            workers.run(bus, election).await
+        }));
     }
     Ok(tasks)
 }

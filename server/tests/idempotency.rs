@@ -139,6 +139,63 @@ async fn repeated_project_and_member_commands_do_not_conflict_with_themselves() 
     }
 }
 
+/// The crash between a command's commit and storing its response: the retry
+/// is answered from the commit (the same response), and nothing runs twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_after_dying_between_commit_and_response_runs_nothing_again() {
+    let s = setup().await;
+    let tickets = s.tickets_path();
+    let first_ticket = by_alice(&s, Method::POST, &tickets, json!({ "title": "once" }), "t").await;
+    assert_eq!(
+        first_ticket.status,
+        StatusCode::CREATED,
+        "{:?}",
+        first_ticket.body
+    );
+    let id = id_of(&first_ticket.body);
+    let comments = format!("{}/comments", ticket_path(&id));
+    let comment = json!({ "body": "once" });
+    let first_comment = by_alice(&s, Method::POST, &comments, comment.clone(), "c").await;
+    assert_eq!(first_comment.status, StatusCode::CREATED);
+    let project = json!({ "key": "ONCE", "name": "n" });
+    let first_project = by_alice(&s, Method::POST, "/api/projects", project.clone(), "p").await;
+    assert_eq!(first_project.status, StatusCode::CREATED);
+
+    s.server.forget_idempotent_responses().await;
+    let retries = [
+        (
+            &first_ticket,
+            tickets.as_str(),
+            json!({ "title": "once" }),
+            "t",
+        ),
+        (&first_comment, comments.as_str(), comment, "c"),
+        (&first_project, "/api/projects", project, "p"),
+    ];
+    for (first, path, body, key) in retries {
+        let again = by_alice(&s, Method::POST, path, body, key).await;
+        assert_replayed(first, &again);
+        assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    }
+    // Kept this time: a third try replays the stored response.
+    let third = by_alice(&s, Method::POST, &tickets, json!({ "title": "once" }), "t").await;
+    assert_replayed(&first_ticket, &third);
+
+    assert_eq!(
+        s.server.list_all(&tickets, &s.alice.token, 50).await.len(),
+        1
+    );
+    let history = s.server.history(&s.alice, &id).await;
+    let types: Vec<&str> = history
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["TicketCreated", "CommentAdded"]);
+    let projects = s.server.list_all("/api/projects", &s.alice.token, 50).await;
+    let once = projects.iter().filter(|p| p["key"] == "ONCE").count();
+    assert_eq!(once, 1, "{projects:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn same_key_with_another_body_or_route_is_422_idempotency_key_reused() {
     let s = setup().await;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use tokio_tungstenite::tungstenite::Message;
 
-use ticketflow_testkit::ws::{close_code, connect, next_json, refused, WAIT};
+use ticketflow_testkit::ws::{close_code, connect, next_json, next_json_within, refused, WAIT};
 use ticketflow_testkit::{setup, Setup};
 
 fn tickets_url(s: &Setup, token: &str, since: Option<i64>) -> String {
@@ -20,6 +20,23 @@ fn tickets_url(s: &Setup, token: &str, since: Option<i64>) -> String {
         url.push_str(&format!("&since={since}"));
     }
     url
+}
+
+/// A projection worker that died between storing a channel message and
+/// publishing it: live sockets still get the message within seconds (the
+/// gateway's head check), not only once the channel's next message comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_stored_but_never_published_reaches_live_sockets_within_seconds() {
+    let s = setup().await;
+    let mut socket = connect(&tickets_url(&s, &s.alice.token, None)).await;
+    let hello = next_json(&mut socket).await;
+    let seq = hello["seq"].as_i64().expect("the head") + 1;
+    let message = json!({ "type": "ticket_updated", "seq": seq, "project_id": s.project_id });
+    s.server
+        .store_unpublished_ticket_message(&s.project_id, seq, &message)
+        .await;
+    let got = next_json_within(&mut socket, Duration::from_secs(3)).await;
+    assert_eq!(got, message);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

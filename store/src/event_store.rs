@@ -34,6 +34,10 @@ pub struct Loaded<A> {
 pub struct Metadata {
     pub correlation_id: Option<String>,
     pub causation_id: Option<String>,
+    /// The keyed request the events answer: the append marks its key (not
+    /// stored with the events).
+    #[serde(skip)]
+    pub idempotency: Option<crate::CommandKey>,
 }
 
 impl Metadata {
@@ -229,6 +233,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// Appends if the stream is still at `before.version`, else
     /// [`StoreError::VersionConflict`]. A `ProjectCreated` with a taken key
     /// fails with [`StoreError::Taken`]`("project_key")`.
+    /// The project as it was at `as_of`; `None` before it existed.
+    async fn load_project_as_of(
+        &self,
+        project_id: Uuid,
+        as_of: AsOf,
+    ) -> Result<Option<Loaded<Project>>, StoreError>;
+
     async fn append_project(
         &self,
         append: Append<Project, ProjectEvent>,

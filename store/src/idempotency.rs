@@ -1,5 +1,13 @@
 //! Idempotency-Key records: the first response to a keyed request, replayed
 //! to its retries.
+//!
+//! A keyed command's outcome is recorded twice. The append that commits its
+//! events also marks the key with the stream and versions it wrote, in the
+//! same transaction (see [`CommandKey`]); the response is stored once it is
+//! built. So a retry after a crash between the two finds the mark
+//! ([`Claim::Committed`]) and answers from the committed events instead of
+//! running the command again; a key with neither was never committed and is
+//! taken over once its claim is stale.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,6 +22,23 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
+/// Whose request an append belongs to: carried in [`crate::Metadata`], it
+/// makes the append mark the key in its own transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandKey {
+    pub user_id: Uuid,
+    pub key: String,
+}
+
+/// What a keyed command committed: its stream went from `from_version` to
+/// `to_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommittedCommand {
+    pub stream_id: Uuid,
+    pub from_version: u64,
+    pub to_version: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The key is ours: run the request, then complete or release it.
@@ -22,6 +47,9 @@ pub enum Claim {
     Done(StoredResponse),
     /// The key was used for a different request.
     Mismatch,
+    /// The first request committed its events but its response was never
+    /// stored (it died in between): answer from what it committed.
+    Committed(CommittedCommand),
     /// The first request is still running.
     InProgress,
 }
@@ -29,8 +57,9 @@ pub enum Claim {
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Claims `key` for a request. A claim older than `stale_before` that never
-    /// completed is taken over (its request died); a completed one older than
-    /// `expired_before` is forgotten.
+    /// completed (and committed nothing) is taken over (its request died); a
+    /// record older than `expired_before` is forgotten. Each claim also purges
+    /// a bounded number of other expired records.
     async fn claim(
         &self,
         user_id: Uuid,
@@ -50,4 +79,16 @@ pub trait IdempotencyStore: Send + Sync + 'static {
 
     /// Gives the key up so the request may be retried with it.
     async fn release(&self, user_id: Uuid, key: &str) -> Result<(), StoreError>;
+}
+
+/// A record without a response: committed (its mark is set) or running.
+pub(crate) fn committed_or_running(mark: (Option<Uuid>, Option<i64>, Option<i64>)) -> Claim {
+    match mark {
+        (Some(stream_id), Some(from), Some(to)) => Claim::Committed(CommittedCommand {
+            stream_id,
+            from_version: from as u64,
+            to_version: to as u64,
+        }),
+        _ => Claim::InProgress,
+    }
 }

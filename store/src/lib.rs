@@ -28,5 +28,5 @@ pub use event_store::{
     Append, AsOf, Committed, EventStore, Loaded, Metadata, ProjectSummary, RawJson, StoredEvent,
     SNAPSHOT_EVERY,
 };
-pub use idempotency::{Claim, IdempotencyStore, StoredResponse};
+pub use idempotency::{Claim, CommandKey, CommittedCommand, IdempotencyStore, StoredResponse};
 pub use watch::{Watch, WatchFeed};

@@ -4,7 +4,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use ticketflow_store::{Claim, StoredResponse};
+use ticketflow_domain::project::ProjectPayload;
+use ticketflow_domain::Event;
+use ticketflow_store::{Append, Claim, CommandKey, CommittedCommand, Metadata, StoredResponse};
+use ticketflow_testkit::cast::{alice, meta_now};
+use ticketflow_testkit::fixtures::{create_project, created, retitled};
 use uuid::Uuid;
 
 use ticketflow_testkit::backend::{Backend, Store};
@@ -15,6 +19,8 @@ ticketflow_testkit::on_both_backends!(
     a_released_key_may_be_claimed_again,
     a_stale_claim_or_an_expired_record_is_taken_over,
     concurrent_claims_acquire_a_key_once,
+    a_keyed_append_marks_its_key_in_its_own_transaction,
+    expired_records_are_purged_by_later_claims,
 );
 
 /// The clock of a claim: `now`, the stale and the expiry horizons.
@@ -196,4 +202,120 @@ async fn concurrent_claims_acquire_a_key_once(backend: Backend) {
         }
     }
     assert_eq!(acquired, 1);
+}
+
+fn keyed(user_id: Uuid, key: &str) -> Metadata {
+    Metadata {
+        idempotency: Some(CommandKey {
+            user_id,
+            key: key.into(),
+        }),
+        ..Metadata::default()
+    }
+}
+
+/// What a request that died between its commit and storing its response
+/// leaves: a retry finds the commit ([`Claim::Committed`]), which neither a
+/// release nor the stale horizon takes away; an append that lost leaves no
+/// mark. Through the group commit (tickets) and the single append (projects).
+async fn a_keyed_append_marks_its_key_in_its_own_transaction(backend: Backend) {
+    let store = backend.store().await;
+    let (user, now) = (Uuid::now_v7(), Clock::at(Utc::now()));
+    let project_id = create_project(&*store, "MARK").await;
+    let ticket_id = Uuid::now_v7();
+    for key in ["ticket", "lost", "project"] {
+        assert_eq!(claim(&*store, user, key, b"r", now).await, Claim::Acquired);
+    }
+    let append = |key, events| Append {
+        stream_id: ticket_id,
+        project_id,
+        before: Default::default(),
+        events,
+        metadata: keyed(user, key),
+    };
+    let ticket = store
+        .append_ticket(append("ticket", vec![created(project_id, ticket_id)]))
+        .await
+        .expect("append");
+    // Decided on version 0 as well: loses its compare-and-set.
+    let lost = store.append_ticket(append("lost", vec![retitled(1)])).await;
+    assert!(lost.is_err(), "{lost:?}");
+    let project = store.load_project(project_id).await.expect("load");
+    let announced = ProjectPayload::AnnouncementPosted {
+        announcement_id: Uuid::now_v7(),
+        title: "t".into(),
+        message: "m".into(),
+        recipients: Vec::new(),
+    };
+    let events = vec![Event::new(&meta_now(&alice()), announced)];
+    let from = project.version;
+    let moved = store
+        .append_project(Append {
+            stream_id: project_id,
+            project_id,
+            before: project,
+            events,
+            metadata: keyed(user, "project"),
+        })
+        .await
+        .expect("append to the project");
+
+    let ticket_mark = Claim::Committed(CommittedCommand {
+        stream_id: ticket_id,
+        from_version: 0,
+        to_version: ticket.state.version,
+    });
+    let project_mark = Claim::Committed(CommittedCommand {
+        stream_id: project_id,
+        from_version: from,
+        to_version: moved.state.version,
+    });
+    store.release(user, "ticket").await.expect("release");
+    let later = Clock::at(now.now + When::Later.offset());
+    for clock in [now, later] {
+        assert_eq!(
+            claim(&*store, user, "ticket", b"r", clock).await,
+            ticket_mark
+        );
+        assert_eq!(
+            claim(&*store, user, "project", b"r", clock).await,
+            project_mark
+        );
+    }
+    assert_eq!(
+        claim(&*store, user, "lost", b"r", now).await,
+        Claim::InProgress
+    );
+    // A stale claim that committed nothing is taken over.
+    assert_eq!(
+        claim(&*store, user, "lost", b"r", later).await,
+        Claim::Acquired
+    );
+}
+
+/// Records past the expiry horizon go as later claims are made, whoever
+/// makes them.
+async fn expired_records_are_purged_by_later_claims(backend: Backend) {
+    let store = backend.store().await;
+    let (user, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let start = Clock::at(Utc::now());
+    for n in 0..20 {
+        let key = format!("old {n}");
+        assert_eq!(
+            claim(&*store, user, &key, b"r", start).await,
+            Claim::Acquired
+        );
+        store
+            .complete(user, &key, &response())
+            .await
+            .expect("complete");
+    }
+    let next_day = Clock::at(start.now + When::NextDay.offset());
+    for key in ["new 1", "new 2"] {
+        assert_eq!(
+            claim(&*store, other, key, b"r", next_day).await,
+            Claim::Acquired
+        );
+    }
+    assert_eq!(backend.rows_in("idempotency_keys").await, 2);
 }

@@ -126,6 +126,21 @@ impl Backend {
         announced.expect("announce a checkpoint");
     }
 
+    /// How many rows `table` of the event store holds, counted beneath the
+    /// store's API.
+    pub async fn rows_in(&self, table: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        match self {
+            Self::Postgres(db) => db.client().await.query_one(&sql, &[]).await,
+            Self::Sqlite { dir, .. } => {
+                let db = rusqlite::Connection::open(dir.path().join("events.db")).expect("open");
+                return db.query_row(&sql, [], |r| r.get(0)).expect("count");
+            }
+        }
+        .expect("count")
+        .get(0)
+    }
+
     fn sqlite_store(&self) -> SqliteStore {
         let Self::Sqlite { dir, open } = self else {
             panic!("not an SQLite backend");

@@ -12,11 +12,18 @@ pub(crate) fn admin_url() -> String {
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// The server's maintenance database, where this one is dropped from.
+    admin: String,
 }
 
 impl TestDb {
     pub async fn create() -> Self {
-        let admin = admin_url();
+        Self::create_on(admin_url()).await
+    }
+
+    /// A database of one's own on the server whose maintenance database
+    /// `admin` names (a [`crate::PrivatePostgres`], say).
+    pub async fn create_on(admin: String) -> Self {
         let name = format!("tf_test_{}", uuid::Uuid::new_v4().simple());
         let client = connect(&admin).await;
         client
@@ -27,7 +34,7 @@ impl TestDb {
             Some((base, _)) => format!("{base}/{name}"),
             None => panic!("TEST_DATABASE_URL must end in /<database>"),
         };
-        Self { name, url }
+        Self { name, url, admin }
     }
 
     /// A migrated store on this database, with a small pool: tests run in
@@ -60,7 +67,7 @@ pub(crate) async fn connect(url: &str) -> tokio_postgres::Client {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let name = self.name.clone();
+        let (name, admin) = (self.name.clone(), self.admin.clone());
         // Drop runs outside any runtime guarantee: use a thread of our own.
         let dropper = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -68,7 +75,7 @@ impl Drop for TestDb {
                 .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
-                    let client = connect(&admin_url()).await;
+                    let client = connect(&admin).await;
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                     let _ = client.batch_execute(&sql).await;
                 });

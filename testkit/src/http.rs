@@ -14,7 +14,11 @@ pub struct Setup {
 
 /// A fresh server with `alice` owning project `PROJ`.
 pub async fn setup() -> Setup {
-    let server = TestServer::start().await;
+    setup_on(TestServer::start().await).await
+}
+
+/// [`setup`] on a server of the caller's.
+pub async fn setup_on(server: TestServer) -> Setup {
     let alice = server.user("alice").await;
     let project = server.project(&alice, "PROJ").await;
     let project_id = project["id"].as_str().expect("project id").to_string();

@@ -10,7 +10,8 @@
 //!   dropped afterwards, so tests never see each other's data and may run
 //!   in parallel; [`fixtures`] (events appended through the store);
 //!   [`backend`] (one contract test on both store backends,
-//!   [`on_both_backends!`]); [`seed`] (a large realistic history).
+//!   [`on_both_backends!`]); [`seed`] (a large realistic history);
+//!   [`PrivatePostgres`], a cluster of the test's own to stop and start.
 //! - `nats`: [`NatsServer`], a nats-server of the test's own.
 //! - `projections`: [`world`], projections fed from a real log with their
 //!   read models on either backend ([`on_each_backend!`]).
@@ -33,6 +34,8 @@ mod http;
 #[cfg(feature = "nats")]
 mod nats;
 #[cfg(feature = "store")]
+mod private_pg;
+#[cfg(feature = "store")]
 pub mod seed;
 #[cfg(feature = "server")]
 mod server;
@@ -47,6 +50,8 @@ pub use db::TestDb;
 pub use http::*;
 #[cfg(feature = "nats")]
 pub use nats::NatsServer;
+#[cfg(feature = "store")]
+pub use private_pg::PrivatePostgres;
 #[cfg(feature = "server")]
 pub use server::*;
 

@@ -25,14 +25,20 @@ fn free_port() -> u16 {
 
 impl NatsServer {
     pub async fn start() -> Self {
+        let mut server = Self::reserved();
+        server.resume().await;
+        server
+    }
+
+    /// A server on a port of its own that is not started yet: NATS that
+    /// comes up after a process using it ([`NatsServer::resume`] starts it).
+    pub fn reserved() -> Self {
         let dir = std::env::temp_dir().join(format!("tf-nats-{}", uuid::Uuid::new_v4().simple()));
-        let mut server = Self {
+        Self {
             port: free_port(),
             dir,
             child: None,
-        };
-        server.resume().await;
-        server
+        }
     }
 
     pub fn url(&self) -> String {

@@ -198,16 +198,22 @@ impl TestServer {
                 dir: tempfile::tempdir().expect("a temporary data directory"),
             }
         } else {
-            let db = TestDb::create().await;
-            // Five leaders (relay, projections) hold a connection each.
-            let store = db.store_with_pool(20).await;
-            let prefix = format!("tf_{}", uuid::Uuid::new_v4().simple());
-            let bus = Bus::connect(&nats_url(), &prefix)
-                .await
-                .expect("connect to NATS");
-            bus.ensure_stream().await.expect("create the test's stream");
-            Home::Services(Box::new(Services { db, store, bus }))
+            return Self::start_on(TestDb::create().await, config).await;
         };
+        Self::start_in(home, config).await
+    }
+
+    /// A server on PostgreSQL and NATS whose database is `db` (one on a
+    /// [`crate::PrivatePostgres`], say), whatever the test mode.
+    pub async fn start_on(db: TestDb, config: Config) -> Self {
+        // Five leaders (relay, projections) hold a connection each.
+        let store = db.store_with_pool(20).await;
+        let prefix = format!("tf_{}", uuid::Uuid::new_v4().simple());
+        let bus = Bus::connect(&nats_url(), &prefix)
+            .await
+            .expect("connect to NATS");
+        bus.ensure_stream().await.expect("create the test's stream");
+        let home = Home::Services(Box::new(Services { db, store, bus }));
         Self::start_in(home, config).await
     }
 
@@ -332,6 +338,59 @@ impl TestServer {
                 let past = (chrono::Utc::now() - chrono::Duration::seconds(1)).timestamp_micros();
                 db.execute("UPDATE refresh_tokens SET expires_at = ?1", [past])
                     .expect("age the tokens");
+            }
+        }
+    }
+
+    /// Drops every stored Idempotency-Key response, as if each keyed request
+    /// had died between committing its command and storing its response.
+    pub async fn forget_idempotent_responses(&self) {
+        const SQL: &str = "UPDATE idempotency_keys
+            SET response_status = NULL, response_headers = NULL, response_body = NULL";
+        match &self.home {
+            Home::Services(home) => {
+                let client = home.db.client().await;
+                client
+                    .execute(SQL, &[])
+                    .await
+                    .expect("forget the responses");
+            }
+            Home::Embedded { dir } => {
+                let db =
+                    rusqlite::Connection::open(dir.path().join(DataDir::EVENTS_DB)).expect("open");
+                db.execute(SQL, []).expect("forget the responses");
+            }
+        }
+    }
+
+    /// Stores `message` as the ticket channel's message `seq` of a project,
+    /// in the read model, and publishes nothing: what a projection worker
+    /// that died between its commit and its publish leaves behind.
+    pub async fn store_unpublished_ticket_message(
+        &self,
+        project_id: &str,
+        seq: i64,
+        message: &Value,
+    ) {
+        let project_id = uuid::Uuid::parse_str(project_id).expect("a project id");
+        let text = message.to_string();
+        match &self.home {
+            Home::Services(home) => {
+                let client = home.db.client().await;
+                let sql = "INSERT INTO rm_ticket_messages (project_id, seq, position, message)
+                    VALUES ($1, $2, 0, $3)";
+                client
+                    .execute(sql, &[&project_id, &seq, &text])
+                    .await
+                    .expect("store the message");
+            }
+            Home::Embedded { dir } => {
+                let db =
+                    rusqlite::Connection::open(dir.path().join(DataDir::READS_DB)).expect("open");
+                let sql = "INSERT INTO rm_ticket_messages (project_id, seq, position, message)
+                    VALUES (?1, ?2, 0, ?3)";
+                db.execute(sql, rusqlite::params![project_id, seq, text])
+                    .expect("store the message");
             }
         }
     }

@@ -273,6 +273,14 @@ impl ReadStore for PgReadStore {
         queries::notification_head(&*self.client().await?, user_id).await
     }
 
+    async fn ticket_channel_heads(&self, project_ids: Vec<Uuid>) -> Result<Vec<i64>, StoreError> {
+        queries::ticket_channel_heads(&*self.client().await?, &project_ids).await
+    }
+
+    async fn notification_heads(&self, user_ids: Vec<Uuid>) -> Result<Vec<i64>, StoreError> {
+        queries::notification_heads(&*self.client().await?, &user_ids).await
+    }
+
     async fn unread_count(&self, user_id: Uuid) -> Result<i64, StoreError> {
         queries::unread_count(&*self.client().await?, user_id).await
     }

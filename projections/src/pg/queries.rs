@@ -158,6 +158,25 @@ pub(super) async fn ticket_channel_head(
     Ok(row.try_get(0)?)
 }
 
+/// The heads of many projects' ticket channels, in the order asked: one
+/// index probe each (max over the primary key).
+pub(super) async fn ticket_channel_heads(
+    client: &ClientWrapper,
+    project_ids: &[Uuid],
+) -> Result<Vec<i64>, StoreError> {
+    let rows = prepared::query(
+        client,
+        "SELECT coalesce((SELECT max(seq) FROM rm_ticket_messages m WHERE m.project_id = u.id), 0)
+         FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n",
+        &[&project_ids],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
+}
+
 fn notification(r: &Row) -> Result<Notification, StoreError> {
     let kind: String = r.try_get(2)?;
     Ok(Notification {
@@ -187,6 +206,25 @@ pub(super) async fn notification_head(
     )
     .await?;
     Ok(row.map_or(Ok(0), |r| r.try_get(0))?)
+}
+
+/// The heads of many users' notification channels, in the order asked.
+pub(super) async fn notification_heads(
+    client: &ClientWrapper,
+    user_ids: &[Uuid],
+) -> Result<Vec<i64>, StoreError> {
+    let rows = prepared::query(
+        client,
+        "SELECT coalesce(h.last_seq, 0)
+         FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)
+         LEFT JOIN rm_notification_heads h ON h.user_id = u.id ORDER BY u.n",
+        &[&user_ids],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
 }
 
 pub(super) async fn unread_count(client: &ClientWrapper, user_id: Uuid) -> Result<i64, StoreError> {

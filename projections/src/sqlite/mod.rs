@@ -406,6 +406,23 @@ impl ReadStore for SqliteReadStore {
             .await
     }
 
+    // In-process: one read of the reader thread, a lookup per channel.
+    async fn ticket_channel_heads(&self, project_ids: Vec<Uuid>) -> Result<Vec<i64>, StoreError> {
+        self.read(move |c| {
+            let head = |id| queries::ticket_channel_head(c, id);
+            project_ids.into_iter().map(head).collect()
+        })
+        .await
+    }
+
+    async fn notification_heads(&self, user_ids: Vec<Uuid>) -> Result<Vec<i64>, StoreError> {
+        self.read(move |c| {
+            let head = |id| queries::notification_head(c, id);
+            user_ids.into_iter().map(head).collect()
+        })
+        .await
+    }
+
     async fn unread_count(&self, user_id: Uuid) -> Result<i64, StoreError> {
         self.read(move |c| queries::unread_count(c, user_id)).await
     }

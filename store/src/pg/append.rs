@@ -275,6 +275,18 @@ pub(super) struct Rows {
     occurred_at: Vec<DateTime<Utc>>,
     /// Per appended stream: its id, new version and last event's offset.
     streams: (Vec<Uuid>, Vec<i64>, Vec<i64>),
+    marks: Marks,
+}
+
+/// The Idempotency-Keys of the keyed appends among [`Rows`], marked with
+/// what each committed (see [`crate::CommittedCommand`]).
+#[derive(Default)]
+struct Marks {
+    user_ids: Vec<Uuid>,
+    keys: Vec<String>,
+    stream_ids: Vec<Uuid>,
+    from_versions: Vec<i64>,
+    to_versions: Vec<i64>,
 }
 
 impl Rows {
@@ -308,9 +320,18 @@ impl Rows {
             self.actors.push(event.meta.actor.clone());
             self.occurred_at.push(event.meta.occurred_at);
         }
+        let new_version = expected + events.len() as i64;
         self.streams.0.push(stream_id);
-        self.streams.1.push(expected + events.len() as i64);
+        self.streams.1.push(new_version);
         self.streams.2.push(self.len() as i64);
+        if let Some(command) = &metadata.idempotency {
+            let marks = &mut self.marks;
+            marks.user_ids.push(command.user_id);
+            marks.keys.push(command.key.clone());
+            marks.stream_ids.push(stream_id);
+            marks.from_versions.push(expected);
+            marks.to_versions.push(new_version);
+        }
         Ok(())
     }
 
@@ -332,7 +353,7 @@ impl Rows {
     }
 
     /// The parameters of [`WRITE_EVENTS`].
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 15] {
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 20] {
         [
             &self.offsets,
             &self.event_ids,
@@ -349,6 +370,11 @@ impl Rows {
             &self.streams.0,
             &self.streams.1,
             &self.streams.2,
+            &self.marks.user_ids,
+            &self.marks.keys,
+            &self.marks.stream_ids,
+            &self.marks.from_versions,
+            &self.marks.to_versions,
         ]
     }
 
@@ -385,7 +411,9 @@ pub(super) fn notify_params() -> [&'static (dyn ToSql + Sync); 1] {
 
 /// One statement, so the head row is held for as short a time as possible:
 /// take as many positions as there are offsets, insert the events at those
-/// offsets, and move each stream to its new version and last position.
+/// offsets, move each stream to its new version and last position, and mark
+/// the Idempotency-Keys of keyed appends (none on the usual path: the arrays
+/// are empty, and no round trip is added for them).
 pub(super) const WRITE_EVENTS: &str = "
     WITH head AS (
         UPDATE event_log_head SET position = position + cardinality($1::bigint[])
@@ -404,5 +432,10 @@ pub(super) const WRITE_EVENTS: &str = "
         -- The ANY gives the planner an index path: joined to an UNNEST it
         -- would otherwise scan and hash the whole streams table every batch.
         WHERE s.stream_id = u.id AND s.stream_id = ANY($13)
+    ), marked AS (
+        UPDATE idempotency_keys k SET stream_id = u.sid, from_version = u.f, to_version = u.t
+        FROM UNNEST($16::uuid[], $17::text[], $18::uuid[], $19::bigint[], $20::bigint[])
+             AS u(uid, key, sid, f, t)
+        WHERE k.user_id = u.uid AND k.key = u.key AND k.user_id = ANY($16)
     )
     SELECT base FROM head";

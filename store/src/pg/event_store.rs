@@ -60,11 +60,13 @@ impl PgStore {
 #[async_trait]
 impl EventStore for PgStore {
     async fn load_project(&self, project_id: Uuid) -> Result<Loaded<Project>, StoreError> {
-        self.load(project_id).await
+        self.bounded(async move { self.load(project_id).await })
+            .await
     }
 
     async fn load_ticket(&self, ticket_id: Uuid) -> Result<Loaded<Ticket>, StoreError> {
-        self.load(ticket_id).await
+        self.bounded(async move { self.load(ticket_id).await })
+            .await
     }
 
     async fn load_ticket_as_of(
@@ -72,32 +74,45 @@ impl EventStore for PgStore {
         ticket_id: Uuid,
         as_of: AsOf,
     ) -> Result<Option<Loaded<Ticket>>, StoreError> {
-        self.load_as_of(ticket_id, as_of).await
+        self.bounded(async move { self.load_as_of(ticket_id, as_of).await })
+            .await
+    }
+
+    async fn load_project_as_of(
+        &self,
+        project_id: Uuid,
+        as_of: AsOf,
+    ) -> Result<Option<Loaded<Project>>, StoreError> {
+        self.bounded(async move { self.load_as_of(project_id, as_of).await })
+            .await
     }
 
     async fn append_project(
         &self,
         append: Append<Project, ProjectEvent>,
     ) -> Result<Committed<Project>, StoreError> {
-        self.append_project_events(append).await
+        self.bounded(async move { self.append_project_events(append).await })
+            .await
     }
 
     async fn load_inbox(&self, user_id: Uuid) -> Result<Loaded<Inbox>, StoreError> {
-        self.load(user_id).await
+        self.bounded(async move { self.load(user_id).await }).await
     }
 
     async fn append_inbox(
         &self,
         append: Append<Inbox, InboxEvent>,
     ) -> Result<Committed<Inbox>, StoreError> {
-        self.append_inbox_events(append).await
+        self.bounded(async move { self.append_inbox_events(append).await })
+            .await
     }
 
     async fn append_ticket(
         &self,
         append: Append<Ticket, TicketEvent>,
     ) -> Result<Committed<Ticket>, StoreError> {
-        self.committer().append(append, None).await
+        self.bounded(async move { self.committer().append(append, None).await })
+            .await
     }
 
     async fn append_ticket_if_project_at(
@@ -105,7 +120,8 @@ impl EventStore for PgStore {
         append: Append<Ticket, TicketEvent>,
         project_version: u64,
     ) -> Result<Committed<Ticket>, StoreError> {
-        self.committer().append(append, Some(project_version)).await
+        self.bounded(async move { self.committer().append(append, Some(project_version)).await })
+            .await
     }
 
     async fn stream_events(
@@ -114,10 +130,13 @@ impl EventStore for PgStore {
         after_version: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.query_events(
-            "stream_id = $1 AND version > $2 ORDER BY version LIMIT $3",
-            &[&stream_id, &after_version, &limit],
-        )
+        self.bounded(async move {
+            self.query_events(
+                "stream_id = $1 AND version > $2 ORDER BY version LIMIT $3",
+                &[&stream_id, &after_version, &limit],
+            )
+            .await
+        })
         .await
     }
 
@@ -127,10 +146,13 @@ impl EventStore for PgStore {
         after_position: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.query_events(
-            "project_id = $1 AND position > $2 ORDER BY position LIMIT $3",
-            &[&project_id, &after_position, &limit],
-        )
+        self.bounded(async move {
+            self.query_events(
+                "project_id = $1 AND position > $2 ORDER BY position LIMIT $3",
+                &[&project_id, &after_position, &limit],
+            )
+            .await
+        })
         .await
     }
 
@@ -139,23 +161,29 @@ impl EventStore for PgStore {
         after_position: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.query_events(
-            "position > $1 ORDER BY position LIMIT $2",
-            &[&after_position, &limit],
-        )
+        self.bounded(async move {
+            self.query_events(
+                "position > $1 ORDER BY position LIMIT $2",
+                &[&after_position, &limit],
+            )
+            .await
+        })
         .await
     }
 
     async fn head_position(&self) -> Result<i64, StoreError> {
-        let client = self.client().await?;
-        // Not the counter row: reading it would wait behind an append's lock.
-        let row = prepared::query_one(
-            &client,
-            "SELECT coalesce(max(position), 0) FROM events",
-            &[],
-        )
-        .await?;
-        Ok(row.get(0))
+        self.bounded(async move {
+            let client = self.client().await?;
+            // Not the counter row: reading it would wait behind an append's lock.
+            let row = prepared::query_one(
+                &client,
+                "SELECT coalesce(max(position), 0) FROM events",
+                &[],
+            )
+            .await?;
+            Ok(row.get(0))
+        })
+        .await
     }
 
     async fn membership(
@@ -163,37 +191,43 @@ impl EventStore for PgStore {
         project_id: Uuid,
         user_id: Uuid,
     ) -> Result<Option<Role>, StoreError> {
-        let client = self.client().await?;
-        let row = prepared::query_opt(
-            &client,
-            "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
-            &[&project_id, &user_id],
-        )
-        .await?;
-        Ok(row.map(|r| parse_role(r.get(0))))
+        self.bounded(async move {
+            let client = self.client().await?;
+            let row = prepared::query_opt(
+                &client,
+                "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
+                &[&project_id, &user_id],
+            )
+            .await?;
+            Ok(row.map(|r| parse_role(r.get(0))))
+        })
+        .await
     }
 
     async fn projects_of(&self, user_id: Uuid) -> Result<Vec<ProjectSummary>, StoreError> {
-        let client = self.client().await?;
-        let rows = prepared::query(
-            &client,
-            "SELECT p.project_id, p.key, p.name, p.statuses, p.created_at, m.role
-                 FROM projects p JOIN project_members m ON m.project_id = p.project_id
-                 WHERE m.user_id = $1 ORDER BY p.created_at, p.project_id",
-            &[&user_id],
-        )
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ProjectSummary {
-                    project_id: r.get(0),
-                    key: r.get(1),
-                    name: r.get(2),
-                    statuses: serde_json::from_value(r.get(3))?,
-                    created_at: r.get(4),
-                    role: parse_role(r.get(5)),
+        self.bounded(async move {
+            let client = self.client().await?;
+            let rows = prepared::query(
+                &client,
+                "SELECT p.project_id, p.key, p.name, p.statuses, p.created_at, m.role
+                     FROM projects p JOIN project_members m ON m.project_id = p.project_id
+                     WHERE m.user_id = $1 ORDER BY p.created_at, p.project_id",
+                &[&user_id],
+            )
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ProjectSummary {
+                        project_id: r.get(0),
+                        key: r.get(1),
+                        name: r.get(2),
+                        statuses: serde_json::from_value(r.get(3))?,
+                        created_at: r.get(4),
+                        role: parse_role(r.get(5)),
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
     }
 }

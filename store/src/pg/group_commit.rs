@@ -148,8 +148,14 @@ struct Batch {
 }
 
 impl Batch {
-    /// Takes `queued` unless the batch is full or already appends to its stream.
+    /// Takes `queued` unless the batch is full or already appends to its
+    /// stream. An append whose caller stopped waiting (it was told the
+    /// database is unavailable: see `PgStore::bounded`) is dropped, not
+    /// committed behind its back once the database answers again.
     fn offer(&mut self, queued: Queued, later: &mut VecDeque<Queued>) {
+        if queued.reply.is_closed() {
+            return;
+        }
         if self.appends.len() < MAX_BATCH && self.streams.insert(queued.append.stream_id) {
             self.appends.push(queued);
         } else {
@@ -437,6 +443,12 @@ impl Plan {
 
     /// Checks one append against the locked state and adds its writes.
     fn add(&mut self, queued: &Queued) -> Result<Planned, StoreError> {
+        // Its caller gave up while the locks were awaited (a database that
+        // stopped answering): it was told the outcome is unknown, so it must
+        // not commit now that the database answers again.
+        if queued.reply.is_closed() {
+            return Err(stopped());
+        }
         let append = &queued.append;
         let expected = append.before.version as i64;
         let current = self.locked.versions.get(&append.stream_id).copied();

@@ -12,8 +12,9 @@ mod watch;
 
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 use crate::StoreError;
@@ -35,6 +36,16 @@ pub use watch::{CHECKPOINTS_CHANNEL, NOTIFY_CHECKPOINT};
 /// enough to gain from it.
 const KEYED_ACCESS: &str = "-c enable_seqscan=off -c jit=off";
 
+/// How long a caller waits on PostgreSQL before it is told the database is
+/// unavailable, unless `DATABASE_URL` sets `connect_timeout`: for a
+/// connection from the pool, for a new connection, for checking a pooled
+/// one, and for sent data to be acknowledged (`tcp_user_timeout`: a server
+/// that stopped answering without closing its connections). So while
+/// PostgreSQL is down, commands fail within about this long instead of
+/// queueing behind a pool that cannot grow; once it is back, the pool opens
+/// new connections by itself.
+const WAIT_FOR_DATABASE: Duration = Duration::from_secs(5);
+
 /// A pool of connections to one ticketflow database.
 #[derive(Clone)]
 pub struct PgStore {
@@ -50,8 +61,14 @@ pub struct PgStore {
 impl PgStore {
     /// Connects lazily: the pool opens connections on first use.
     pub fn connect(database_url: &str, max_connections: usize) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(database_url)
+        let mut config = tokio_postgres::Config::from_str(database_url)
             .map_err(|e| StoreError::Unavailable(format!("invalid DATABASE_URL: {e}")))?;
+        let wait = config.get_connect_timeout().copied();
+        let wait = wait.unwrap_or(WAIT_FOR_DATABASE);
+        config
+            .connect_timeout(wait)
+            .tcp_user_timeout(wait)
+            .keepalives_idle(wait);
         Self::with_config(config, max_connections)
     }
 
@@ -101,6 +118,27 @@ impl PgStore {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         Ok(self.pool.get().await?)
     }
+
+    /// `operation`, or [`StoreError::Unavailable`] once it has waited
+    /// [`WAIT_FOR_DATABASE`] (or `connect_timeout`): a server that stopped
+    /// answering (paused, or cut off while its connections look open) would
+    /// otherwise hold a caller for as long as it stays away. Abandoned, an
+    /// operation's connection goes back to the pool with its statement in
+    /// flight, answered once the server is back.
+    async fn bounded<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let wait = self.config.get_connect_timeout().copied();
+        let wait = wait.unwrap_or(WAIT_FOR_DATABASE);
+        tokio::time::timeout(wait, operation)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "PostgreSQL did not answer within {wait:?}"
+                )))
+            })
+    }
 }
 
 /// Maps a unique violation on `constraint` to [`StoreError::Taken`].
@@ -128,6 +166,8 @@ fn with_options(config: &tokio_postgres::Config, options: &str) -> tokio_postgre
 }
 
 fn pool(config: tokio_postgres::Config, max_connections: usize) -> Result<Pool, StoreError> {
+    let wait = config.get_connect_timeout().copied();
+    let wait = wait.unwrap_or(WAIT_FOR_DATABASE);
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -137,6 +177,10 @@ fn pool(config: tokio_postgres::Config, max_connections: usize) -> Result<Pool, 
     );
     Pool::builder(manager)
         .max_size(max_connections)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(wait))
+        .recycle_timeout(Some(wait))
         .build()
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{json, micros, taken};
 use crate::event_store::{Append, Committed, Metadata, RawJson, StoredEvent};
 use crate::stream::{apply_all, role_name, snapshot_due, StreamKind};
-use crate::StoreError;
+use crate::{CommandKey, StoreError};
 
 pub(super) fn append_project(
     conn: &Connection,
@@ -118,6 +118,9 @@ fn commit_events<A: StreamKind>(
     let stored = write_events::<A>(conn, stream, events, seqs, metadata)?;
     let versions = (expected, expected + events.len() as i64);
     snapshot_if_due(conn, stream_id, versions, &state)?;
+    if let Some(command) = &metadata.idempotency {
+        mark_key(conn, command, stream_id, versions)?;
+    }
     Ok(Committed {
         state,
         events: stored,
@@ -304,6 +307,22 @@ fn write_events<A: StreamKind>(
         last_position
     ])?;
     Ok(stored)
+}
+
+/// Marks a keyed command's Idempotency-Key with what it committed, in its
+/// savepoint (see [`crate::CommittedCommand`]).
+fn mark_key(
+    conn: &Connection,
+    command: &CommandKey,
+    stream_id: Uuid,
+    (from, to): (i64, i64),
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE idempotency_keys SET stream_id = ?3, from_version = ?4, to_version = ?5
+         WHERE user_id = ?1 AND key = ?2",
+    )?
+    .execute(params![command.user_id, command.key, stream_id, from, to])?;
+    Ok(())
 }
 
 /// A stream gets a snapshot whenever its version crosses a multiple of

@@ -40,6 +40,16 @@ impl EventStore for SqliteStore {
             .await
     }
 
+    async fn load_project_as_of(
+        &self,
+        project_id: Uuid,
+        as_of: AsOf,
+    ) -> Result<Option<Loaded<Project>>, StoreError> {
+        self.readers
+            .read(move |conn| super::load::load_as_of(conn, project_id, as_of))
+            .await
+    }
+
     async fn append_project(
         &self,
         append: Append<Project, ProjectEvent>,

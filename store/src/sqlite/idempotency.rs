@@ -59,7 +59,7 @@ impl IdempotencyStore for SqliteStore {
             .write(move |conn| {
                 conn.prepare_cached(
                     "DELETE FROM idempotency_keys WHERE user_id = ?1 AND key = ?2
-                     AND response_status IS NULL",
+                     AND response_status IS NULL AND stream_id IS NULL",
                 )?
                 .execute(params![user_id, key])?;
                 Ok(())
@@ -79,16 +79,27 @@ struct ClaimRequest {
 
 impl ClaimRequest {
     fn run(self, conn: &Connection) -> Result<Claim, StoreError> {
-        // Insert, or take over a row that is dead (a stale claim or an expired
-        // record).
+        // Expired records of others go first, a few per claim: no more pile
+        // up than claims are made.
+        conn.prepare_cached(
+            "DELETE FROM idempotency_keys WHERE (user_id, key) IN (
+                 SELECT user_id, key FROM idempotency_keys
+                 WHERE created_at < ?3 AND NOT (user_id = ?1 AND key = ?2)
+                 ORDER BY created_at LIMIT 16)",
+        )?
+        .execute(params![self.user_id, self.key, self.expired_before])?;
+        // Insert, or take over a row that is dead (a stale claim that
+        // committed nothing, or an expired record).
         let acquired = conn
             .prepare_cached(
                 "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at)
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (user_id, key) DO UPDATE
                    SET request_hash = ?3, created_at = ?4, response_status = NULL,
-                       response_headers = NULL, response_body = NULL
+                       response_headers = NULL, response_body = NULL,
+                       stream_id = NULL, from_version = NULL, to_version = NULL
                    WHERE (idempotency_keys.response_status IS NULL
+                          AND idempotency_keys.stream_id IS NULL
                           AND idempotency_keys.created_at < ?5)
                       OR idempotency_keys.created_at < ?6",
             )?
@@ -104,23 +115,26 @@ impl ClaimRequest {
             return Ok(Claim::Acquired);
         }
         type Stored = (Vec<u8>, Option<i64>, Option<String>, Option<Vec<u8>>);
-        let row: Option<Stored> = conn
+        type Mark = (Option<Uuid>, Option<i64>, Option<i64>);
+        let row: Option<(Stored, Mark)> = conn
             .prepare_cached(
-                "SELECT request_hash, response_status, response_headers, response_body
+                "SELECT request_hash, response_status, response_headers, response_body,
+                        stream_id, from_version, to_version
                  FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
             )?
             .query_row(params![self.user_id, self.key], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                let stored = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                Ok((stored, (r.get(4)?, r.get(5)?, r.get(6)?)))
             })
             .optional()?;
-        let Some((stored_hash, status, headers, body)) = row else {
+        let Some(((stored_hash, status, headers, body), mark)) = row else {
             return Ok(Claim::InProgress);
         };
         if stored_hash != self.request_hash {
             return Ok(Claim::Mismatch);
         }
         let Some(status) = status else {
-            return Ok(Claim::InProgress);
+            return Ok(crate::idempotency::committed_or_running(mark));
         };
         let headers = headers.unwrap_or_else(|| "[]".to_string());
         Ok(Claim::Done(StoredResponse {

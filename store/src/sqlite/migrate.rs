@@ -14,6 +14,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/sqlite/events/001_event_store.sql"),
     ),
     (
+        "002_idempotency_committed_mark",
+        include_str!("../../../migrations/sqlite/events/002_idempotency_committed_mark.sql"),
+    ),
+    (
         "003_revocation_indexes",
         include_str!("../../../migrations/sqlite/events/003_revocation_indexes.sql"),
     ),
