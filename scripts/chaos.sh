@@ -8,8 +8,8 @@
 #   scripts/chaos.sh --seed 42 --duration 600 --out bench/results/chaos-long
 # The report (chaos.json, chaos.md) goes to --out, by default ${TMPDIR:-/tmp}/ticketflow-chaos-report.
 # Other flags go to the runner (see `ticketflow-chaos --help`: --users, --sockets, --keep).
-# Needs root (the private PostgreSQL runs as the postgres user) and Debian's PostgreSQL 15
-# binaries (/usr/lib/postgresql/15/bin; --pg-bin elsewhere). Never touches the machine's
+# Needs root (the private PostgreSQL runs as the postgres user) and PostgreSQL's server
+# binaries (the newest /usr/lib/postgresql/<version>/bin; PG_BIN elsewhere). Never touches the machine's
 # PostgreSQL on :5432 or the shared nats-server.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,5 +30,7 @@ while [ $# -gt 0 ]; do
 done
 
 cargo build -p ticketflow -p ticketflow-chaos
+pg_version=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/$pg_version/bin} \
 TICKETFLOW_BIN="$CARGO_TARGET_DIR/debug/ticketflow" \
     "$CARGO_TARGET_DIR/debug/ticketflow-chaos" --out "$out" "${args[@]}"

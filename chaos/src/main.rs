@@ -51,7 +51,9 @@ struct Args {
     ticketflow_bin: PathBuf,
     #[arg(long, env = "NATS_SERVER_BIN")]
     nats_server_bin: PathBuf,
-    #[arg(long, default_value = "/usr/lib/postgresql/15/bin")]
+    /// The directory of PostgreSQL's `initdb` and `pg_ctl` (scripts/chaos.sh
+    /// passes the newest of Debian's `/usr/lib/postgresql/<version>/bin`).
+    #[arg(long, env = "PG_BIN")]
     pg_bin: PathBuf,
     /// Keep the working directory (data and logs) even when the run passes.
     #[arg(long)]
