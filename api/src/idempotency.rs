@@ -103,7 +103,19 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Resp
         committed,
     };
     let handler = next.run(Request::from_parts(parts, Body::from(bytes)));
-    let mut response = settle(&state, user.id, &key, keyed(request, handler).await).await;
+    // A claimed command runs to its end and settles its key even when the
+    // client goes away (hyper drops the handler of a closed connection):
+    // dropped midway, its key would answer `idempotency_in_progress` to every
+    // retry until it went stale, a minute later.
+    let settling = tokio::spawn(async move {
+        let response = keyed(request, handler).await;
+        settle(&state, user.id, &key, response).await
+    });
+    let mut response = settling.await.map_err(|e| {
+        tracing::error!(error = %e, "a keyed command's task failed");
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        ApiError::new(status, "internal", "the command failed").into_response()
+    })?;
     if committed.is_some() {
         mark_replayed(&mut response);
     }
