@@ -80,10 +80,11 @@ async fn measure(server: &Server, spec: Spec) -> anyhow::Result<Outcome> {
     let api = Api::new(&server.base_url)?;
     let world = build_world(&api, &spec).await?;
     let rss_before_sockets_kib = server.rss_kib()?;
-    let (subscribers, targets) = connect_all(server, &world, &spec, |_, _, socket, head, until| {
-        socket::subscribe(socket, head, until)
-    })
-    .await?;
+    let (subscribers, targets) =
+        connect_all(server, &world, &spec, |_, _, _, socket, head, until| {
+            socket::subscribe(socket, head, until)
+        })
+        .await?;
     // Let allocations from the connection burst settle before reading RSS.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_idle_sockets_kib = server.rss_kib()?;
@@ -141,13 +142,14 @@ pub(crate) async fn build_world(api: &Api, spec: &Spec) -> anyhow::Result<World>
 }
 
 /// Opens every subscriber once the channels hold the setup's messages, so
-/// each starts from the same head; `subscribe(n, url, socket, head, until)`
-/// is the `n`th subscriber's task (it ends once its seq reaches `until`).
+/// each starts from the same head; `subscribe(n, user, channel, socket,
+/// head, until)` is the `n`th subscriber's task, on `channel` (its URL
+/// without the token) as `user`, to end once its seq reaches `until`.
 pub(crate) async fn connect_all<T, F>(
     server: &Server,
     world: &World,
     spec: &Spec,
-    subscribe: impl Fn(usize, String, Socket, i64, watch::Receiver<i64>) -> F,
+    subscribe: impl Fn(usize, &User, &str, Socket, i64, watch::Receiver<i64>) -> F,
 ) -> anyhow::Result<(JoinSet<T>, Vec<watch::Sender<i64>>)>
 where
     T: Send + 'static,
@@ -158,23 +160,24 @@ where
     for (p, project) in world.projects.iter().enumerate() {
         let (target, until) = watch::channel(i64::MAX);
         targets.push(target);
-        let urls: Vec<String> = (0..spec.subscribers_per_project)
-            .map(|s| {
-                let user = &world.users[s % world.users.len()];
-                let path = format!("/ws/projects/{project}/tickets/");
-                format!("{}{path}?token={}", server.ws_base, user.token)
-            })
+        let channel = format!("{}/ws/projects/{project}/tickets/", server.ws_base);
+        let users: Vec<&User> = (0..spec.subscribers_per_project)
+            .map(|s| &world.users[s % world.users.len()])
+            .collect();
+        let urls: Vec<String> = users
+            .iter()
+            .map(|user| format!("{channel}?token={}", user.token()))
             .collect();
         socket::wait_for_head(&urls[0], spec.tickets_per_project as i64).await?;
         let sockets: Vec<_> = stream::iter(urls.iter())
             .map(|url| socket::connect(url))
-            .buffer_unordered(64)
+            .buffered(64)
             .try_collect()
             .await
             .with_context(|| format!("subscribing to project {p}"))?;
-        for ((socket, head), url) in sockets.into_iter().zip(urls) {
+        for ((socket, head), user) in sockets.into_iter().zip(users) {
             let n = subscribers.len();
-            subscribers.spawn(subscribe(n, url, socket, head, until.clone()));
+            subscribers.spawn(subscribe(n, user, &channel, socket, head, until.clone()));
         }
     }
     Ok((subscribers, targets))

@@ -13,10 +13,13 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
 use super::fanout;
-use crate::api::Api;
+use crate::api::{Api, User};
 use crate::latency::Summary;
 use crate::server::{Options, Server, Services};
 use crate::socket::{self, Message, Socket};
+
+/// How often the users get new access tokens (they last 15 minutes).
+const RENEW_EVERY: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Spec {
@@ -89,17 +92,27 @@ async fn measure(server: &Server, spec: Spec) -> anyhow::Result<Outcome> {
     let sockets = spec.load.projects * spec.load.subscribers_per_project;
     let start = Instant::now();
     let every = spec.resume_every;
-    let (subscribers, targets) =
-        fanout::connect_all(server, &world, &spec.load, |n, url, socket, head, until| {
+    let (subscribers, targets) = fanout::connect_all(
+        server,
+        &world,
+        &spec.load,
+        |n, user, channel, socket, head, until| {
             let first_drop = start + every.mul_f64(n as f64 / sockets as f64);
-            subscribe(url, socket, head, first_drop, every, until)
-        })
-        .await?;
-    let (load, samples) = tokio::join!(
+            let resume = Resume {
+                user: user.clone(),
+                channel: channel.to_string(),
+            };
+            subscribe(resume, socket, head, first_drop, every, until)
+        },
+    )
+    .await?;
+    let (load, samples, renewed) = tokio::join!(
         fanout::drive(&api, &world, &spec.load),
-        sample(server, &spec)
+        sample(server, &spec),
+        log_in_again(&api, &world.users, spec.load.duration)
     );
     let samples = samples?;
+    renewed?;
     fanout::announce_heads(&targets, &load, &spec.load);
     let seen = fanout::collect(subscribers, targets).await?;
     summarise(spec, load, seen, samples)
@@ -145,7 +158,7 @@ impl Seen {
 /// at `first_drop` and every `every` after (while the load runs) and
 /// resuming with `since` = the last seq it got.
 async fn subscribe(
-    url: String,
+    resume: Resume,
     mut socket: Socket,
     head: i64,
     first_drop: Instant,
@@ -167,14 +180,14 @@ async fn subscribe(
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => {
                     seen.unplanned += 1;
-                    socket = resume(&url, last).await?;
+                    socket = resume.from(last).await?;
                 }
             },
             _ = tokio::time::sleep_until(next_drop.into()), if churning => {
                 // Whatever the server still sends is lost with the socket: the resume replays it.
                 let _ = socket.close(None).await;
                 seen.resumes += 1;
-                socket = resume(&url, last).await?;
+                socket = resume.from(last).await?;
                 next_drop += every;
             }
             changed = until.changed() => if changed.is_err() { break },
@@ -188,11 +201,35 @@ async fn subscribe(
     Ok(seen)
 }
 
-async fn resume(url: &str, since: i64) -> anyhow::Result<Socket> {
-    let (socket, _) = socket::connect(&format!("{url}&since={since}"))
-        .await
-        .context("resuming")?;
-    Ok(socket)
+/// Where and as whom a subscriber reconnects (with the user's latest token).
+struct Resume {
+    user: User,
+    channel: String,
+}
+
+impl Resume {
+    async fn from(&self, since: i64) -> anyhow::Result<Socket> {
+        let token = self.user.token();
+        let url = format!("{}?token={token}&since={since}", self.channel);
+        let (socket, _) = socket::connect(&url).await.context("resuming")?;
+        Ok(socket)
+    }
+}
+
+/// Access tokens last 15 minutes: the users log in again every few minutes
+/// of a longer run, as a client refreshes its token (a socket the server
+/// closes when its token expires resumes with the new one).
+async fn log_in_again(api: &Api, users: &[User], duration: Duration) -> anyhow::Result<()> {
+    let end = Instant::now() + duration;
+    let mut next = Instant::now() + RENEW_EVERY;
+    while next < end {
+        tokio::time::sleep_until(next.into()).await;
+        for user in users {
+            api.log_in_again(user).await?;
+        }
+        next += RENEW_EVERY;
+    }
+    Ok(())
 }
 
 /// Reads the server's RSS and descriptors every `sample_every` for the
