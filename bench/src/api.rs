@@ -3,6 +3,7 @@
 //! ([`Connection`]).
 
 use std::future::Future;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -22,11 +23,20 @@ pub struct Api {
     base: String,
 }
 
-/// A registered, logged-in user.
+const PASSWORD: &str = "bench-password";
+
+/// A registered, logged-in user. Clones share the access token, which
+/// [`Api::log_in_again`] replaces (a run longer than its 15 minutes).
 #[derive(Clone)]
 pub struct User {
     pub username: String,
-    pub token: String,
+    token: Arc<RwLock<Arc<str>>>,
+}
+
+impl User {
+    pub fn token(&self) -> Arc<str> {
+        self.token.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// What a ticket command answered: the ticket's id and new version.
@@ -64,33 +74,45 @@ impl Api {
     }
 
     pub async fn user(&self, username: &str) -> anyhow::Result<User> {
-        let password = "bench-password";
-        let credentials = json!({"username": username, "password": password});
-        self.expect(
-            Method::POST,
-            "/api/auth/register",
-            None,
-            credentials.clone(),
-            201,
-        )
-        .await?;
+        let credentials = json!({"username": username, "password": PASSWORD});
+        self.expect(Method::POST, "/api/auth/register", None, credentials, 201)
+            .await?;
+        let token = self.log_in(username).await?;
+        Ok(User {
+            username: username.to_string(),
+            token: Arc::new(RwLock::new(token)),
+        })
+    }
+
+    /// Gives `user` (and its clones) a fresh access token.
+    pub async fn log_in_again(&self, user: &User) -> anyhow::Result<()> {
+        let token = self.log_in(&user.username).await?;
+        *user.token.write().unwrap_or_else(|e| e.into_inner()) = token;
+        Ok(())
+    }
+
+    async fn log_in(&self, username: &str) -> anyhow::Result<Arc<str>> {
+        let credentials = json!({"username": username, "password": PASSWORD});
         let login = self
             .expect(Method::POST, "/api/auth/login", None, credentials, 200)
             .await?;
         let token = login["access_token"]
             .as_str()
             .context("login without access_token")?;
-        Ok(User {
-            username: username.to_string(),
-            token: token.to_string(),
-        })
+        Ok(token.into())
     }
 
     /// Creates a project owned by `owner`; returns its id.
     pub async fn project(&self, owner: &User, key: &str) -> anyhow::Result<String> {
         let body = json!({"key": key, "name": format!("Bench {key}")});
         let project = self
-            .expect(Method::POST, "/api/projects", Some(&owner.token), body, 201)
+            .expect(
+                Method::POST,
+                "/api/projects",
+                Some(&owner.token()),
+                body,
+                201,
+            )
             .await?;
         Ok(project["id"]
             .as_str()
@@ -106,7 +128,7 @@ impl Api {
     ) -> anyhow::Result<()> {
         let path = format!("/api/projects/{project}/members");
         let body = json!({"username": member.username});
-        self.expect(Method::POST, &path, Some(&admin.token), body, 201)
+        self.expect(Method::POST, &path, Some(&admin.token()), body, 201)
             .await
             .map(drop)
     }
@@ -133,7 +155,8 @@ pub trait Caller: Send {
         let path = format!("/api/projects/{project}/tickets");
         let body = json!({"title": title});
         async move {
-            let reply = self.call(Method::POST, &path, Some(&user.token), body);
+            let token = user.token();
+            let reply = self.call(Method::POST, &path, Some(&token), body);
             Ok(accepted(reply.await?, 201))
         }
     }
@@ -148,7 +171,8 @@ pub trait Caller: Send {
         let path = format!("/api/tickets/{ticket}");
         let body = json!({"title": title});
         async move {
-            let reply = self.call(Method::PATCH, &path, Some(&user.token), body);
+            let token = user.token();
+            let reply = self.call(Method::PATCH, &path, Some(&token), body);
             Ok(accepted(reply.await?, 200))
         }
     }

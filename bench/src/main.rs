@@ -4,6 +4,9 @@
 //!
 //! `--quick` shrinks every scenario to a few seconds: CI runs it to keep the
 //! tool working, and it says nothing about speed.
+//!
+//! The soak (`--only soak`, `--soak-minutes`, 30 by default) runs only when
+//! asked for, or in its seconds-long form with `--quick`.
 
 mod api;
 mod latency;
@@ -18,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use scenario::{baseline, commands, fanout, rebuild, replay};
+use scenario::{baseline, commands, fanout, rebuild, replay, soak};
 use server::Services;
 
 // The load generator shares the machine with what it measures: the less it
@@ -36,9 +39,13 @@ struct Cli {
     /// Scenarios of a few seconds, to check the tool works (no speed targets).
     #[arg(long)]
     quick: bool,
-    /// Run only these scenarios (repeatable); default all.
+    /// Run only these scenarios (repeatable); default all but the soak
+    /// (which `--quick` runs too, for a few seconds).
     #[arg(long, value_enum)]
     only: Vec<Scenario>,
+    /// How long the soak runs, in minutes.
+    #[arg(long, default_value_t = 30)]
+    soak_minutes: u64,
     /// The server binary to benchmark; default: `ticketflow` beside this one.
     #[arg(long, env = "TICKETFLOW_BIN")]
     server_bin: Option<PathBuf>,
@@ -65,6 +72,7 @@ enum Scenario {
     Light,
     Replay,
     Rebuild,
+    Soak,
 }
 
 #[tokio::main]
@@ -82,9 +90,14 @@ async fn main() -> anyhow::Result<()> {
         light: None,
         replay: None,
         rebuild: None,
+        soak: None,
     };
-    let wanted = |s: Scenario| cli.only.is_empty() || cli.only.contains(&s);
-    let sizes = Sizes::new(cli.quick);
+    let wanted = |s: Scenario| match s {
+        // Half an hour: only when asked for (a few seconds when quick).
+        Scenario::Soak if cli.only.is_empty() => cli.quick,
+        s => cli.only.is_empty() || cli.only.contains(&s),
+    };
+    let sizes = Sizes::new(cli.quick, Duration::from_secs(cli.soak_minutes * 60));
     if wanted(Scenario::Baseline) {
         step("baseline: pgbench single-row inserts");
         report.baseline = Some(baseline::run(&services, 64, sizes.baseline).await?);
@@ -108,6 +121,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted(Scenario::Rebuild) {
         step("rebuild: every read model from a large history");
         report.rebuild = Some(rebuild::run(&services, sizes.rebuild.clone()).await?);
+    }
+    if wanted(Scenario::Soak) {
+        step("soak: moderate fan-out with reconnect churn; server RSS and descriptors");
+        report.soak = Some(soak::run(&services, sizes.soak.clone()).await?);
     }
     let written = report.write(&cli.out)?;
     println!("{}", report.markdown());
@@ -152,10 +169,11 @@ struct Sizes {
     light: fanout::Spec,
     replay: replay::Spec,
     rebuild: rebuild::Spec,
+    soak: soak::Spec,
 }
 
 impl Sizes {
-    fn new(quick: bool) -> Self {
+    fn new(quick: bool, soak: Duration) -> Self {
         let scale = |full: u64, quick_value: u64| if quick { quick_value } else { full };
         let seconds = |full, quick_value| Duration::from_secs(scale(full, quick_value));
         Self {
@@ -193,6 +211,21 @@ impl Sizes {
             },
             rebuild: rebuild::Spec {
                 events: scale(1_000_000, 10_000),
+            },
+            // Moderate: 300 sockets taking 3,000 deliveries/s (a small share
+            // of the fan-out target), 6 of them resuming every second.
+            soak: soak::Spec {
+                load: fanout::Spec {
+                    projects: scale(10, 2) as usize,
+                    subscribers_per_project: scale(30, 10) as usize,
+                    users: 10,
+                    tickets_per_project: 5,
+                    rate: scale(100, 20) as f64,
+                    duration: if quick { Duration::from_secs(6) } else { soak },
+                },
+                resume_every: seconds(50, 2),
+                sample_every: seconds(10, 1),
+                warmup_fraction: 0.2,
             },
         }
     }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::machine::Machine;
-use crate::scenario::{baseline, commands, fanout, rebuild, replay};
+use crate::scenario::{baseline, commands, fanout, rebuild, replay, soak};
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -20,6 +20,7 @@ pub struct Report {
     pub light: Option<fanout::Outcome>,
     pub replay: Option<replay::Outcome>,
     pub rebuild: Option<rebuild::Outcome>,
+    pub soak: Option<soak::Outcome>,
 }
 
 /// One figure, its target, and whether it met it.
@@ -49,6 +50,20 @@ fn at_most(scenario: &'static str, metric: &'static str, figure: f64, target: f6
         figure: format!("{figure:.2}"),
         target: format!("≤ {target}"),
         met: figure <= target,
+    }
+}
+
+/// A figure that must stay within 5% of its level after the warm-up.
+fn flat(scenario: &'static str, metric: &'static str, trend: &soak::Trend) -> Check {
+    Check {
+        scenario,
+        metric,
+        figure: format!(
+            "{:+.1}% ({} → {}, max {})",
+            trend.drift_pct, trend.first, trend.last, trend.max
+        ),
+        target: "drift within ±5%".into(),
+        met: trend.drift_pct.abs() <= 5.0,
     }
 }
 
@@ -134,6 +149,23 @@ impl Report {
                 r.events_per_s,
                 50_000.0,
             ));
+        }
+        if let Some(s) = &self.soak {
+            checks.push(at_most("soak", "lost across resumes", s.lost as f64, 0.0));
+            checks.push(at_most(
+                "soak",
+                "duplicated across resumes",
+                s.duplicated as f64,
+                0.0,
+            ));
+            checks.push(at_most(
+                "soak",
+                "resyncs and failed resumes",
+                (s.resyncs + s.failed_subscribers) as f64,
+                0.0,
+            ));
+            checks.push(flat("soak", "RSS KiB after warm-up", &s.rss_kib));
+            checks.push(flat("soak", "open fds after warm-up", &s.open_fds));
         }
         checks
     }

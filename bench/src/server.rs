@@ -157,6 +157,13 @@ impl Server {
             .context("no VmRSS in /proc status")
     }
 
+    /// File descriptors the server process holds open (sockets included).
+    pub fn open_fds(&self) -> anyhow::Result<u64> {
+        let entries = std::fs::read_dir(format!("/proc/{}/fd", self.pid()?))
+            .context("listing the server's /proc fd")?;
+        Ok(entries.count() as u64)
+    }
+
     /// Stops the server and removes its database and NATS stream.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.child.kill().await.context("stopping the server")?;

@@ -407,3 +407,38 @@ async fn the_users_of_a_dead_instance_leave_within_about_30_seconds() {
         "not before the expiry: {after:?}"
     );
 }
+
+/// A ticket is viewable the moment its creation is answered, not once the
+/// read model has it: a user who creates a ticket, opens presence and sends
+/// `viewing` right after `presence_state` reaches the user already there,
+/// every round (it was refused as not a ticket of the project, often).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn viewing_a_ticket_just_created_reaches_the_others_every_time() {
+    let s = setup().await;
+    let bob = s.member("bob").await;
+    let (mut bob_socket, _) = join(&presence_url(&s, &bob), &bob, &s.project_id).await;
+    let wait = Duration::from_secs(5);
+    for round in 0..50 {
+        let ticket = s.ticket(&format!("Round {round}")).await;
+        let (mut alice, _) = join(&presence_url(&s, &s.alice), &s.alice, &s.project_id).await;
+        send_json(
+            &mut alice,
+            json!({ "type": "viewing", "ticket_id": ticket }),
+        )
+        .await;
+        nothing_more(&mut alice, &format!("round {round}: viewing accepted")).await;
+        let joined = next_json_within(&mut bob_socket, wait).await;
+        assert_eq!(joined, status("joined", &s.alice), "round {round}");
+        assert_eq!(
+            next_json_within(&mut bob_socket, wait).await,
+            json!({ "type": "ticket_viewing", "user_id": s.alice.id, "username": "alice", "ticket_id": ticket }),
+            "round {round}"
+        );
+        close_tab(alice).await;
+        assert_eq!(
+            next_json_within(&mut bob_socket, wait).await,
+            status("left", &s.alice),
+            "round {round}"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! (contiguous seqs) and timed from the command's acceptance.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -15,7 +16,7 @@ use uuid::Uuid;
 use crate::api::{Accepted, Api, Caller, User};
 use crate::latency::{Latency, Summary};
 use crate::server::{Options, Server, Services};
-use crate::socket::{self, Tally};
+use crate::socket::{self, Socket, Tally};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Spec {
@@ -61,11 +62,11 @@ impl Outcome {
 }
 
 /// The projects under load, and who may act on them.
-struct World {
-    users: Vec<User>,
-    projects: Vec<String>,
+pub(crate) struct World {
+    pub users: Vec<User>,
+    pub projects: Vec<String>,
     /// `tickets[p]` are the tickets of `projects[p]`.
-    tickets: Vec<Vec<Uuid>>,
+    pub tickets: Vec<Vec<Uuid>>,
 }
 
 pub async fn run(services: &Services, name: &str, spec: Spec) -> anyhow::Result<Outcome> {
@@ -79,16 +80,17 @@ async fn measure(server: &Server, spec: Spec) -> anyhow::Result<Outcome> {
     let api = Api::new(&server.base_url)?;
     let world = build_world(&api, &spec).await?;
     let rss_before_sockets_kib = server.rss_kib()?;
-    let (subscribers, targets) = connect_all(server, &world, &spec).await?;
+    let (subscribers, targets) =
+        connect_all(server, &world, &spec, |_, _, _, socket, head, until| {
+            socket::subscribe(socket, head, until)
+        })
+        .await?;
     // Let allocations from the connection burst settle before reading RSS.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_idle_sockets_kib = server.rss_kib()?;
 
     let load = drive(&api, &world, &spec).await;
-    for (p, target) in targets.iter().enumerate() {
-        let expected = (spec.tickets_per_project as u64 + load.accepted_per_project[p]) as i64;
-        target.send_replace(expected);
-    }
+    announce_heads(&targets, &load, &spec);
     let tallies = collect(subscribers, targets).await?;
     Ok(summarise(
         spec,
@@ -99,7 +101,7 @@ async fn measure(server: &Server, spec: Spec) -> anyhow::Result<Outcome> {
     ))
 }
 
-async fn build_world(api: &Api, spec: &Spec) -> anyhow::Result<World> {
+pub(crate) async fn build_world(api: &Api, spec: &Spec) -> anyhow::Result<World> {
     let users: Vec<User> = stream::iter(0..spec.users)
         .map(|i| async move { api.user(&format!("bench_user_{i}")).await })
         .buffered(8)
@@ -139,49 +141,56 @@ async fn build_world(api: &Api, spec: &Spec) -> anyhow::Result<World> {
     })
 }
 
-type Subscribers = JoinSet<Tally>;
-
 /// Opens every subscriber once the channels hold the setup's messages, so
-/// each starts from the same head.
-async fn connect_all(
+/// each starts from the same head; `subscribe(n, user, channel, socket,
+/// head, until)` is the `n`th subscriber's task, on `channel` (its URL
+/// without the token) as `user`, to end once its seq reaches `until`.
+pub(crate) async fn connect_all<T, F>(
     server: &Server,
     world: &World,
     spec: &Spec,
-) -> anyhow::Result<(Subscribers, Vec<watch::Sender<i64>>)> {
+    subscribe: impl Fn(usize, &User, &str, Socket, i64, watch::Receiver<i64>) -> F,
+) -> anyhow::Result<(JoinSet<T>, Vec<watch::Sender<i64>>)>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
     let mut subscribers = JoinSet::new();
     let mut targets = Vec::new();
     for (p, project) in world.projects.iter().enumerate() {
         let (target, until) = watch::channel(i64::MAX);
         targets.push(target);
-        let urls: Vec<String> = (0..spec.subscribers_per_project)
-            .map(|s| {
-                let user = &world.users[s % world.users.len()];
-                let path = format!("/ws/projects/{project}/tickets/");
-                format!("{}{path}?token={}", server.ws_base, user.token)
-            })
+        let channel = format!("{}/ws/projects/{project}/tickets/", server.ws_base);
+        let users: Vec<&User> = (0..spec.subscribers_per_project)
+            .map(|s| &world.users[s % world.users.len()])
+            .collect();
+        let urls: Vec<String> = users
+            .iter()
+            .map(|user| format!("{channel}?token={}", user.token()))
             .collect();
         socket::wait_for_head(&urls[0], spec.tickets_per_project as i64).await?;
         let sockets: Vec<_> = stream::iter(urls.iter())
             .map(|url| socket::connect(url))
-            .buffer_unordered(64)
+            .buffered(64)
             .try_collect()
             .await
             .with_context(|| format!("subscribing to project {p}"))?;
-        for (socket, head) in sockets {
-            subscribers.spawn(socket::subscribe(socket, head, until.clone()));
+        for ((socket, head), user) in sockets.into_iter().zip(users) {
+            let n = subscribers.len();
+            subscribers.spawn(subscribe(n, user, &channel, socket, head, until.clone()));
         }
     }
     Ok((subscribers, targets))
 }
 
 /// What the paced load did.
-struct Load {
-    started: Instant,
-    ended: Instant,
+pub(crate) struct Load {
+    pub started: Instant,
+    pub ended: Instant,
     accepted_at: HashMap<(Uuid, i64), Instant>,
-    accepted_per_project: Vec<u64>,
-    refused: u64,
-    command_latency: Latency,
+    pub accepted_per_project: Vec<u64>,
+    pub refused: u64,
+    pub command_latency: Latency,
 }
 
 /// One command's fate.
@@ -217,7 +226,7 @@ const MAX_IN_FLIGHT: usize = 1024;
 
 /// Sends `rate` retitles per second for `duration`, open loop: each starts
 /// on schedule whether or not earlier ones have finished.
-async fn drive(api: &Api, world: &World, spec: &Spec) -> Load {
+pub(crate) async fn drive(api: &Api, world: &World, spec: &Spec) -> Load {
     let total = (spec.rate * spec.duration.as_secs_f64()) as u32;
     let period = Duration::from_secs_f64(1.0 / spec.rate);
     let started = Instant::now();
@@ -263,12 +272,21 @@ async fn drive(api: &Api, world: &World, spec: &Spec) -> Load {
     load
 }
 
+/// Tells each project's subscribers the seq its channel ends at, now that
+/// the load is over: the setup's tickets and every accepted change.
+pub(crate) fn announce_heads(targets: &[watch::Sender<i64>], load: &Load, spec: &Spec) {
+    for (p, target) in targets.iter().enumerate() {
+        let expected = (spec.tickets_per_project as u64 + load.accepted_per_project[p]) as i64;
+        target.send_replace(expected);
+    }
+}
+
 /// Waits for every subscriber to reach its target, giving up after 60 s
 /// (what is still missing then counts as lost).
-async fn collect(
-    mut subscribers: Subscribers,
+pub(crate) async fn collect<T: 'static>(
+    mut subscribers: JoinSet<T>,
     targets: Vec<watch::Sender<i64>>,
-) -> anyhow::Result<Vec<Tally>> {
+) -> anyhow::Result<Vec<T>> {
     let mut tallies = Vec::with_capacity(subscribers.len());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {

@@ -52,7 +52,8 @@ async fn measure(server: &Server, spec: Spec) -> anyhow::Result<Outcome> {
     }
     let url = format!(
         "{}/ws/projects/{project}/tickets/?token={}",
-        server.ws_base, user.token
+        server.ws_base,
+        user.token()
     );
     socket::wait_for_head(&url, spec.writers as i64).await?;
     // The client that will miss everything connects once, then goes away.

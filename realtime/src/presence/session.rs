@@ -118,16 +118,25 @@ impl PresenceSession {
         let Some(id) = raw.as_str().and_then(|s| Uuid::parse_str(s).ok()) else {
             return Ok(Err(bad_message("ticket_id must be a ticket id")));
         };
-        let reads = &self.gateway.app.reads;
-        let ticket = reads
-            .ticket(id)
-            .await
-            .map_err(|_| End::store_unavailable())?;
-        match ticket {
-            Some(t) if t.project_id == self.project_id => Ok(Ok(id)),
-            _ => Ok(Err(bad_message(
+        if self.project_of_ticket(id).await? == Some(self.project_id) {
+            Ok(Ok(id))
+        } else {
+            Ok(Err(bad_message(
                 "ticket_id is not a ticket of this project",
-            ))),
+            )))
         }
+    }
+
+    /// The project of a live ticket. The read model knows most tickets, but
+    /// lags the log: a client views a ticket the moment its creation is
+    /// answered, before the projection has it, so a miss is settled by the log.
+    async fn project_of_ticket(&self, id: Uuid) -> Result<Option<Uuid>, End> {
+        let app = &self.gateway.app;
+        let unavailable = |_| End::store_unavailable();
+        if let Some(ticket) = app.reads.ticket(id).await.map_err(unavailable)? {
+            return Ok(Some(ticket.project_id));
+        }
+        let logged = app.events.load_ticket(id).await.map_err(unavailable)?;
+        Ok(logged.state.exists().then_some(logged.state.project_id))
     }
 }
