@@ -122,11 +122,31 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Resp
     Ok(response)
 }
 
+/// Frees a key whose release failed (a command refused for a database that
+/// is down fails to release for the same reason) once the database is back:
+/// until then every retry meets `idempotency_in_progress`, and left alone
+/// the key would only free itself when stale.
+async fn release_later(state: AppState, user_id: uuid::Uuid, key: String) {
+    let mut pause = std::time::Duration::from_millis(200);
+    let give_up = tokio::time::Instant::now() + STALE_AFTER.to_std().unwrap_or_default();
+    loop {
+        tokio::time::sleep(pause).await;
+        match state.idempotency.release(user_id, &key).await {
+            Ok(()) => return,
+            Err(e) if tokio::time::Instant::now() >= give_up => {
+                tracing::warn!(error = %e, "could not release an idempotency key; it frees itself when stale");
+                return;
+            }
+            Err(_) => pause = (pause * 2).min(std::time::Duration::from_secs(2)),
+        }
+    }
+}
+
 /// Keeps a 2xx response for replay, or frees the key for a retry.
 async fn settle(state: &AppState, user_id: uuid::Uuid, key: &str, response: Response) -> Response {
     if !response.status().is_success() {
-        if let Err(e) = state.idempotency.release(user_id, key).await {
-            tracing::warn!(error = %e, "could not release idempotency key");
+        if state.idempotency.release(user_id, key).await.is_err() {
+            tokio::spawn(release_later(state.clone(), user_id, key.to_string()));
         }
         return response;
     }
