@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use chrono::SecondsFormat;
+use chrono::{Datelike, SecondsFormat};
 use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
 use ticketflow_api::input::{parse_as_of, parse_if_match, PageQuery};
@@ -59,10 +59,13 @@ fn as_of(raw: &[u8], current: u64) {
                 Some(AsOf::Version(v))
             );
         }
-        Ok(AsOf::Time(t)) => {
+        // RFC 3339 writes years 0000 to 9999 only; `0000-01-01T00:00:00+01:00`
+        // is an instant of the year -1 that has no UTC form to read back.
+        Ok(AsOf::Time(t)) if (0..=9999).contains(&t.year()) => {
             let canonical = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
             assert_eq!(ok(parse_as_of(&canonical, current)), Some(AsOf::Time(t)));
         }
+        Ok(AsOf::Time(_)) => {}
         Err(e) => client_error(&e),
     }
 }
