@@ -10,7 +10,7 @@
 #![no_main]
 
 use chrono::{Datelike, SecondsFormat};
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use ticketflow_api::input::{parse_as_of, parse_if_match, PageQuery};
 use ticketflow_app::ApiError;
@@ -110,15 +110,23 @@ fn if_match(raw: &[u8]) {
     let Ok(value) = HeaderValue::from_bytes(raw) else {
         return;
     };
-    match parse_if_match(&value) {
-        Ok(v) => {
+    match parse_if_match(&if_match_header(value)) {
+        Ok(Some(v)) => {
             for canonical in [format!("\"{v}\""), format!("W/\"{v}\"")] {
                 let value = HeaderValue::from_str(&canonical).expect("a header value");
-                assert_eq!(ok(parse_if_match(&value)), Some(v), "{canonical}");
+                let read = ok(parse_if_match(&if_match_header(value)));
+                assert_eq!(read, Some(Some(v)), "{canonical}");
             }
         }
+        Ok(None) => panic!("If-Match {raw:?} read as absent"),
         Err(e) => client_error(&e),
     }
+}
+
+fn if_match_header(value: HeaderValue) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::IF_MATCH, value);
+    headers
 }
 
 fn ok<T>(result: Result<T, ApiError>) -> Option<T> {
