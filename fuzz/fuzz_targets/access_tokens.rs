@@ -18,7 +18,7 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use ticketflow_app::tokens::TokenKeys;
+use ticketflow_app::tokens::{Refused, TokenKeys};
 
 const SECRET: &[u8] = b"the fuzz targets' secret";
 
@@ -117,7 +117,7 @@ fn signed(header: &str, payload: &[u8]) {
     match again {
         Ok(again) => assert_eq!((again.sub, again.exp), (claims.sub, claims.exp)),
         // It expired between the two checks (an expiry of "now").
-        Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
+        Err(Refused::Invalid(e)) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
             assert!(claims.exp < jsonwebtoken::get_current_timestamp() as i64)
         }
         Err(e) => panic!("accepted, then refused: {e:?}"),
