@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one command that checks ticketflow on a fresh machine: formatting, unused dependencies,
 # lints, then every test against real PostgreSQL and NATS (started by scripts/services.sh if
-# they aren't up), then the integration suite again in the embedded mode, then the TypeScript
-# client's and the web app's checks and tests (in chromium) against the server just built.
+# they aren't up), then the integration suite again in the embedded mode, then a short chaos
+# run and each fuzz target for a bounded time (scripts/fuzz.sh), then the TypeScript client's
+# and the web app's checks and tests (in chromium) against the server just built.
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -- append       # extra args go to `cargo test` (here: a test-name filter)
 # Builds go to ${CARGO_TARGET_DIR:-~/.cache/ticketflow/target}, outside the clone, so a fresh
@@ -17,6 +18,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ticketflow/target}"
 # Cheapest checks first, so a formatting slip fails in a second rather than after a build.
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 # Every crate lists only the dependencies its code uses (installed once, into ~/.cargo/bin).
 step "cargo machete"
@@ -44,6 +46,10 @@ step "scripts/chaos.sh  (short schedule)"
 chaos_out=$(mktemp -d)
 scripts/chaos.sh --duration 75 --out "$chaos_out"
 rm -rf "$chaos_out"
+
+# The fuzz targets (a workspace of their own, fuzz/), each for a bounded time from its corpus.
+step "scripts/fuzz.sh ${TICKETFLOW_FUZZ_SECONDS:-20}  (every fuzz target)"
+scripts/fuzz.sh "${TICKETFLOW_FUZZ_SECONDS:-20}"
 
 step "ticketflow-bench --quick (keeps the benchmark tool working; asserts nothing about speed)"
 cargo build -p ticketflow -p ticketflow-bench

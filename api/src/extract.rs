@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -176,21 +176,26 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        const NAME: &str = "If-Match";
-        let Some(text) = params::header_text(&parts.headers, NAME)? else {
-            return Ok(Self(None));
-        };
-        let quoted = text.strip_prefix("W/").unwrap_or(text);
-        let version = quoted
-            .strip_prefix('"')
-            .and_then(|q| q.strip_suffix('"'))
-            .and_then(|v| params::integer(NAME, v, params::NON_NEGATIVE).ok());
-        match version {
-            Some(v) => Ok(Self(Some(v as u64))),
-            None => Err(ApiError::bad_header(
-                NAME,
-                "If-Match must be a quoted version, e.g. \"3\"",
-            )),
-        }
+        parse_if_match(&parts.headers).map(Self)
+    }
+}
+
+/// The version the `If-Match` header names, if there is one.
+pub fn parse_if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    const NAME: &str = "If-Match";
+    let Some(text) = params::header_text(headers, NAME)? else {
+        return Ok(None);
+    };
+    let quoted = text.strip_prefix("W/").unwrap_or(text);
+    let version = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .and_then(|v| params::integer(NAME, v, params::NON_NEGATIVE).ok());
+    match version {
+        Some(v) => Ok(Some(v as u64)),
+        None => Err(ApiError::bad_header(
+            NAME,
+            "If-Match must be a quoted version, e.g. \"3\"",
+        )),
     }
 }

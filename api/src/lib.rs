@@ -32,6 +32,16 @@ use tracing::Level;
 pub use cors::cors;
 pub use edge::{edge, MAX_HEADERS, MAX_HEADER_BYTES};
 
+/// What clients send, parsed and checked as the handlers do it, without a
+/// server: the request bodies (into domain commands), `If-Match`, `as_of`
+/// and paging cursors. Public for the fuzz targets (`fuzz/`).
+pub mod input {
+    pub use crate::extract::{parse_if_match, parse_json};
+    pub use crate::paging::{Page, PageQuery};
+    pub use crate::projects::{AddMember, CreateProject, PostAnnouncement};
+    pub use crate::tickets::{parse_as_of, AddComment, CreateTicket, UpdateTicket};
+}
+
 /// `X-Position`: where the command's last event stands in the global log.
 pub fn position_header(position: i64) -> (HeaderName, HeaderValue) {
     (

@@ -20,8 +20,8 @@ use ticketflow_app::AuthUser;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
-    key: String,
-    name: String,
+    pub key: String,
+    pub name: String,
 }
 
 pub async fn create(
@@ -96,7 +96,7 @@ pub async fn members(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
-    username: String,
+    pub username: String,
 }
 
 pub async fn add_member(
@@ -164,8 +164,8 @@ pub async fn remove_member(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostAnnouncement {
-    title: String,
-    message: String,
+    pub title: String,
+    pub message: String,
 }
 
 /// An admin's announcement: an event in the project's stream, which the

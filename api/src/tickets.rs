@@ -50,6 +50,21 @@ pub struct CreateTicket {
     status_id: Option<i64>,
 }
 
+impl CreateTicket {
+    /// The ticket this body asks for, under the id the server gives it.
+    pub fn into_ticket(self, ticket_id: Uuid) -> NewTicket {
+        NewTicket {
+            ticket_id,
+            title: self.title,
+            description: self.description,
+            priority: self.priority,
+            assignee_id: self.assignee_id,
+            labels: self.labels,
+            status_id: self.status_id,
+        }
+    }
+}
+
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -57,15 +72,7 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateTicket>,
 ) -> Result<Response, ApiError> {
     let project_id = path_id(&pid, "project")?;
-    let ticket = NewTicket {
-        ticket_id: Uuid::now_v7(),
-        title: body.title,
-        description: body.description,
-        priority: body.priority,
-        assignee_id: body.assignee_id,
-        labels: body.labels,
-        status_id: body.status_id,
-    };
+    let ticket = body.into_ticket(Uuid::now_v7());
     let target = TicketTarget::New {
         project_id,
         ticket_id: ticket.ticket_id,
@@ -112,7 +119,7 @@ pub async fn get(
 
 /// `as_of`: digits are a version (1 to the current one), anything else an
 /// RFC 3339 time.
-fn parse_as_of(raw: &str, current: u64) -> Result<AsOf, ApiError> {
+pub fn parse_as_of(raw: &str, current: u64) -> Result<AsOf, ApiError> {
     if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
         let current = i64::try_from(current).unwrap_or(i64::MAX);
         let version = params::integer("as_of", raw, 1..=current).map_err(BadParam::in_query)?;
@@ -179,7 +186,7 @@ pub struct UpdateTicket {
 }
 
 impl UpdateTicket {
-    fn changes(self) -> Result<TicketChanges, ApiError> {
+    pub fn changes(self) -> Result<TicketChanges, ApiError> {
         Ok(TicketChanges {
             title: self.title.required("title")?,
             description: self.description.required("description")?,
@@ -240,7 +247,7 @@ pub async fn delete(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddComment {
-    body: String,
+    pub body: String,
 }
 
 pub async fn add_comment(

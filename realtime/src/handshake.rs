@@ -173,7 +173,7 @@ fn channel(
 }
 
 /// `since`: a seq; the contract makes a bad one a handshake 400.
-fn parse_since(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub fn parse_since(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     raw.map(|s| {
         params::integer("since", s, params::NON_NEGATIVE)
             .map_err(|bad| refused_query(bad.in_query()))

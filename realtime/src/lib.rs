@@ -22,6 +22,15 @@ mod socket;
 
 pub use socket::Timing;
 
+/// What clients send, parsed as the sockets parse it, without a server: the
+/// handshake's `since`, channel and presence messages. Public for the fuzz
+/// targets (`fuzz/`).
+pub mod input {
+    pub use crate::handshake::parse_since;
+    pub use crate::presence::{parse_presence, PresenceMessage};
+    pub use crate::session::reply_to;
+}
+
 use std::sync::Arc;
 use std::time::Duration;
 

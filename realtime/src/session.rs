@@ -168,7 +168,7 @@ impl Session {
 }
 
 /// The answer to a client's text message on a tickets/notifications channel.
-fn reply_to(text: &str) -> Value {
+pub fn reply_to(text: &str) -> Value {
     match parse_client(text) {
         Ok((kind, message)) if kind == "ping" => pong(&message),
         Ok((other, _)) => unknown_type(&other),

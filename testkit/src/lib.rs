@@ -4,6 +4,8 @@
 //! - no features: [`cast`] (alice, bob, carol, dave; a fixed clock),
 //!   [`builders`] (the commands and events of the domain's rules) and
 //!   [`given`] (named given/when/then cases); [`prelude`] has all three.
+//!   [`laws`]: what every aggregate's decisions obey, for property tests
+//!   and fuzz targets.
 //!   Nothing above `ticketflow-domain`: what the domain's tests use.
 //! - `store`: [`TestDb`], a uniquely named database on the server named by
 //!   `TEST_DATABASE_URL` (default: local PostgreSQL as user postgres),
@@ -22,6 +24,7 @@
 pub mod builders;
 pub mod cast;
 pub mod given;
+pub mod laws;
 
 #[cfg(feature = "store")]
 pub mod backend;

@@ -28,6 +28,7 @@ mod session;
 mod wire;
 
 pub(crate) use session::PresenceSession;
+pub use session::{parse_presence, PresenceMessage};
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

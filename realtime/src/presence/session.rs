@@ -75,51 +75,42 @@ impl PresenceSession {
 
     /// Handles a client message; returns the answer to the sender, if any.
     async fn on_text(&self, text: &str) -> Result<Option<Value>, End> {
-        let (kind, message) = match parse_client(text) {
-            Ok(parsed) => parsed,
-            Err(bad) => return Ok(Some(bad)),
-        };
-        match kind.as_str() {
-            "ping" => Ok(Some(pong(&message))),
-            "viewing" => self.viewing(&message["ticket_id"]).await,
-            "typing" => self.typing(&message["ticket_id"]).await,
-            other => Ok(Some(unknown_type(other))),
+        match parse_presence(text) {
+            Ok(PresenceMessage::Ping(ping)) => Ok(Some(pong(&ping))),
+            Ok(PresenceMessage::Viewing(ticket_id)) => self.viewing(ticket_id).await,
+            Ok(PresenceMessage::Typing(ticket_id)) => self.typing(ticket_id).await,
+            Err(bad) => Ok(Some(bad)),
         }
     }
 
-    /// `viewing`: a ticket of this project, or none (`null`).
-    async fn viewing(&self, raw: &Value) -> Result<Option<Value>, End> {
-        let ticket_id = match raw {
-            Value::Null => None,
-            raw => match self.ticket_of_project(raw).await? {
-                Ok(id) => Some(id),
-                Err(bad) => return Ok(Some(bad)),
-            },
-        };
+    /// `viewing`: a ticket of this project, or none.
+    async fn viewing(&self, ticket_id: Option<Uuid>) -> Result<Option<Value>, End> {
+        if let Some(id) = ticket_id {
+            if let Err(bad) = self.ticket_of_project(id).await? {
+                return Ok(Some(bad));
+            }
+        }
         let presence = &self.gateway.presence;
         presence.viewing(self.project_id, &self.user, ticket_id);
         Ok(None)
     }
 
     /// `typing`: in a ticket of this project.
-    async fn typing(&self, raw: &Value) -> Result<Option<Value>, End> {
-        match self.ticket_of_project(raw).await? {
-            Ok(id) => {
+    async fn typing(&self, ticket_id: Uuid) -> Result<Option<Value>, End> {
+        match self.ticket_of_project(ticket_id).await? {
+            Ok(()) => {
                 let presence = &self.gateway.presence;
-                presence.typing(self.project_id, &self.user, id);
+                presence.typing(self.project_id, &self.user, ticket_id);
                 Ok(None)
             }
             Err(bad) => Ok(Some(bad)),
         }
     }
 
-    /// A `ticket_id` naming a live ticket of this project, or `bad_message`.
-    async fn ticket_of_project(&self, raw: &Value) -> Result<Result<Uuid, Value>, End> {
-        let Some(id) = raw.as_str().and_then(|s| Uuid::parse_str(s).ok()) else {
-            return Ok(Err(bad_message("ticket_id must be a ticket id")));
-        };
+    /// Whether `id` names a live ticket of this project (else `bad_message`).
+    async fn ticket_of_project(&self, id: Uuid) -> Result<Result<(), Value>, End> {
         if self.project_of_ticket(id).await? == Some(self.project_id) {
-            Ok(Ok(id))
+            Ok(Ok(()))
         } else {
             Ok(Err(bad_message(
                 "ticket_id is not a ticket of this project",
@@ -139,4 +130,35 @@ impl PresenceSession {
         let logged = app.events.load_ticket(id).await.map_err(unavailable)?;
         Ok(logged.state.exists().then_some(logged.state.project_id))
     }
+}
+
+/// A presence client message, as far as its text tells (whether its ticket
+/// belongs to the project takes the store).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PresenceMessage {
+    /// The whole `ping`, whose `timestamp` the `pong` echoes.
+    Ping(Value),
+    /// `viewing` a ticket, or none (`"ticket_id": null`).
+    Viewing(Option<Uuid>),
+    Typing(Uuid),
+}
+
+/// Parses a presence client message, or gives the `bad_message` answer.
+pub fn parse_presence(text: &str) -> Result<PresenceMessage, Value> {
+    let (kind, message) = parse_client(text)?;
+    match kind.as_str() {
+        "ping" => Ok(PresenceMessage::Ping(message)),
+        "viewing" => match &message["ticket_id"] {
+            Value::Null => Ok(PresenceMessage::Viewing(None)),
+            raw => ticket_id(raw).map(|id| PresenceMessage::Viewing(Some(id))),
+        },
+        "typing" => ticket_id(&message["ticket_id"]).map(PresenceMessage::Typing),
+        other => Err(unknown_type(other)),
+    }
+}
+
+fn ticket_id(raw: &Value) -> Result<Uuid, Value> {
+    raw.as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| bad_message("ticket_id must be a ticket id"))
 }
