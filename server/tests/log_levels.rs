@@ -139,7 +139,11 @@ async fn client_caused_refusals_log_below_warn() {
         "unauthenticated",
         None,
     );
-    let refresh = json!({ "refresh_token": s.alice.refresh_token });
+    // A session of its own: reusing a refresh token ends its session, and
+    // alice's first one still has requests to make below.
+    let second = server.login("alice", "password123").await;
+    assert_eq!(second.status, 200, "{:?}", second.body);
+    let refresh = json!({ "refresh_token": second.body["refresh_token"] });
     let first = server
         .call(
             Method::POST,
