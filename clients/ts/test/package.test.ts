@@ -35,9 +35,11 @@ describe("npm package", () => {
     const app = join(work, "app");
     execFileSync("mkdir", ["-p", app]);
     writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-    // A React app has react and its types; the versions already in the npm cache are used.
+    // A React app has react and its types, at the versions the client's own tests use: from the
+    // npm cache when there (the usual case), else from the registry (a fresh machine's cache may
+    // lack @types/react's metadata until some project installs it).
     const deps = ["react", "@types/react"].map((p) => `${p}@${versionOf(p)}`);
-    run("npm", ["install", "--offline", "--no-audit", "--no-fund", join(work, tarball), ...deps], app);
+    run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", join(work, tarball), ...deps], app);
 
     const installed = JSON.parse(run("node", ["-p", "JSON.stringify(require('./node_modules/@ticketflow/client/package.json'))"], app)) as {
       dependencies?: Record<string, string>;
