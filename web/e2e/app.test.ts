@@ -252,10 +252,16 @@ describe("the web app", () => {
     await bobPage.locator("[data-testid=ticket-detail]").waitFor();
     const box = alicePage.locator("[data-testid=comment-body]");
     await box.click();
+    // Typing is a moment, not a state: bob's page shows it for a few seconds after alice's
+    // first keystroke (one message per throttle period), so bob's checks watch from before she
+    // types, and a slow machine that takes longer to suggest mentions cannot miss it.
+    const bobSeesTyping = Promise.all([
+      bobPage.locator("[data-testid=presence-user][data-username=alice][data-typing='WEB-1']").waitFor({ timeout: 15_000 }),
+      bobPage.locator("[data-testid=typing]", { hasText: "alice" }).waitFor({ timeout: 15_000 }),
+    ]);
     await box.pressSequentially("Please check @b");
     await alicePage.locator("[data-testid=mention-suggestions] li", { hasText: "@bob" }).waitFor();
-    await bobPage.locator("[data-testid=presence-user][data-username=alice][data-typing='WEB-1']").waitFor({ timeout: 15_000 });
-    await bobPage.locator("[data-testid=typing]", { hasText: "alice" }).waitFor();
+    await bobSeesTyping;
     await shot(alicePage, "07-ticket-detail-mention");
     await shot(bobPage, "08-presence-typing");
     await box.press("Enter");
