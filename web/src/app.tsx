@@ -48,7 +48,9 @@ export function App() {
   }
 
   const logout = () => {
-    client.api.auth.logout();
+    // Signed out here at once; the server ends the session in the background (if it cannot be
+    // reached, the tokens are forgotten all the same and expire on their own).
+    client.api.auth.logout().catch(() => undefined);
     setUser(null);
     navigate("/login");
   };

@@ -108,8 +108,32 @@ export class RestApi {
 
     me: async (options: ReadOptions = {}): Promise<User> => (await this.read<User>("/api/me", undefined, options)).data,
 
-    /** Forgets the tokens locally (the contract has no logout endpoint). */
-    logout: (): void => this.session.end("logged_out"),
+    /**
+     * Ends the session on the server (`POST /api/auth/logout`: its refresh and access tokens stop
+     * working on every instance, its sockets close) and locally. Local logout happens whatever the
+     * server answers, network failures included: the user asked to be signed out here.
+     */
+    logout: async (): Promise<void> => {
+      const refresh_token = this.session.tokens?.refreshToken;
+      try {
+        if (refresh_token !== undefined) {
+          await this.http.json<unknown>({ method: "POST", path: "/api/auth/logout", body: { refresh_token }, auth: false });
+        }
+      } finally {
+        this.session.end("logged_out");
+      }
+    },
+
+    /**
+     * Changes the password (`POST /api/auth/password`). Every other session of the user ends; this
+     * one continues with the new token pair the server returns, installed in the client's session.
+     * A wrong `current_password` rejects with 403 `wrong_password` and changes nothing.
+     */
+    changePassword: async (body: { current_password: string; new_password: string }): Promise<TokenPair> => {
+      const pair = (await this.http.json<TokenPair>({ method: "POST", path: "/api/auth/password", body })).data;
+      this.session.set(pair);
+      return pair;
+    },
   };
 
   readonly projects = {
