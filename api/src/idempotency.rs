@@ -43,8 +43,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
 async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Response> {
     // Auth routes are not commands, and their responses hold credentials,
     // which are never stored: a key on them is ignored.
-    let changes = matches!(*req.method(), Method::POST | Method::PATCH | Method::DELETE)
-        && !req.uri().path().starts_with("/auth/");
+    let changes = crate::rate_limits::is_command(req.method(), req.uri().path());
     let key = req
         .headers()
         .get(HEADER)
