@@ -252,7 +252,14 @@ where
             .max_message_size(MAX_MESSAGE)
             .max_frame_size(MAX_MESSAGE)
             .read_buffer_size(READ_BUFFER)
-            .on_upgrade(move |socket| session(socket).instrument(span)),
+            .on_upgrade(move |socket| {
+                async move {
+                    tracing::debug!("socket opened");
+                    session(socket).await;
+                    tracing::debug!("socket closed");
+                }
+                .instrument(span)
+            }),
         Err(rejection) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "not_a_websocket",
