@@ -65,6 +65,8 @@ pub async fn login(
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Json<Value>, ApiError> {
     let found = state.accounts.user_by_username(&body.username).await?;
+    // Counted once the database answered: an outage costs nobody attempts.
+    state.limits.password_attempt(&body.username)?;
     let hash = found
         .as_ref()
         .map_or_else(|| password::DUMMY_HASH.clone(), |u| u.password_hash.clone());
@@ -154,6 +156,8 @@ pub async fn change_password(
         .password_hash(caller.id)
         .await?
         .ok_or_else(|| ApiError::unauthenticated("user no longer exists"))?;
+    // A stolen access token must not make guessing the password fast.
+    state.limits.password_attempt(&caller.username)?;
     if !password::verify(body.current_password, current).await? {
         // Not 401: the caller is authenticated, and a 401 would send clients
         // down their refresh-and-retry path.

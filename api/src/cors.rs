@@ -33,11 +33,14 @@ pub fn cors(origins: Origins) -> CorsLayer {
             header::IF_MATCH,
             HeaderName::from_static("idempotency-key"),
             HeaderName::from_static("x-min-position"),
+            crate::REQUEST_ID,
         ])
         .expose_headers([
             HeaderName::from_static("x-position"),
             header::ETAG,
             HeaderName::from_static("idempotent-replayed"),
+            crate::REQUEST_ID,
+            header::RETRY_AFTER,
         ])
         .max_age(PREFLIGHT_MAX_AGE)
 }

@@ -23,7 +23,7 @@ use ticketflow_store::{Claim, CommandKey, StoredResponse};
 use crate::extract::MAX_BODY;
 use ticketflow_app::bearer;
 use ticketflow_app::ApiError;
-use ticketflow_app::AppState;
+use ticketflow_app::{AppState, AuthUser};
 
 const HEADER: &str = "idempotency-key";
 /// A claim whose request has not finished after this long is presumed dead.
@@ -43,8 +43,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
 async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Response> {
     // Auth routes are not commands, and their responses hold credentials,
     // which are never stored: a key on them is ignored.
-    let changes = matches!(*req.method(), Method::POST | Method::PATCH | Method::DELETE)
-        && !req.uri().path().starts_with("/auth/");
+    let changes = crate::rate_limits::is_command(req.method(), req.uri().path());
     let key = req
         .headers()
         .get(HEADER)
@@ -53,7 +52,10 @@ async fn run(state: AppState, req: Request, next: Next) -> Result<Response, Resp
         return Ok(next.run(req).await);
     };
     // Unauthenticated requests fall through to the handler, which refuses them.
-    let Some(user) = bearer(req.headers()).and_then(|t| state.authenticate(t).ok()) else {
+    // The rate limits may have checked the token already.
+    let checked = req.extensions().get::<AuthUser>().cloned();
+    let caller = checked.or_else(|| bearer(req.headers()).and_then(|t| state.authenticate(t).ok()));
+    let Some(user) = caller else {
         return Ok(next.run(req).await);
     };
     if key.is_empty() || key.len() > KEY_MAX {

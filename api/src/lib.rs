@@ -15,6 +15,8 @@ mod idempotency;
 mod notifications;
 mod paging;
 mod projects;
+mod rate_limits;
+mod request_log;
 mod tickets;
 mod views;
 
@@ -26,11 +28,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
 use ticketflow_app::{ApiError, AppState};
-use tower_http::trace::{DefaultOnFailure, TraceLayer};
-use tracing::Level;
 
 pub use cors::cors;
 pub use edge::{edge, MAX_HEADERS, MAX_HEADER_BYTES};
+pub use request_log::{traced, REQUEST_ID};
 
 /// What clients send, parsed and checked as the handlers do it, without a
 /// server: the request bodies (into domain commands), `If-Match`, `as_of`
@@ -99,6 +100,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             consistency::min_position,
         ))
+        // Outermost: a refused request costs no idempotency claim and no wait.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limits::limit_requests,
+        ))
         .fallback(|| async { ApiError::not_found("route") });
     // Paths outside /api are the process's to answer (the web app, or 404).
     Router::new()
@@ -112,29 +118,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_failure(
-                    // A 5xx here is often the client's doing (an X-Min-Position far
-                    // ahead); where the server needs an operator, the cause logs
-                    // itself at WARN or ERROR (the store, the read models).
-                    DefaultOnFailure::new().level(Level::DEBUG),
-                ),
-        )
         .with_state(state)
-}
-
-/// A request's span names its path, not its query: a query may carry a
-/// token (`?token=` is how browsers authenticate sockets, and clients send
-/// it elsewhere too), and logs must never hold one.
-fn request_span(req: &Request) -> tracing::Span {
-    tracing::debug_span!(
-        "request",
-        method = %req.method(),
-        path = req.uri().path(),
-        version = ?req.version(),
-    )
 }
 
 /// Refuses a declared body over the limit before any handler reads it, so

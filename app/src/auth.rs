@@ -44,7 +44,12 @@ pub fn bearer(parts: &axum::http::HeaderMap) -> Option<&str> {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
+    /// The caller a middleware already authenticated (the rate limits do),
+    /// else the token's.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(checked) = parts.extensions.get::<AuthUser>() {
+            return Ok(checked.clone());
+        }
         let token = bearer(&parts.headers)
             .ok_or_else(|| ApiError::unauthenticated("missing bearer token"))?;
         state.authenticate(token)

@@ -1,7 +1,9 @@
 //! The contract's error body, `{"error": {"code", "message", ...}}`, and the
 //! mapping from every lower-level error onto it.
 
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use ticketflow_domain::DomainError;
@@ -68,6 +70,19 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_header", message).with("field", name)
     }
 
+    /// 429 `rate_limited`: too many of `what` ("commands from this
+    /// account"); the next would pass in `wait`, which the body gives in
+    /// `retry_after_ms` and the response in `Retry-After`.
+    pub fn rate_limited(what: &str, wait: Duration) -> Self {
+        let ms = retry_after_ms(wait);
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many {what}; retry in {} s", whole_seconds(ms)),
+        )
+        .with(RETRY_AFTER_MS, ms)
+    }
+
     pub fn version_conflict(current: u64) -> Self {
         Self::new(
             StatusCode::CONFLICT,
@@ -78,13 +93,34 @@ impl ApiError {
     }
 }
 
+/// The member of the `error` object that says when to retry.
+const RETRY_AFTER_MS: &str = "retry_after_ms";
+
+/// A wait in whole milliseconds, rounded up, at least 1.
+pub fn retry_after_ms(wait: Duration) -> u64 {
+    wait.as_micros().div_ceil(1000).max(1) as u64
+}
+
+/// Milliseconds as `Retry-After`'s whole seconds: rounded up, at least 1.
+fn whole_seconds(ms: u64) -> u64 {
+    ms.div_ceil(1000).max(1)
+}
+
 impl IntoResponse for ApiError {
+    /// The error body; an error that says when to retry says it in
+    /// `Retry-After` too, the header clients and proxies know.
     fn into_response(self) -> Response {
+        let retry_after = self.extra.get(RETRY_AFTER_MS).and_then(Value::as_u64);
         let mut error = Map::new();
         error.insert("code".into(), self.code.into());
         error.insert("message".into(), self.message.into());
         error.extend(self.extra);
-        (self.status, axum::Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        if let Some(ms) = retry_after {
+            let seconds = HeaderValue::from(whole_seconds(ms));
+            response.headers_mut().insert(header::RETRY_AFTER, seconds);
+        }
+        response
     }
 }
 
@@ -143,4 +179,26 @@ impl From<StoreError> for ApiError {
 /// An id from a path; anything that is not a UUID names nothing (404).
 pub fn path_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_round_up_to_whole_units() {
+        assert_eq!(retry_after_ms(Duration::from_micros(1)), 1);
+        assert_eq!(retry_after_ms(Duration::ZERO), 1);
+        assert_eq!(retry_after_ms(Duration::from_micros(2500)), 3);
+        assert_eq!(whole_seconds(1), 1);
+        assert_eq!(whole_seconds(1000), 1);
+        assert_eq!(whole_seconds(1001), 2);
+    }
+
+    #[test]
+    fn a_rate_limit_refusal_carries_retry_after() {
+        let response = ApiError::rate_limited("tries", Duration::from_millis(1500)).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
 }

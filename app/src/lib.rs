@@ -10,6 +10,7 @@
 //! - [`membership`]: who may see a project and its tickets;
 //! - [`notifications`]: read marks, announced to the reader's sockets;
 //! - [`Origins`]: which browser pages may use either door;
+//! - [`rate_limits`]: how much each user, address and socket may ask;
 //! - [`ApiError`]: the contract's error body, for both doors;
 //! - [`params`], [`wording`]: reading query strings and headers strictly, and
 //!   saying what a request got wrong in the client's terms.
@@ -25,6 +26,7 @@ pub mod notifications;
 mod origins;
 pub mod params;
 pub mod password;
+pub mod rate_limits;
 pub mod revocations;
 pub mod tokens;
 pub mod wording;
@@ -40,6 +42,7 @@ pub use auth::{bearer, AuthUser};
 pub use command::{Outcome, TicketTarget};
 pub use error::{path_id, ApiError};
 pub use origins::Origins;
+pub use rate_limits::{RateLimiters, RateLimits};
 pub use tokens::TokenKeys;
 
 /// What every handler and socket shares. Axum clones the state for each extractor and
@@ -86,6 +89,8 @@ pub struct Shared {
     pub broker: Option<ticketflow_nats::Broker>,
     /// The browser pages allowed to call the API and open sockets.
     pub origins: Origins,
+    /// How much each user, address and socket may ask of this process.
+    pub limits: Arc<RateLimiters>,
 }
 
 /// The current time at the store's precision (microseconds), so a command's

@@ -1,22 +1,26 @@
 //! The handshake every socket goes through before its upgrade: first the
-//! page's origin (403; browsers do not apply CORS to sockets, so the gateway
-//! checks `Origin` itself, and clients that send none pass), then in the
-//! contract's order: token (401), project exists (404; a non-UUID id too),
-//! membership (403), then `since` (400) on the channels that replay.
-//! A refusal is an HTTP response with the API's error body; nothing is
-//! upgraded.
+//! client address's rate limit (429), the page's origin (403; browsers do
+//! not apply CORS to sockets, so the gateway checks `Origin` itself, and
+//! clients that send none pass), then in the contract's order: token (401),
+//! with the user's rate limit (429) right after, project exists (404; a
+//! non-UUID id too), membership (403), then `since` (400) on the channels
+//! that replay. A refusal is an HTTP response with the API's error body;
+//! nothing is upgraded. An upgraded socket's log lines carry its
+//! `connection_id` (and the handshake's `request_id`).
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use ticketflow_app::{bearer, params, path_id, ApiError, AuthUser};
 use ticketflow_nats::Channel;
+use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 use crate::presence::PresenceSession;
@@ -46,6 +50,8 @@ struct Handshake {
 pub(crate) struct Opening {
     query: Handshake,
     headers: HeaderMap,
+    /// The peer's address (absent only outside a real server).
+    peer: Option<SocketAddr>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 }
 
@@ -56,8 +62,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Opening {
         // A query that does not fit is refused like `since` (400).
         let query = params::parse_query(parts.uri.query()).map_err(refused_query)?;
         let headers = parts.headers.clone();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| *peer);
         let ws = WebSocketUpgrade::from_request_parts(parts, state).await;
-        Ok(Self { query, headers, ws })
+        Ok(Self {
+            query,
+            headers,
+            peer,
+            ws,
+        })
     }
 }
 
@@ -83,12 +98,27 @@ enum Admitted {
 impl Opening {
     /// Answers the handshake: the upgrade to the door's session, or the refusal.
     pub(crate) async fn open(self, gateway: Gateway, door: Door<'_>) -> Response {
-        let Self { query, headers, ws } = self;
+        let Self {
+            query,
+            headers,
+            peer,
+            ws,
+        } = self;
+        let limits = &gateway.app.limits;
+        if let Err(refused) = limits.handshake_from(limits.client_ip(peer, &headers)) {
+            return refused.into_response();
+        }
         // One upgrade per kind of session: a socket's future is the size of
         // its own session's, not of the larger of the two.
         match admit(gateway, &headers, query, door).await {
-            Ok(Admitted::Channel(session)) => upgrade(ws, move |socket| session.run(socket)),
-            Ok(Admitted::Presence(session)) => upgrade(ws, move |socket| session.run(socket)),
+            Ok(Admitted::Channel(session)) => {
+                let span = socket_span(&headers, &session.user);
+                upgrade(ws, span, move |socket| session.run(socket))
+            }
+            Ok(Admitted::Presence(session)) => {
+                let span = socket_span(&headers, &session.user);
+                upgrade(ws, span, move |socket| session.run(socket))
+            }
             Err(e) => e.into_response(),
         }
     }
@@ -103,6 +133,7 @@ async fn admit(
 ) -> Result<Admitted, ApiError> {
     check_origin(&gateway, headers)?;
     let user = authenticate(&gateway, headers, &query)?;
+    gateway.app.limits.handshake_by(user.id)?;
     let admitted = match door {
         Door::Notifications => {
             let key = Channel::Notifications { user_id: user.id };
@@ -188,8 +219,30 @@ fn refused_query(mut e: ApiError) -> ApiError {
     e
 }
 
-/// Upgrades with the gateway's frame limits, and runs `session` on the socket.
-fn upgrade<F, Fut>(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>, session: F) -> Response
+/// The span of a socket's session: its own id, the handshake's request id
+/// and its user. Not a child of the handshake's request span, which ends
+/// with the upgrade's response.
+fn socket_span(headers: &HeaderMap, user: &AuthUser) -> Span {
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        parent: None,
+        "socket",
+        connection_id = %Uuid::now_v7(),
+        request_id,
+        user_id = %user.id,
+    )
+}
+
+/// Upgrades with the gateway's frame limits, and runs `session` on the
+/// socket, in `span`.
+fn upgrade<F, Fut>(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    span: Span,
+    session: F,
+) -> Response
 where
     F: FnOnce(WebSocket) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -199,7 +252,14 @@ where
             .max_message_size(MAX_MESSAGE)
             .max_frame_size(MAX_MESSAGE)
             .read_buffer_size(READ_BUFFER)
-            .on_upgrade(session),
+            .on_upgrade(move |socket| {
+                async move {
+                    tracing::debug!("socket opened");
+                    session(socket).await;
+                    tracing::debug!("socket closed");
+                }
+                .instrument(span)
+            }),
         Err(rejection) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "not_a_websocket",

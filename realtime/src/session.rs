@@ -17,8 +17,8 @@ use ticketflow_nats::Channel;
 
 use crate::hub::Live;
 use crate::socket::{
-    closed_by_hub, finish, parse_client, ping, pong, send, send_text, text_of, unknown_type, End,
-    Keepalive, Sink, Stream,
+    closed_by_hub, finish, parse_client, ping, pong, send, send_text, text_of, unknown_type,
+    within, End, Keepalive, Sink, Stream,
 };
 use crate::Gateway;
 
@@ -54,6 +54,7 @@ impl Session {
             last = Box::pin(self.replay_since(sink, since, head)).await?;
         }
         let mut keepalive = Keepalive::new(&self.gateway, &self.user);
+        let messages = self.gateway.app.limits.socket_messages();
         loop {
             tokio::select! {
                 live = subscription.rx.recv() => {
@@ -77,7 +78,8 @@ impl Session {
                 frame = stream.next() => {
                     keepalive.heard();
                     if let Some(text) = text_of(frame)? {
-                        send(sink, &reply_to(text.as_str())).await?;
+                        let reply = within(&messages).map_or_else(|refused| refused, |()| reply_to(text.as_str()));
+                        send(sink, &reply).await?;
                     }
                 }
                 due = keepalive.due() => {

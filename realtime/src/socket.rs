@@ -1,7 +1,8 @@
 //! The socket plumbing both kinds of session share: reading client frames,
 //! writing with a deadline, keepalive and the token's end (expiry, or its
 //! session's revocation), closing properly, and the client messages every
-//! channel answers the same way (`ping`, `bad_message`).
+//! channel answers the same way (`ping`, `bad_message`, and `rate_limited`
+//! past the socket's limit).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use ticketflow_app::{AuthUser, TokenKeys};
+use ticketflow_app::rate_limits::MessageLimit;
+use ticketflow_app::{ApiError, AuthUser, TokenKeys};
 use tokio::sync::watch;
 use tokio::time::{interval_at, sleep, sleep_until, Instant, Interval, Sleep};
 use uuid::Uuid;
@@ -211,6 +213,22 @@ pub(crate) fn parse_client(text: &str) -> Result<(String, Value), Value> {
         Some(kind) => Ok((kind.to_string(), message)),
         None => Err(bad_message("message has no type")),
     }
+}
+
+/// Whether the client may send another message now, else the answer to
+/// it: `{"type":"error","code":"rate_limited","message","retry_after_ms"}`.
+/// The message is dropped, unanswered otherwise, and the socket stays open:
+/// the refusal costs no more than a `bad_message` would.
+pub(crate) fn within(limit: &MessageLimit) -> Result<(), Value> {
+    limit.check().map_err(|wait| {
+        let refused = ApiError::rate_limited("messages on this socket", wait);
+        let mut answer =
+            json!({ "type": "error", "code": refused.code, "message": refused.message });
+        if let Some(fields) = answer.as_object_mut() {
+            fields.extend(refused.extra);
+        }
+        answer
+    })
 }
 
 pub(crate) fn pong(ping: &Value) -> Value {

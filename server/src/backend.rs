@@ -5,13 +5,14 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use axum::extract::ConnectInfo;
 use axum::serve::{Listener, ListenerExt};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use ticketflow_app::{AppState, Origins, Shared, TokenKeys};
+use ticketflow_app::{AppState, Origins, RateLimiters, RateLimits, Shared, TokenKeys};
 use ticketflow_nats::{Broker, Bus};
 use ticketflow_projections::{PgReadStore, ReadStore, SqliteReadStore};
 use ticketflow_realtime::Settings;
@@ -20,6 +21,7 @@ use ticketflow_store::sqlite::SqliteStore;
 use ticketflow_store::{Accounts, EventStore, IdempotencyStore, Watch};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 
 use crate::DataDir;
 
@@ -147,8 +149,8 @@ impl Backend {
     }
 
     /// What every API handler and socket shares, with tokens signed by
-    /// `secret`, for pages of `origins`.
-    pub fn app_state(&self, secret: &[u8], origins: Origins) -> AppState {
+    /// `secret`, for pages of `origins`, within `limits`.
+    pub fn app_state(&self, secret: &[u8], origins: Origins, limits: &RateLimits) -> AppState {
         AppState::new(Shared {
             events: self.events.clone(),
             accounts: self.accounts.clone(),
@@ -160,27 +162,31 @@ impl Backend {
             aggregates: Default::default(),
             broker: self.broker.clone(),
             origins,
+            limits: Arc::new(RateLimiters::new(limits)),
         })
     }
 
     /// The routes of one instance: the API and/or the WebSocket gateway (whose
-    /// listener and presence tasks come back with them), for pages of `origins`.
+    /// listener and presence tasks come back with them), for pages of
+    /// `origins`, within `limits`.
     pub async fn front(
         &self,
         secret: &[u8],
         origins: Origins,
+        limits: &RateLimits,
         settings: Settings,
         api: bool,
         realtime: bool,
     ) -> anyhow::Result<(Router, Vec<JoinHandle<()>>)> {
-        let state = self.app_state(secret, origins.clone());
+        let state = self.app_state(secret, origins.clone(), limits);
         let mut router = Router::new();
         // Before the first request: a session ended before this process
         // started stays ended here.
         let revocations = ticketflow_app::revocations::start(state.clone())
             .await
             .context("loading the revoked token families")?;
-        let mut tasks = vec![revocations];
+        let sweeping = ticketflow_app::rate_limits::sweep_idle_keys(state.limits.clone());
+        let mut tasks = vec![revocations, sweeping];
         ticketflow_app::password::prepare_dummy_hash().await;
         if api {
             router = router.merge(ticketflow_api::router(state.clone()));
@@ -199,7 +205,7 @@ impl Backend {
             .fallback(crate::web::fallback)
             .layer(ticketflow_api::cors(origins))
             .layer(axum::middleware::from_fn(ticketflow_api::edge));
-        Ok((router, tasks))
+        Ok((ticketflow_api::traced(router), tasks))
     }
 }
 
@@ -213,6 +219,10 @@ impl Backend {
 /// [`ticketflow_api::MAX_HEADER_BYTES`] and [`ticketflow_api::MAX_HEADERS`]):
 /// a request over hyper's gets a
 /// bare 431 from hyper, one over the API's the error body from the API.
+///
+/// Each request carries its peer's address (`ConnectInfo<SocketAddr>`), as
+/// axum's `into_make_service_with_connect_info` would give it: rate limits
+/// key on it.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -233,11 +243,15 @@ pub async fn serve(
     let connections = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (io, _) = tokio::select! {
+        let (io, peer) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let with_peer = move |mut req: axum::http::Request<_>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        };
+        let service = TowerToHyperService::new(app.clone().map_request(with_peer));
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();

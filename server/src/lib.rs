@@ -16,4 +16,4 @@ mod workers;
 
 pub use backend::{serve, Backend};
 pub use data_dir::DataDir;
-pub use ticketflow_app::Origins;
+pub use ticketflow_app::{Origins, RateLimits};

@@ -14,8 +14,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use rand::RngCore;
+mod logging;
 mod notify_cli;
 mod projections_cli;
+mod rate_limits_cli;
 
 use ticketflow::{Backend, DataDir, Origins};
 use ticketflow_nats::Bus;
@@ -37,12 +39,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: logging::LogArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Inspect or rebuild the read models.
@@ -144,6 +148,8 @@ struct ServeArgs {
     /// Most messages one replay sends before answering resync_required.
     #[arg(long, env = "REPLAY_LIMIT", default_value_t = 100_000)]
     replay_limit: i64,
+    #[command(flatten)]
+    rate_limits: rate_limits_cli::RateLimitArgs,
     /// Roles to run: any of api, relay, projections, realtime.
     #[arg(
         long,
@@ -161,20 +167,12 @@ enum Role {
     Realtime,
 }
 
-/// The one log target that writes secrets (hashes, but offline-crackable
-/// ones), held below the level it writes them at.
-const QUIET_STATEMENT_PARAMETERS: &str = "tokio_postgres::query=info";
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,tower_http=info".into())
-        // Whatever RUST_LOG asks: tokio-postgres logs every statement's
-        // parameters at DEBUG, password and refresh-token hashes among them.
-        .add_directive(QUIET_STATEMENT_PARAMETERS.parse()?);
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+    let cli = Cli::parse();
+    cli.log.init()?;
+    match cli.command {
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(args) => {
             connect(&args).await?;
             tracing::info!("migrations applied");
@@ -341,6 +339,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .front(
             &secret,
             origins,
+            &args.rate_limits.limits(),
             settings,
             has(Role::Api),
             has(Role::Realtime),

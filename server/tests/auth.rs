@@ -11,6 +11,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use ticketflow_testkit::process::{ProcessData, ServerProcess};
 use ticketflow_testkit::ws::{close_code, connect, next_json, refused, send_json, Socket};
 use ticketflow_testkit::{assert_error, keys, sorted};
 use ticketflow_testkit::{Reply, TestServer, JWT_SECRET};
@@ -808,169 +809,71 @@ async fn sessions_end_on_every_instance() {
     }
 }
 
-// No secret in the logs: the binary itself, logging at every level, through
-// a whole session's life.
-
-/// A `ticketflow serve` process with `RUST_LOG=trace` and umask 000, every
-/// line of its output kept.
-struct LoggedServer {
-    child: std::process::Child,
-    base: String,
-    readers: Vec<std::thread::JoinHandle<Vec<String>>>,
-}
-
-impl LoggedServer {
-    /// Starts it on `data`: a data directory (embedded) or a database URL
-    /// and a NATS prefix of the test's own.
-    fn start(data: &LoggedData) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        // Under the most permissive umask: what the server keeps private, it
-        // does by itself.
-        let mut command = std::process::Command::new("sh");
-        command
-            .args(["-c", "umask 000 && exec \"$0\" serve \"$@\""])
-            .arg(env!("CARGO_BIN_EXE_ticketflow"))
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "trace")
-            .env("NO_COLOR", "1")
-            .env_remove("DATABASE_URL")
-            .env_remove("NATS_URL")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        match data {
-            LoggedData::Embedded(dir) => {
-                command.arg("--data-dir").arg(dir.path());
-            }
-            LoggedData::Services { db, prefix } => {
-                command
-                    .env("DATABASE_URL", &db.url)
-                    .env("NATS_URL", nats_url())
-                    .env("NATS_PREFIX", prefix)
-                    .env("JWT_SECRET", JWT_SECRET);
-            }
-        }
-        let mut child = command.spawn().expect("spawn ticketflow");
-        let outputs: [Box<dyn std::io::Read + Send>; 2] = [
-            Box::new(child.stdout.take().expect("stdout")),
-            Box::new(child.stderr.take().expect("stderr")),
-        ];
-        let readers = outputs
-            .into_iter()
-            .map(|output| {
-                std::thread::spawn(move || {
-                    use std::io::BufRead;
-                    std::io::BufReader::new(output)
-                        .lines()
-                        .map_while(Result::ok)
-                        .collect()
-                })
-            })
-            .collect();
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            readers,
-        }
-    }
-
-    /// Stops the process and returns everything it wrote.
-    fn stop(mut self) -> Vec<String> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.readers
-            .drain(..)
-            .flat_map(|r| r.join().expect("reader"))
-            .collect()
-    }
-}
-
-enum LoggedData {
-    Embedded(tempfile::TempDir),
-    Services {
-        db: ticketflow_testkit::TestDb,
-        prefix: String,
-    },
-}
-
-fn nats_url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4333".to_string())
-}
-
-/// Sends `body` to `path` (with a bearer `token`) until the server answers
-/// at all, and returns the status and the JSON body.
-async fn send(base: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let mut request = match &body {
-            Some(body) => client.post(format!("{base}{path}")).json(body),
-            None => client.get(format!("{base}{path}")),
-        };
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        match request.send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let body = response.json().await.unwrap_or(Value::Null);
-                return (status, body);
-            }
-            Err(e) if e.is_connect() && std::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("{path}: {e}"),
-        }
-    }
-}
+// No secret in the logs: the binary itself, logging at every level in
+// either format, through a whole session's life.
 
 fn token_of(body: &Value, which: &str) -> String {
     body[which].as_str().expect(which).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn no_password_or_token_reaches_the_logs_at_any_level() {
-    let data = if ticketflow_testkit::embedded_mode() {
-        LoggedData::Embedded(tempfile::tempdir().expect("tempdir"))
-    } else {
-        let prefix = format!("tf_{}", uuid::Uuid::new_v4().simple());
-        LoggedData::Services {
-            db: ticketflow_testkit::TestDb::create().await,
-            prefix,
+async fn no_password_or_token_reaches_the_text_log_at_any_level() {
+    no_password_or_token_reaches_the_log("text").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_password_or_token_reaches_the_json_log_at_any_level() {
+    no_password_or_token_reaches_the_log("json").await;
+}
+
+/// A request id of the test's (the log must carry it), for the `n`th request.
+fn request_id(n: usize) -> String {
+    format!("secrets-test-{n}")
+}
+
+async fn no_password_or_token_reaches_the_log(format: &str) {
+    let data = ProcessData::new().await;
+    let env = [("RUST_LOG", "trace"), ("LOG_FORMAT", format)];
+    let server = ServerProcess::start(env!("CARGO_BIN_EXE_ticketflow"), &data, &env);
+    let mut sent = 0;
+    let mut send = |path: &str, token: Option<String>, body: Option<Value>| {
+        sent += 1;
+        let id = request_id(sent);
+        let (server, path) = (&server, path.to_string());
+        async move {
+            let headers = [("x-request-id", id.as_str())];
+            let answer = server.send(&path, token.as_deref(), body, &headers).await;
+            let echoed = answer.headers.get("x-request-id");
+            assert_eq!(echoed.and_then(|v| v.to_str().ok()), Some(id.as_str()));
+            (answer.status, answer.body)
         }
     };
-    let server = LoggedServer::start(&data);
-    let base = server.base.clone();
     let (first, second, wrong) = ("first secret pw", "second secret pw", "wrong secret pw");
     let mut secrets = vec![first.to_string(), second.to_string(), wrong.to_string()];
 
     let register = json!({ "username": "alice", "password": first });
     assert_eq!(
-        send(&base, "/api/auth/register", None, Some(register))
-            .await
-            .0,
+        send("/api/auth/register", None, Some(register)).await.0,
         201
     );
     let bad = json!({ "username": "alice", "password": wrong });
-    assert_eq!(send(&base, "/api/auth/login", None, Some(bad)).await.0, 401);
+    assert_eq!(send("/api/auth/login", None, Some(bad)).await.0, 401);
     let login = json!({ "username": "alice", "password": first });
-    let (status, pair) = send(&base, "/api/auth/login", None, Some(login)).await;
+    let (status, pair) = send("/api/auth/login", None, Some(login)).await;
     assert_eq!(status, 200);
     let (access, old_refresh) = (
         token_of(&pair, "access_token"),
         token_of(&pair, "refresh_token"),
     );
     let presented = json!({ "refresh_token": old_refresh });
-    let (status, pair) = send(&base, "/api/auth/refresh", None, Some(presented)).await;
+    let (status, pair) = send("/api/auth/refresh", None, Some(presented)).await;
     assert_eq!(status, 200);
     let (access2, refresh2) = (
         token_of(&pair, "access_token"),
         token_of(&pair, "refresh_token"),
     );
 
-    let ws = base.replacen("http://", "ws://", 1);
+    let ws = server.base.replacen("http://", "ws://", 1);
     let mut socket = connect(&format!("{ws}/ws/notifications/?token={access2}&since=0")).await;
     assert_eq!(
         next_json(&mut socket).await["type"],
@@ -978,16 +881,24 @@ async fn no_password_or_token_reaches_the_logs_at_any_level() {
     );
     let project = json!({ "key": "LOGS", "name": "Logs" });
     assert_eq!(
-        send(&base, "/api/projects", Some(&access2), Some(project))
+        send("/api/projects", Some(access2.clone()), Some(project))
             .await
             .0,
         201
     );
     let me = format!("/api/me?token={access2}");
-    assert_eq!(send(&base, &me, Some(&access2), None).await.0, 200);
+    assert_eq!(send(&me, Some(access2.clone()), None).await.0, 200);
+    // A client that sends a token as its request id gets a new one: a
+    // token is no request id.
+    for token in [&access2, &refresh2] {
+        let headers = [("x-request-id", token.as_str())];
+        let answer = server.send("/api/me", Some(&access2), None, &headers).await;
+        let given = answer.headers.get("x-request-id").expect("a request id");
+        assert_ne!(given, token.as_str());
+    }
 
     let change = json!({ "current_password": first, "new_password": second });
-    let (status, pair) = send(&base, "/api/auth/password", Some(&access2), Some(change)).await;
+    let (status, pair) = send("/api/auth/password", Some(access2.clone()), Some(change)).await;
     assert_eq!(status, 200);
     assert_eq!(close_code(&mut socket).await, 4401);
     let (access3, refresh3) = (
@@ -995,29 +906,36 @@ async fn no_password_or_token_reaches_the_logs_at_any_level() {
         token_of(&pair, "refresh_token"),
     );
     let out = json!({ "refresh_token": refresh3 });
-    assert_eq!(
-        send(&base, "/api/auth/logout", None, Some(out)).await.0,
-        204
-    );
+    assert_eq!(send("/api/auth/logout", None, Some(out)).await.0, 204);
     // Refused tokens are secrets too.
-    assert_eq!(send(&base, "/api/me", Some(&access3), None).await.0, 401);
+    assert_eq!(send("/api/me", Some(access3.clone()), None).await.0, 401);
     let reuse = json!({ "refresh_token": old_refresh });
-    assert_eq!(
-        send(&base, "/api/auth/refresh", None, Some(reuse)).await.0,
-        401
-    );
+    assert_eq!(send("/api/auth/refresh", None, Some(reuse)).await.0, 401);
 
     let log = server.stop();
-    if let LoggedData::Services { prefix, .. } = &data {
-        if let Ok(bus) = ticketflow_nats::Bus::connect(&nats_url(), prefix).await {
-            let _ = bus.delete_stream().await;
-        }
-    }
+    data.remove_stream().await;
     assert!(
         log.iter().any(|l| l.contains("TRACE")),
         "the log was not at trace level: {} lines",
         log.len()
     );
+    if format == "json" {
+        for line in &log {
+            let parsed = serde_json::from_str::<Value>(line);
+            assert!(
+                parsed.is_ok_and(|v| v.is_object()),
+                "not a JSON object: {line}"
+            );
+        }
+    }
+    // The ids the test sent are the log's, so its lines are the requests'.
+    for n in 1..=sent {
+        let id = request_id(n);
+        assert!(
+            log.iter().any(|l| l.contains(&id)),
+            "{id} is not in the log"
+        );
+    }
     for token in [&access, &access2, &access3] {
         secrets.push(token.clone());
         // A JWT's signature alone would do to forge nothing, but is its secret part.
@@ -1038,32 +956,24 @@ async fn the_embedded_data_is_its_owners_alone_whatever_the_umask() {
     use std::os::unix::fs::PermissionsExt;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = LoggedData::Embedded(tempfile::tempdir_in(dir.path()).expect("data dir"));
-    let LoggedData::Embedded(path) = &data else {
+    let data = ProcessData::Embedded(tempfile::tempdir_in(dir.path()).expect("data dir"));
+    let ProcessData::Embedded(path) = &data else {
         unreachable!()
     };
     let path = path.path().to_path_buf();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let server = LoggedServer::start(&data);
+    let server = ServerProcess::start(env!("CARGO_BIN_EXE_ticketflow"), &data, &[]);
     // Writes to both databases, so SQLite has made its -wal and -shm files.
     let register = json!({ "username": "alice", "password": PASSWORD });
-    assert_eq!(
-        send(&server.base, "/api/auth/register", None, Some(register))
-            .await
-            .0,
-        201
-    );
+    let registered = server.send("/api/auth/register", None, Some(register), &[]);
+    assert_eq!(registered.await.status, 201);
     let login = json!({ "username": "alice", "password": PASSWORD });
-    let (status, pair) = send(&server.base, "/api/auth/login", None, Some(login)).await;
-    assert_eq!(status, 200);
+    let pair = server.send("/api/auth/login", None, Some(login), &[]).await;
+    assert_eq!(pair.status, 200);
     let project = json!({ "key": "PRIV", "name": "Private" });
-    let token = token_of(&pair, "access_token");
-    assert_eq!(
-        send(&server.base, "/api/projects", Some(&token), Some(project))
-            .await
-            .0,
-        201
-    );
+    let token = token_of(&pair.body, "access_token");
+    let created = server.send("/api/projects", Some(&token), Some(project), &[]);
+    assert_eq!(created.await.status, 201);
 
     let mode =
         |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;

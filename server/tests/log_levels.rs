@@ -1,6 +1,6 @@
 //! What a client can make the server log: every refusal a client causes
-//! (bad input, auth failures, not found, conflicts, limits, a position far
-//! ahead, a bad socket) logs below WARN. WARN and ERROR are for what needs
+//! (bad input, auth failures, not found, conflicts, limits and rate limits,
+//! a position far ahead, a bad socket) logs below WARN. WARN and ERROR are for what needs
 //! an operator, so a client must not be able to write them at will.
 //!
 //! The server runs in this test's process; the test installs the process's
@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use futures::SinkExt;
 use reqwest::Method;
 use serde_json::json;
+use ticketflow::RateLimits;
 use ticketflow_testkit::ws::{close_code, connect, next_json, refused, send_json};
-use ticketflow_testkit::{assert_error, setup, ticket_path};
+use ticketflow_testkit::{assert_error, setup_on, ticket_path, Config, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
@@ -70,7 +71,17 @@ impl Log {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn client_caused_refusals_log_below_warn() {
     let log = Log::install();
-    let s = setup().await;
+    // Rate limits only the steps below reach.
+    let limits = RateLimits {
+        logins_per_username: "1/h:3".parse().expect("a limit"),
+        socket_messages: "1/h:1".parse().expect("a limit"),
+        ..RateLimits::default()
+    };
+    let config = Config {
+        limits,
+        ..Config::default()
+    };
+    let s = setup_on(TestServer::start_with(config).await).await;
     let bob = s.server.user("bob").await;
     let id = s.ticket("t").await;
     let token = Some(s.alice.token.as_str());
@@ -160,6 +171,11 @@ async fn client_caused_refusals_log_below_warn() {
     assert_error(&reused, 401, "unauthenticated", None);
     let reply = s.server.get(&ticket_path(&id), &bob.token).await;
     assert!(reply.status == 403 || reply.status == 404, "{reply:?}");
+    for _ in 0..3 {
+        assert_eq!(server.login("carol", "password123").await.status, 401);
+    }
+    let reply = server.login("carol", "password123").await;
+    assert_error(&reply, 429, "rate_limited", None);
 
     // Not found and conflicts.
     let missing = ticket_path(&uuid::Uuid::now_v7().to_string());
@@ -214,6 +230,8 @@ async fn client_caused_refusals_log_below_warn() {
     // Whatever the channel sends first, the answer comes (or next_json's
     // deadline fails the test).
     while next_json(&mut socket).await["code"] != "bad_message" {}
+    send_json(&mut socket, json!({ "type": "ping", "timestamp": 1 })).await;
+    assert_eq!(next_json(&mut socket).await["code"], "rate_limited");
     socket
         .send(Message::binary(vec![1, 2, 3]))
         .await

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use ticketflow::{Backend, DataDir, Origins};
+use ticketflow::{Backend, DataDir, Origins, RateLimits};
 use ticketflow_nats::Bus;
 use ticketflow_realtime::{Settings, Timing};
 use ticketflow_store::pg::PgStore;
@@ -59,6 +59,9 @@ pub struct Config {
     pub timing: Timing,
     /// `CORS_ORIGINS` (same-origin only by default, as the binary's).
     pub origins: Origins,
+    /// The `RATE_LIMIT_*` settings: the binary's defaults unless a test
+    /// sets its own, so the whole suite runs within the defaults.
+    pub limits: RateLimits,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             queue_limit: 1024,
             timing: Timing::default(),
             origins: Origins::default(),
+            limits: RateLimits::default(),
         }
     }
 }
@@ -88,6 +92,7 @@ impl Front {
             .front(
                 JWT_SECRET.as_bytes(),
                 config.origins.clone(),
+                &config.limits,
                 settings,
                 true,
                 true,

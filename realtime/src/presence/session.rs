@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::Joined;
 use crate::socket::{
     bad_message, closed_by_hub, finish, parse_client, ping, pong, send, send_text, text_of,
-    unknown_type, End, Keepalive, Sink, Stream,
+    unknown_type, within, End, Keepalive, Sink, Stream,
 };
 use crate::Gateway;
 
@@ -40,6 +40,7 @@ impl PresenceSession {
         } = presence.connect(self.project_id, &self.user);
         send(sink, &presence_state).await?;
         let mut keepalive = Keepalive::new(&self.gateway, &self.user);
+        let messages = self.gateway.app.limits.socket_messages();
         loop {
             tokio::select! {
                 // In this order: what was queued before a client frame is sent before its answer.
@@ -52,7 +53,11 @@ impl PresenceSession {
                 frame = stream.next() => {
                     keepalive.heard();
                     if let Some(text) = text_of(frame)? {
-                        if let Some(reply) = self.on_text(text.as_str()).await? {
+                        let reply = match within(&messages) {
+                            Ok(()) => self.on_text(text.as_str()).await?,
+                            Err(refused) => Some(refused),
+                        };
+                        if let Some(reply) = reply {
                             send(sink, &reply).await?;
                         }
                     }
