@@ -10,6 +10,7 @@
 //! - [`membership`]: who may see a project and its tickets;
 //! - [`notifications`]: read marks, announced to the reader's sockets;
 //! - [`Origins`]: which browser pages may use either door;
+//! - [`Drain`]: the process's graceful shutdown, seen by both doors;
 //! - [`ApiError`]: the contract's error body, for both doors;
 //! - [`params`], [`wording`]: reading query strings and headers strictly, and
 //!   saying what a request got wrong in the client's terms.
@@ -17,6 +18,7 @@
 mod aggregates;
 pub mod auth;
 pub mod command;
+mod drain;
 mod error;
 pub mod keyed;
 pub mod membership;
@@ -38,6 +40,7 @@ use ticketflow_store::{Accounts, EventStore, IdempotencyStore};
 pub use aggregates::Aggregates;
 pub use auth::{bearer, AuthUser};
 pub use command::{Outcome, TicketTarget};
+pub use drain::{Drain, OpenSocket};
 pub use error::{path_id, ApiError};
 pub use origins::Origins;
 pub use tokens::TokenKeys;
@@ -86,6 +89,8 @@ pub struct Shared {
     pub broker: Option<ticketflow_nats::Broker>,
     /// The browser pages allowed to call the API and open sockets.
     pub origins: Origins,
+    /// The process's shutdown: sockets close, feeds end, handshakes are refused.
+    pub drain: Drain,
 }
 
 /// The current time at the store's precision (microseconds), so a command's

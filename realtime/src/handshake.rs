@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use ticketflow_app::{bearer, params, path_id, ApiError, AuthUser};
+use ticketflow_app::{bearer, params, path_id, ApiError, AuthUser, OpenSocket};
 use ticketflow_nats::Channel;
 use uuid::Uuid;
 
@@ -84,11 +84,13 @@ impl Opening {
     /// Answers the handshake: the upgrade to the door's session, or the refusal.
     pub(crate) async fn open(self, gateway: Gateway, door: Door<'_>) -> Response {
         let Self { query, headers, ws } = self;
+        // Counted from here, so a drain waits for a socket being upgraded.
+        let open = gateway.app.drain.socket_opened();
         // One upgrade per kind of session: a socket's future is the size of
         // its own session's, not of the larger of the two.
         match admit(gateway, &headers, query, door).await {
-            Ok(Admitted::Channel(session)) => upgrade(ws, move |socket| session.run(socket)),
-            Ok(Admitted::Presence(session)) => upgrade(ws, move |socket| session.run(socket)),
+            Ok(Admitted::Channel(session)) => upgrade(ws, open, move |socket| session.run(socket)),
+            Ok(Admitted::Presence(session)) => upgrade(ws, open, move |socket| session.run(socket)),
             Err(e) => e.into_response(),
         }
     }
@@ -188,8 +190,13 @@ fn refused_query(mut e: ApiError) -> ApiError {
     e
 }
 
-/// Upgrades with the gateway's frame limits, and runs `session` on the socket.
-fn upgrade<F, Fut>(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>, session: F) -> Response
+/// Upgrades with the gateway's frame limits, and runs `session` on the
+/// socket, counted as `open` until it ends.
+fn upgrade<F, Fut>(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    open: OpenSocket,
+    session: F,
+) -> Response
 where
     F: FnOnce(WebSocket) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -199,7 +206,10 @@ where
             .max_message_size(MAX_MESSAGE)
             .max_frame_size(MAX_MESSAGE)
             .read_buffer_size(READ_BUFFER)
-            .on_upgrade(session),
+            .on_upgrade(move |socket| async move {
+                let _open = open;
+                session(socket).await
+            }),
         Err(rejection) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "not_a_websocket",

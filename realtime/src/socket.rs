@@ -17,8 +17,8 @@ use tokio::time::{interval_at, sleep, sleep_until, Instant, Interval, Sleep};
 use uuid::Uuid;
 
 use crate::close_codes::{
-    BAD_DATA, INTERNAL, INVALID_PAYLOAD, NORMAL, PROTOCOL_ERROR, REMOVED_MEMBER, SLOW_CONSUMER,
-    TOKEN_EXPIRED, TOO_BIG,
+    BAD_DATA, INTERNAL, INVALID_PAYLOAD, NORMAL, PROTOCOL_ERROR, REMOVED_MEMBER, SERVICE_RESTART,
+    SLOW_CONSUMER, TOKEN_EXPIRED, TOO_BIG,
 };
 use crate::hub::Control;
 use crate::Gateway;
@@ -48,6 +48,11 @@ impl End {
     /// The read models could not be reached: the client reconnects later.
     pub(crate) fn store_unavailable() -> Self {
         End::Close(INTERNAL, "store unavailable")
+    }
+
+    /// The process is draining: the client resumes on another instance.
+    pub(crate) fn restart() -> Self {
+        End::Close(SERVICE_RESTART, "server restarting")
     }
 }
 
@@ -198,6 +203,7 @@ pub(crate) fn closed_by_hub(control: &Control) -> End {
     match control.code.load(std::sync::atomic::Ordering::SeqCst) {
         SLOW_CONSUMER => End::Close(SLOW_CONSUMER, "slow consumer"),
         REMOVED_MEMBER => End::Close(REMOVED_MEMBER, "removed from project"),
+        SERVICE_RESTART => End::restart(),
         _ => End::Gone,
     }
 }

@@ -19,7 +19,7 @@
 //!   read models on either backend ([`on_each_backend!`]).
 //! - `server`: [`TestServer`], the real router on a real TCP socket, with
 //!   HTTP clients; [`Setup`] and the checks the HTTP tests share; [`ws`],
-//!   WebSocket clients.
+//!   WebSocket clients; [`ServerProcess`], the binary as a child process.
 
 pub mod builders;
 pub mod cast;
@@ -38,6 +38,8 @@ mod http;
 mod nats;
 #[cfg(feature = "store")]
 mod private_pg;
+#[cfg(feature = "server")]
+mod process;
 #[cfg(feature = "store")]
 pub mod seed;
 #[cfg(feature = "server")]
@@ -55,6 +57,8 @@ pub use http::*;
 pub use nats::NatsServer;
 #[cfg(feature = "store")]
 pub use private_pg::PrivatePostgres;
+#[cfg(feature = "server")]
+pub use process::ServerProcess;
 #[cfg(feature = "server")]
 pub use server::*;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use ticketflow::{Backend, DataDir, Origins};
+use ticketflow::{Backend, DataDir, Origins, Roles};
 use ticketflow_nats::Bus;
 use ticketflow_realtime::{Settings, Timing};
 use ticketflow_store::pg::PgStore;
@@ -46,7 +46,9 @@ pub struct TestServer {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn nats_url() -> String {
+/// The NATS the tests share: `NATS_URL` (set by scripts/services.sh), else
+/// the port that script starts it on.
+pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4333".to_string())
 }
 
@@ -59,6 +61,11 @@ pub struct Config {
     pub timing: Timing,
     /// `CORS_ORIGINS` (same-origin only by default, as the binary's).
     pub origins: Origins,
+    /// `READY_MAX_LAG`.
+    pub ready_max_lag: i64,
+    /// Whether the relay and projection workers start with the server (a
+    /// test may start them later: `server.backend.spawn_workers`).
+    pub workers: bool,
 }
 
 impl Default for Config {
@@ -67,6 +74,8 @@ impl Default for Config {
             queue_limit: 1024,
             timing: Timing::default(),
             origins: Origins::default(),
+            ready_max_lag: 10_000,
+            workers: true,
         }
     }
 }
@@ -89,8 +98,8 @@ impl Front {
                 JWT_SECRET.as_bytes(),
                 config.origins.clone(),
                 settings,
-                true,
-                true,
+                Roles::ALL,
+                config.ready_max_lag,
             )
             .await
             .expect("start the API and gateway");
@@ -227,9 +236,13 @@ impl TestServer {
                     .expect("open the embedded stores")
             }
         };
-        let mut tasks = backend
-            .spawn_workers(true, true)
-            .expect("start the workers");
+        let mut tasks = if config.workers {
+            backend
+                .spawn_workers(true, true)
+                .expect("start the workers")
+        } else {
+            Vec::new()
+        };
         let mut front = Front::start(&backend, &config).await;
         tasks.append(&mut front.tasks);
         Self {

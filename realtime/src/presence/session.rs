@@ -38,6 +38,10 @@ impl PresenceSession {
             control,
             presence_state,
         } = presence.connect(self.project_id, &self.user);
+        // Registered: a drain that began before is not told to the registry again.
+        if self.gateway.app.drain.has_begun() {
+            return Err(End::restart());
+        }
         send(sink, &presence_state).await?;
         let mut keepalive = Keepalive::new(&self.gateway, &self.user);
         loop {
