@@ -11,7 +11,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use ticketflow_app::{AuthUser, TokenKeys};
+use ticketflow_app::{AuthUser, Drain, TokenKeys};
 use tokio::sync::watch;
 use tokio::time::{interval_at, sleep, sleep_until, Instant, Interval, Sleep};
 use uuid::Uuid;
@@ -56,16 +56,28 @@ impl End {
     }
 }
 
-/// Closes the socket as `outcome` says, finishing the closing handshake.
-pub(crate) async fn finish(sink: &mut Sink, stream: &mut Stream, outcome: Result<(), End>) {
+/// Closes the socket as `outcome` says, finishing the closing handshake
+/// (sooner once the process drains).
+pub(crate) async fn finish(
+    sink: &mut Sink,
+    stream: &mut Stream,
+    outcome: Result<(), End>,
+    drain: &Drain,
+) {
     if let Err(End::Close(code, reason)) = outcome {
         let frame = CloseFrame {
             code,
             reason: Utf8Bytes::from_static(reason),
         };
         let close = sink.send(Message::Close(Some(frame)));
-        // A stalled peer may take a while to read its backlog and our Close.
-        if let Ok(Ok(())) = tokio::time::timeout(CLOSE_SEND, close).await {
+        // A stalled peer may take a while to read its backlog and our Close;
+        // not while the process drains, which has a time limit to keep.
+        let within = if drain.has_begun() {
+            CLOSE_GRACE
+        } else {
+            CLOSE_SEND
+        };
+        if let Ok(Ok(())) = tokio::time::timeout(within, close).await {
             // Finish the closing handshake: closing the TCP connection
             // with unread input would reset it and lose our Close frame.
             let drain = async {

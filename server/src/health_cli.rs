@@ -104,7 +104,8 @@ mod tests {
 
     #[test]
     fn the_status_and_body_are_read_from_the_answer() {
-        let answer = "HTTP/1.0 503 Service Unavailable\r\ncontent-type: application/json\r\n\r\n{\"status\":\"draining\"}";
+        let answer = "HTTP/1.0 503 Service Unavailable\r\ncontent-type: application/json\r\n\r\n\
+                      {\"status\":\"draining\"}";
         let (status, body) = parse(answer).unwrap();
         assert_eq!((status, body.as_str()), (503, "{\"status\":\"draining\"}"));
         assert!(parse("garbage").is_err());

@@ -32,7 +32,10 @@ pub struct Running {
 
 /// The drain did not finish in time.
 #[derive(Debug, thiserror::Error)]
-#[error("the drain did not finish within {limit:?} ({sockets} sockets still open); the rest was stopped")]
+#[error(
+    "the drain did not finish within {limit:?} (open sockets left: {sockets}); \
+     the rest was stopped"
+)]
 pub struct DrainTimedOut {
     limit: Duration,
     sockets: usize,

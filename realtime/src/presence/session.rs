@@ -25,7 +25,7 @@ impl PresenceSession {
     pub async fn run(self, socket: WebSocket) {
         let (mut sink, mut stream) = socket.split();
         let outcome = self.serve(&mut sink, &mut stream).await;
-        finish(&mut sink, &mut stream, outcome).await;
+        finish(&mut sink, &mut stream, outcome, &self.gateway.app.drain).await;
     }
 
     async fn serve(&self, sink: &mut Sink, stream: &mut Stream) -> Result<(), End> {
