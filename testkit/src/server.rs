@@ -87,7 +87,8 @@ pub struct Front {
 }
 
 impl Front {
-    async fn start(backend: &Backend, config: &Config) -> Self {
+    /// The routes of a process running `roles` (readiness checks theirs).
+    async fn start(backend: &Backend, config: &Config, roles: Roles) -> Self {
         let settings = Settings {
             queue_limit: config.queue_limit,
             replay_limit: 100_000,
@@ -98,7 +99,7 @@ impl Front {
                 JWT_SECRET.as_bytes(),
                 config.origins.clone(),
                 settings,
-                Roles::ALL,
+                roles,
                 config.ready_max_lag,
             )
             .await
@@ -243,7 +244,7 @@ impl TestServer {
         } else {
             Vec::new()
         };
-        let mut front = Front::start(&backend, &config).await;
+        let mut front = Front::start(&backend, &config, Roles::ALL).await;
         tasks.append(&mut front.tasks);
         Self {
             base: front.base.clone(),
@@ -289,7 +290,12 @@ impl TestServer {
         match &self.home {
             Home::Services(home) => {
                 let backend = Backend::services(home.store.clone(), Some(home.bus.clone()));
-                Some(Front::start(&backend, &self.config).await)
+                let roles = Roles {
+                    relay: false,
+                    projections: false,
+                    ..Roles::ALL
+                };
+                Some(Front::start(&backend, &self.config, roles).await)
             }
             Home::Embedded { .. } => {
                 eprintln!("embedded mode: one instance only; the multi-instance part is skipped");
