@@ -27,5 +27,10 @@ USER ticketflow
 WORKDIR /var/lib/ticketflow
 ENV BIND_ADDR=0.0.0.0:8000
 EXPOSE 8000
+# Liveness, asked by the binary itself (the image has no curl): GET /healthz on BIND_ADDR's
+# port. Readiness (`ticketflow health --ready`, GET /readyz) is for load balancers and
+# docker-compose's depends_on. On SIGTERM the server drains within SHUTDOWN_TIMEOUT_MS
+# (default 10 s): give `docker stop` more than that (`-t 15`, compose's stop_grace_period).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["ticketflow", "health"]
 ENTRYPOINT ["ticketflow"]
 CMD ["serve"]

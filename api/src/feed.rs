@@ -1,7 +1,9 @@
 //! The project's event feed: `GET /api/projects/{pid}/events`, in position
 //! order. JSON pages by default; with `Accept: application/x-ndjson` one
 //! event per line up to the head (or `limit`), and with `follow=true` the
-//! response stays open and streams events as they are committed.
+//! response stays open and streams events as they are committed, until the
+//! process drains (the stream then ends, and the client follows on from its
+//! last position, on another instance).
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -129,7 +131,8 @@ fn ndjson(
                 let head = c.after;
                 let mut watch = c.state.watch.head.clone();
                 // Any commit may be this project's: re-query on each one.
-                if watch.wait_for(|h| *h > head).await.is_err() {
+                let grown = c.state.drain.unless_begun(watch.wait_for(|h| *h > head));
+                if !matches!(grown.await, Some(Ok(_))) {
                     return None;
                 }
                 continue;

@@ -11,6 +11,7 @@
 //! - [`notifications`]: read marks, announced to the reader's sockets;
 //! - [`Origins`]: which browser pages may use either door;
 //! - [`rate_limits`]: how much each user, address and socket may ask;
+//! - [`Drain`]: the process's graceful shutdown, seen by both doors;
 //! - [`ApiError`]: the contract's error body, for both doors;
 //! - [`params`], [`wording`]: reading query strings and headers strictly, and
 //!   saying what a request got wrong in the client's terms.
@@ -18,6 +19,7 @@
 mod aggregates;
 pub mod auth;
 pub mod command;
+mod drain;
 mod error;
 pub mod keyed;
 pub mod membership;
@@ -40,6 +42,7 @@ use ticketflow_store::{Accounts, EventStore, IdempotencyStore};
 pub use aggregates::Aggregates;
 pub use auth::{bearer, AuthUser};
 pub use command::{Outcome, TicketTarget};
+pub use drain::{Drain, OpenSocket};
 pub use error::{path_id, ApiError};
 pub use origins::Origins;
 pub use rate_limits::{RateLimiters, RateLimits};
@@ -91,6 +94,8 @@ pub struct Shared {
     pub origins: Origins,
     /// How much each user, address and socket may ask of this process.
     pub limits: Arc<RateLimiters>,
+    /// The process's shutdown: sockets close, feeds end, handshakes are refused.
+    pub drain: Drain,
 }
 
 /// The current time at the store's precision (microseconds), so a command's

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::Broker;
 use ticketflow_store::EventStore;
 use ticketflow_store::Watch;
+use tokio_util::sync::CancellationToken;
 
 const BATCH: i64 = 500;
 const BACKOFF: Duration = Duration::from_millis(500);
@@ -21,20 +22,28 @@ pub struct LocalRelay {
 
 impl LocalRelay {
     /// Publishes each event committed after the start, in position order,
-    /// until the task is dropped.
-    pub async fn run(mut self) {
+    /// until `stop` is cancelled (between batches).
+    pub async fn run(mut self, stop: CancellationToken) {
         let mut at = loop {
             match self.events.head_position().await {
                 Ok(head) => break head,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the log head; retrying");
-                    tokio::time::sleep(BACKOFF).await;
+                    if stop
+                        .run_until_cancelled(tokio::time::sleep(BACKOFF))
+                        .await
+                        .is_none()
+                    {
+                        return;
+                    }
                 }
             }
         };
         loop {
-            if self.watch.head.wait_for(|head| *head > at).await.is_err() {
-                return; // The store is gone: so is the process.
+            let grown = self.watch.head.wait_for(|head| *head > at);
+            // Stopped, or the store is gone (and so is the process).
+            if !matches!(stop.run_until_cancelled(grown).await, Some(Ok(_))) {
+                return;
             }
             match self.events.read_all(at, BATCH).await {
                 Ok(batch) => {

@@ -8,6 +8,10 @@
 //! end of the stream, so the stream never holds a later event without the
 //! earlier ones (see [`Bus::publish_after`]). `Nats-Msg-Id` guards the rest
 //! (two leaders overlapping for a moment).
+//!
+//! It stops when told (the process drains) between batches: the batch in
+//! flight is stored in the stream whole, and the position relayed recorded,
+//! before the leadership is let go for another instance to take.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +19,7 @@ use ticketflow_store::pg::leader::{Leadership, STANDBY_POLL};
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::EventStore;
 use ticketflow_store::Watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::Bus;
 
@@ -46,32 +51,41 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Runs until the task is dropped: standby until leader, then relays.
-    pub async fn run(mut self) {
-        loop {
+    /// Runs until `stop` is cancelled: standby until leader, then relays.
+    pub async fn run(mut self, stop: CancellationToken) {
+        while !stop.is_cancelled() {
             let Some(leadership) = Leadership::try_acquire(self.store.pool(), "relay").await else {
-                tokio::time::sleep(STANDBY_POLL).await;
+                stop.run_until_cancelled(tokio::time::sleep(STANDBY_POLL))
+                    .await;
                 continue;
             };
             tracing::info!(prefix = self.bus.prefix(), "relay is leading");
-            if let Err(e) = self.lead(&leadership).await {
-                tracing::warn!(error = %e, "relay interrupted; resuming from the stream's tail");
-                tokio::time::sleep(BACKOFF).await;
+            match self.lead(&leadership, &stop).await {
+                Ok(()) => tracing::info!("relay stopped"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay interrupted; resuming from the stream's tail");
+                    stop.run_until_cancelled(tokio::time::sleep(BACKOFF)).await;
+                }
             }
         }
     }
 
-    async fn lead(&mut self, leadership: &Leadership) -> Result<(), RelayError> {
+    async fn lead(
+        &mut self,
+        leadership: &Leadership,
+        stop: &CancellationToken,
+    ) -> Result<(), RelayError> {
         let mut tail = self.bus.tail().await?;
         let mut recorded = Recorded::default();
-        loop {
+        while !stop.is_cancelled() {
             if !leadership.alive().await {
                 return Err(RelayError::Deposed);
             }
             let batch = self.store.read_all(tail.position, BATCH).await?;
             if batch.is_empty() {
                 recorded.record(&self.store, tail.position).await?;
-                self.wait_for_commits(tail.position).await;
+                stop.run_until_cancelled(self.wait_for_commits(tail.position))
+                    .await;
                 continue;
             }
             tail = self.bus.publish_after(tail, &batch).await?;
@@ -79,6 +93,8 @@ impl Relay {
                 recorded.record(&self.store, tail.position).await?;
             }
         }
+        // Where it stopped, for the next leader's operators and readiness.
+        recorded.record(&self.store, tail.position).await
     }
 
     /// Returns when the log has grown past `position`, or after [`IDLE`].

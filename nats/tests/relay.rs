@@ -10,6 +10,7 @@ use ticketflow_store::pg::PgStore;
 use ticketflow_store::{EventStore, Loaded};
 use ticketflow_testkit::fixtures::{append_ticket, create_project, created, retitled};
 use ticketflow_testkit::{NatsServer, TestDb};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 fn prefix() -> String {
@@ -29,12 +30,20 @@ async fn write_events(store: &PgStore, key: &str, tickets: usize) {
 }
 
 fn start_relay(store: &PgStore, bus: &Bus) -> tokio::task::JoinHandle<()> {
+    start_relay_until(store, bus, CancellationToken::new())
+}
+
+fn start_relay_until(
+    store: &PgStore,
+    bus: &Bus,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     let relay = Relay {
         store: store.clone(),
         bus: bus.clone(),
         watch: store.watch(),
     };
-    tokio::spawn(relay.run())
+    tokio::spawn(relay.run(stop))
 }
 
 /// The positions in the stream, in stream order.
@@ -75,15 +84,7 @@ async fn wait_until_recorded(store: &PgStore) {
     let head = store.head_position().await.expect("head");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let client = store.pool().get().await.expect("client");
-        let row = client
-            .query_opt(
-                "SELECT position FROM projection_checkpoints WHERE name = 'relay'",
-                &[],
-            )
-            .await
-            .expect("relay checkpoint");
-        let recorded: Option<i64> = row.map(|r| r.get(0));
+        let recorded = recorded(store).await;
         if recorded == Some(head) {
             return;
         }
@@ -93,6 +94,19 @@ async fn wait_until_recorded(store: &PgStore) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The position the relay recorded as relayed, if any.
+async fn recorded(store: &PgStore) -> Option<i64> {
+    let client = store.pool().get().await.expect("client");
+    let row = client
+        .query_opt(
+            "SELECT position FROM projection_checkpoints WHERE name = 'relay'",
+            &[],
+        )
+        .await
+        .expect("relay checkpoint");
+    row.map(|r| r.get(0))
 }
 
 async fn assert_exactly_once_in_order(bus: &Bus, store: &PgStore) {
@@ -153,6 +167,45 @@ async fn a_relay_killed_mid_batch_is_replaced_without_loss_or_duplicates() {
     wait_until_relayed(&bus, &store).await;
     assert_exactly_once_in_order(&bus, &store).await;
     second.abort();
+}
+
+/// Stopped (the process drains), the relay ends after its batch: what it
+/// published is a whole prefix of the log, recorded as relayed, and its
+/// leadership goes to the next relay, which goes on from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_relay_finishes_its_batch_records_it_and_hands_over() {
+    let db = TestDb::create().await;
+    let store = db.store().await;
+    let nats = NatsServer::start().await;
+    let bus = Bus::connect(&nats.url(), &prefix()).await.expect("bus");
+    write_events(&store, "STOP", 600).await;
+
+    let stop = CancellationToken::new();
+    let first = start_relay_until(&store, &bus, stop.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while bus.last_published_position().await.unwrap_or(0) < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relay did not start publishing"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the relay stops within its batch")
+        .expect("the relay's task");
+    let stopped_at = bus.last_published_position().await.expect("position");
+    assert_eq!(
+        stream_positions(&bus).await,
+        (1..=stopped_at).collect::<Vec<_>>()
+    );
+    assert_eq!(recorded(&store).await, Some(stopped_at));
+
+    let next = start_relay(&store, &bus);
+    wait_until_relayed(&bus, &store).await;
+    assert_exactly_once_in_order(&bus, &store).await;
+    next.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -12,6 +12,7 @@ use ticketflow_store::pg::PgStore;
 use ticketflow_store::EventStore;
 use ticketflow_testkit::fixtures::{append_ticket, create_project, create_ticket, retitled};
 use ticketflow_testkit::{NatsServer, TestDb};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 async fn write_tickets(store: &PgStore, key: &str, tickets: usize, edits: usize) -> Vec<Uuid> {
@@ -43,7 +44,8 @@ fn start_projector(store: &PgStore, bus: &Bus) -> tokio::task::JoinHandle<()> {
         vec![tickets_projection()],
     );
     let workers = StreamProjectors { projector: worker };
-    tokio::spawn(workers.run(bus.clone(), store.pool().clone()))
+    let stop = CancellationToken::new();
+    tokio::spawn(workers.run(bus.clone(), store.pool().clone(), stop))
 }
 
 /// Waits (bounded) until the tickets projection has applied the log's head.
@@ -96,7 +98,7 @@ async fn pipeline(prefix: &str) -> Pipeline {
         bus: bus.clone(),
         watch: store.watch(),
     };
-    let relay = tokio::spawn(relay.run());
+    let relay = tokio::spawn(relay.run(CancellationToken::new()));
     (db, store, bus, relay, nats)
 }
 

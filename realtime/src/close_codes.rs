@@ -13,6 +13,9 @@ pub const INVALID_PAYLOAD: u16 = 1007;
 pub const TOO_BIG: u16 = 1009;
 /// The store could not be read; the client resumes with `since`.
 pub const INTERNAL: u16 = 1011;
+/// The server is shutting down (draining); the client resumes at once with
+/// `since`, on another instance.
+pub const SERVICE_RESTART: u16 = 1012;
 /// The socket's queue was full; the client resumes with `since`.
 pub const SLOW_CONSUMER: u16 = 4008;
 /// The access token expired, or its session was ended (logout, password

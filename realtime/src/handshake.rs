@@ -18,7 +18,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use ticketflow_app::{bearer, params, path_id, ApiError, AuthUser};
+use ticketflow_app::{bearer, params, path_id, ApiError, AuthUser, OpenSocket};
 use ticketflow_nats::Channel;
 use tracing::{Instrument, Span};
 use uuid::Uuid;
@@ -108,16 +108,18 @@ impl Opening {
         if let Err(refused) = limits.handshake_from(limits.client_ip(peer, &headers)) {
             return refused.into_response();
         }
+        // Counted from here, so a drain waits for a socket being upgraded.
+        let open = gateway.app.drain.socket_opened();
         // One upgrade per kind of session: a socket's future is the size of
         // its own session's, not of the larger of the two.
         match admit(gateway, &headers, query, door).await {
             Ok(Admitted::Channel(session)) => {
                 let span = socket_span(&headers, &session.user);
-                upgrade(ws, span, move |socket| session.run(socket))
+                upgrade(ws, open, span, move |socket| session.run(socket))
             }
             Ok(Admitted::Presence(session)) => {
                 let span = socket_span(&headers, &session.user);
-                upgrade(ws, span, move |socket| session.run(socket))
+                upgrade(ws, open, span, move |socket| session.run(socket))
             }
             Err(e) => e.into_response(),
         }
@@ -237,9 +239,10 @@ fn socket_span(headers: &HeaderMap, user: &AuthUser) -> Span {
 }
 
 /// Upgrades with the gateway's frame limits, and runs `session` on the
-/// socket, in `span`.
+/// socket in `span`, counted as `open` until it ends.
 fn upgrade<F, Fut>(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    open: OpenSocket,
     span: Span,
     session: F,
 ) -> Response
@@ -254,6 +257,7 @@ where
             .read_buffer_size(READ_BUFFER)
             .on_upgrade(move |socket| {
                 async move {
+                    let _open = open;
                     tracing::debug!("socket opened");
                     session(socket).await;
                     tracing::debug!("socket closed");

@@ -277,6 +277,16 @@ impl Hub {
         }
     }
 
+    /// Closes every socket here with `code`, and forgets them and their
+    /// feeds.
+    pub fn close_all(&self, code: u16) {
+        let mut channels = self.channels();
+        for subscriber in channels.values().flat_map(|c| &c.subscribers) {
+            subscriber.control.close(code);
+        }
+        channels.clear();
+    }
+
     /// Sockets currently subscribed (for logs and tests).
     pub fn sockets(&self) -> usize {
         self.channels().values().map(|c| c.subscribers.len()).sum()

@@ -40,11 +40,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ticketflow_app::{ApiError, AppState};
+use ticketflow_app::{ApiError, AppState, Drain};
 use ticketflow_nats::{Broker, BusError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::close_codes::SERVICE_RESTART;
 use crate::handshake::{Door, Opening};
 use crate::hub::Hub;
 use crate::presence::Presence;
@@ -89,7 +90,9 @@ impl Gateway {
         let listening = tokio::spawn(listener::run(hub.clone(), broker.clone()));
         let (presence, presence_task) = Presence::start(broker, settings.queue_limit).await?;
         let checking = tokio::spawn(head_check::run(hub.clone(), app.reads.clone()));
-        let tasks = vec![listening, tokio::spawn(presence_task), checking];
+        let drain = app.drain.clone();
+        let closing = tokio::spawn(close_on_drain(drain, hub.clone(), presence.clone()));
+        let tasks = vec![listening, tokio::spawn(presence_task), checking, closing];
         let gateway = Self {
             app,
             hub,
@@ -99,6 +102,15 @@ impl Gateway {
         };
         Ok((gateway, tasks))
     }
+}
+
+/// Closes every socket with 1012 once the process drains, so its clients
+/// resume on another instance. A socket registering after this sees the
+/// drain itself (the sessions look once registered).
+async fn close_on_drain(drain: Drain, hub: Arc<Hub>, presence: Arc<Presence>) {
+    drain.begun().await;
+    hub.close_all(SERVICE_RESTART);
+    presence.close_all(SERVICE_RESTART);
 }
 
 /// The gateway's routes and tasks, at once even while its broker is not
@@ -167,16 +179,23 @@ fn routes(started: Started) -> Router {
         .with_state(started)
 }
 
-/// The started gateway, or the 503 a handshake gets before.
+/// The started gateway, or the 503 a handshake gets before, and once the
+/// process drains.
 async fn gateway(mut started: Started) -> Result<Gateway, Response> {
+    let status = StatusCode::SERVICE_UNAVAILABLE;
     let ready = tokio::time::timeout(START_GRACE, started.wait_for(Option::is_some)).await;
     if let Ok(Ok(started)) = ready {
-        if let Some(gateway) = started.as_ref() {
-            return Ok(gateway.clone());
+        match started.as_ref() {
+            Some(gateway) if gateway.app.drain.has_begun() => {
+                let message = "this instance is shutting down; connect to another";
+                let refused = ApiError::new(status, "shutting_down", message);
+                return Err(refused.into_response());
+            }
+            Some(gateway) => return Ok(gateway.clone()),
+            None => {}
         }
     }
     let message = "live messages are not available yet; retry shortly";
-    let status = StatusCode::SERVICE_UNAVAILABLE;
     Err(ApiError::new(status, "dependency_unavailable", message).into_response())
 }
 

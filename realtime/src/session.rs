@@ -38,11 +38,15 @@ impl Session {
     pub async fn run(self, socket: WebSocket) {
         let (mut sink, mut stream) = socket.split();
         let outcome = self.serve(&mut sink, &mut stream).await;
-        finish(&mut sink, &mut stream, outcome).await;
+        finish(&mut sink, &mut stream, outcome, &self.gateway.app.drain).await;
     }
 
     async fn serve(&self, sink: &mut Sink, stream: &mut Stream) -> Result<(), End> {
         let mut subscription = self.gateway.hub.subscribe(self.key, self.user.id);
+        // Registered: a drain that began before is not told to the hub again.
+        if self.gateway.app.drain.has_begun() {
+            return Err(End::restart());
+        }
         subscription.ready().await;
         // Boxed, like every path through the store: a socket's future lives
         // as long as it does, and inlining their state would make each idle

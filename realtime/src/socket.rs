@@ -13,14 +13,14 @@ use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use ticketflow_app::rate_limits::MessageLimit;
-use ticketflow_app::{ApiError, AuthUser, TokenKeys};
+use ticketflow_app::{ApiError, AuthUser, Drain, TokenKeys};
 use tokio::sync::watch;
 use tokio::time::{interval_at, sleep, sleep_until, Instant, Interval, Sleep};
 use uuid::Uuid;
 
 use crate::close_codes::{
-    BAD_DATA, INTERNAL, INVALID_PAYLOAD, NORMAL, PROTOCOL_ERROR, REMOVED_MEMBER, SLOW_CONSUMER,
-    TOKEN_EXPIRED, TOO_BIG,
+    BAD_DATA, INTERNAL, INVALID_PAYLOAD, NORMAL, PROTOCOL_ERROR, REMOVED_MEMBER, SERVICE_RESTART,
+    SLOW_CONSUMER, TOKEN_EXPIRED, TOO_BIG,
 };
 use crate::hub::Control;
 use crate::Gateway;
@@ -51,18 +51,35 @@ impl End {
     pub(crate) fn store_unavailable() -> Self {
         End::Close(INTERNAL, "store unavailable")
     }
+
+    /// The process is draining: the client resumes on another instance.
+    pub(crate) fn restart() -> Self {
+        End::Close(SERVICE_RESTART, "server restarting")
+    }
 }
 
-/// Closes the socket as `outcome` says, finishing the closing handshake.
-pub(crate) async fn finish(sink: &mut Sink, stream: &mut Stream, outcome: Result<(), End>) {
+/// Closes the socket as `outcome` says, finishing the closing handshake
+/// (sooner once the process drains).
+pub(crate) async fn finish(
+    sink: &mut Sink,
+    stream: &mut Stream,
+    outcome: Result<(), End>,
+    drain: &Drain,
+) {
     if let Err(End::Close(code, reason)) = outcome {
         let frame = CloseFrame {
             code,
             reason: Utf8Bytes::from_static(reason),
         };
         let close = sink.send(Message::Close(Some(frame)));
-        // A stalled peer may take a while to read its backlog and our Close.
-        if let Ok(Ok(())) = tokio::time::timeout(CLOSE_SEND, close).await {
+        // A stalled peer may take a while to read its backlog and our Close;
+        // not while the process drains, which has a time limit to keep.
+        let within = if drain.has_begun() {
+            CLOSE_GRACE
+        } else {
+            CLOSE_SEND
+        };
+        if let Ok(Ok(())) = tokio::time::timeout(within, close).await {
             // Finish the closing handshake: closing the TCP connection
             // with unread input would reset it and lose our Close frame.
             let drain = async {
@@ -200,6 +217,7 @@ pub(crate) fn closed_by_hub(control: &Control) -> End {
     match control.code.load(std::sync::atomic::Ordering::SeqCst) {
         SLOW_CONSUMER => End::Close(SLOW_CONSUMER, "slow consumer"),
         REMOVED_MEMBER => End::Close(REMOVED_MEMBER, "removed from project"),
+        SERVICE_RESTART => End::restart(),
         _ => End::Gone,
     }
 }

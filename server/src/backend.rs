@@ -1,5 +1,5 @@
 //! The storage and broker of each mode, and what a process builds on them:
-//! workers, the API's state, the routes of its roles.
+//! workers, the API's state, the routes of its roles (health included).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use ticketflow_app::{AppState, Origins, RateLimiters, RateLimits, Shared, TokenKeys};
+use ticketflow_app::{AppState, Drain, Origins, RateLimiters, RateLimits, Shared, TokenKeys};
 use ticketflow_nats::{Broker, Bus};
 use ticketflow_projections::{PgReadStore, ReadStore, SqliteReadStore};
 use ticketflow_realtime::Settings;
@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-use crate::DataDir;
+use crate::{DataDir, Roles};
 
 /// hyper's ceiling on a request's head (its read buffer) and on its
 /// number of headers: far above the API's limits, which answer with the
@@ -46,6 +46,8 @@ pub struct Backend {
     pub watch: Watch,
     /// Absent for a PostgreSQL process without NATS (an API-only instance).
     pub broker: Option<Broker>,
+    /// The process's graceful shutdown, which everything built here heeds.
+    drain: Drain,
     kind: Kind,
 }
 
@@ -76,6 +78,7 @@ impl Backend {
             reads: Arc::new(PgReadStore::new(shared.pool().clone())),
             watch: shared.watch(),
             broker: bus.as_ref().map(Bus::broker),
+            drain: Drain::default(),
             kind: Kind::Services {
                 store: shared,
                 bus: bus.map(Arc::new),
@@ -105,6 +108,7 @@ impl Backend {
             reads: Arc::new(reads),
             watch: shared.watch(),
             broker: Some(broker.clone()),
+            drain: Drain::default(),
             kind: Kind::Embedded {
                 store: shared,
                 broker,
@@ -121,8 +125,20 @@ impl Backend {
         }
     }
 
-    /// Starts the relay and/or the projection workers; an embedded backend
-    /// runs both whatever is asked (nobody else would).
+    /// Whether this is the embedded mode's backend.
+    pub(crate) fn is_embedded(&self) -> bool {
+        matches!(self.kind, Kind::Embedded { .. })
+    }
+
+    /// The process's graceful shutdown: [`Drain::begin`] it to stop what was
+    /// built on this backend (see [`crate::Running`]).
+    pub fn drain(&self) -> &Drain {
+        &self.drain
+    }
+
+    /// Starts the relay and/or the projection workers, until the drain
+    /// begins; an embedded backend runs both whatever is asked (nobody else
+    /// would).
     pub fn spawn_workers(
         &self,
         relay: bool,
@@ -132,8 +148,11 @@ impl Backend {
             Kind::Services {
                 store,
                 bus: Some(bus),
-            } => crate::workers::spawn(store, bus, &self.watch, relay, projections)
-                .context("configuring the workers' connections"),
+            } => {
+                let stop = self.drain.token();
+                crate::workers::spawn(store, bus, &self.watch, relay, projections, stop)
+                    .context("configuring the workers' connections")
+            }
             Kind::Services { bus: None, .. } if relay || projections => {
                 bail!("NATS_URL is required by the relay and projections roles")
             }
@@ -144,6 +163,7 @@ impl Backend {
                 store.clone(),
                 broker,
                 &self.watch,
+                self.drain.token(),
             )),
         }
     }
@@ -163,22 +183,49 @@ impl Backend {
             broker: self.broker.clone(),
             origins,
             limits: Arc::new(RateLimiters::new(limits)),
+            drain: self.drain.clone(),
         })
     }
 
-    /// The routes of one instance: the API and/or the WebSocket gateway (whose
-    /// listener and presence tasks come back with them), for pages of
-    /// `origins`, within `limits`.
+    /// The routes of one instance running `roles`: `/healthz` and `/readyz`
+    /// (readiness allowing its workers `ready_max_lag` events behind the log),
+    /// and the API and/or the WebSocket gateway (whose listener and presence
+    /// tasks come back with them), for pages of `origins`, within `limits`.
     pub async fn front(
         &self,
         secret: &[u8],
         origins: Origins,
         limits: &RateLimits,
         settings: Settings,
-        api: bool,
-        realtime: bool,
+        roles: Roles,
+        ready_max_lag: i64,
     ) -> anyhow::Result<(Router, Vec<JoinHandle<()>>)> {
-        let state = self.app_state(secret, origins.clone(), limits);
+        let mut router = crate::health::routes(self, roles, ready_max_lag);
+        let mut tasks = Vec::new();
+        if roles.has_doors() {
+            let (doors, doors_tasks) = self
+                .doors(secret, origins.clone(), limits, settings, roles)
+                .await?;
+            router = router.merge(doors);
+            tasks = doors_tasks;
+        }
+        let router = router
+            .fallback(crate::web::fallback)
+            .layer(ticketflow_api::cors(origins))
+            .layer(axum::middleware::from_fn(ticketflow_api::edge));
+        Ok((ticketflow_api::traced(router), tasks))
+    }
+
+    /// The API and/or the gateway, as `roles` say, and their tasks.
+    async fn doors(
+        &self,
+        secret: &[u8],
+        origins: Origins,
+        limits: &RateLimits,
+        settings: Settings,
+        roles: Roles,
+    ) -> anyhow::Result<(Router, Vec<JoinHandle<()>>)> {
+        let state = self.app_state(secret, origins, limits);
         let mut router = Router::new();
         // Before the first request: a session ended before this process
         // started stays ended here.
@@ -188,10 +235,10 @@ impl Backend {
         let sweeping = ticketflow_app::rate_limits::sweep_idle_keys(state.limits.clone());
         let mut tasks = vec![revocations, sweeping];
         ticketflow_app::password::prepare_dummy_hash().await;
-        if api {
+        if roles.api {
             router = router.merge(ticketflow_api::router(state.clone()));
         }
-        if realtime {
+        if roles.realtime {
             let Some(broker) = self.broker.clone() else {
                 bail!("NATS_URL is required by the realtime role");
             };
@@ -201,11 +248,7 @@ impl Backend {
             tasks.push(starting);
             router = router.merge(routes);
         }
-        let router = router
-            .fallback(crate::web::fallback)
-            .layer(ticketflow_api::cors(origins))
-            .layer(axum::middleware::from_fn(ticketflow_api::edge));
-        Ok((ticketflow_api::traced(router), tasks))
+        Ok((router, tasks))
     }
 }
 

@@ -7,13 +7,19 @@
 //! Both hand the same API, projection and gateway code their storage and
 //! broker through traits; only what is built here differs. The binary and
 //! the test kit start servers through this library, so tests run what users
-//! run.
+//! run. Every process answers `/healthz` and `/readyz` ([`health`]) and
+//! stops gracefully ([`Running::stop`]).
 
 mod backend;
 mod data_dir;
+pub mod health;
+mod roles;
+mod shutdown;
 mod web;
 mod workers;
 
 pub use backend::{serve, Backend};
 pub use data_dir::DataDir;
-pub use ticketflow_app::{Origins, RateLimits};
+pub use roles::Roles;
+pub use shutdown::{DrainTimedOut, Running};
+pub use ticketflow_app::{Drain, Origins, RateLimits};

@@ -4,7 +4,8 @@
 //! With neither DATABASE_URL nor NATS_URL it runs embedded: SQLite files in a
 //! data directory and an in-process broker. `ticketflow migrate` applies the
 //! PostgreSQL schema and exits; `ticketflow notify` sends one user an
-//! operator's notification. Configuration comes from the environment,
+//! operator's notification; `ticketflow health` asks a running server's
+//! `/healthz` or `/readyz`. Configuration comes from the environment,
 //! with flags of the same meaning.
 
 use std::net::SocketAddr;
@@ -14,12 +15,15 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use rand::RngCore;
+mod health_cli;
+mod lifecycle;
 mod logging;
 mod notify_cli;
 mod projections_cli;
 mod rate_limits_cli;
 
-use ticketflow::{Backend, DataDir, Origins};
+use lifecycle::{shutdown_signal, LifecycleArgs};
+use ticketflow::{Backend, DataDir, Origins, Roles, Running};
 use ticketflow_nats::Bus;
 use ticketflow_projections::PgReadStore;
 use ticketflow_realtime::{Settings, Timing};
@@ -81,6 +85,9 @@ enum Command {
         #[arg(long, env = "TICKETFLOW_DATA_DIR", default_value = "./ticketflow-data")]
         data_dir: PathBuf,
     },
+    /// Ask a running server whether it is up (/healthz) or ready (/readyz);
+    /// exit 0 if so (for container health checks).
+    Health(health_cli::HealthArgs),
 }
 
 #[derive(Subcommand)]
@@ -157,6 +164,8 @@ struct ServeArgs {
         default_value = "api,relay,projections,realtime"
     )]
     roles: Vec<Role>,
+    #[command(flatten)]
+    lifecycle: LifecycleArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
@@ -214,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
                 Some(_) => notify_cli::notify_pg(&connect(&database).await?, &notice).await,
             }
         }
+        Command::Health(args) => health_cli::run(args).await,
     }
 }
 
@@ -319,12 +329,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let backend = backend(&args).await?;
     let secret = jwt_secret(&args, &backend)?;
     let has = |role| args.roles.contains(&role);
-    let mut tasks = backend.spawn_workers(has(Role::Relay), has(Role::Projections))?;
-    if !has(Role::Api) && !has(Role::Realtime) {
-        tracing::info!("no api or realtime role: running background roles only");
-        shutdown_signal().await;
-        tasks.iter().for_each(|t| t.abort());
-        return Ok(());
+    let roles = Roles {
+        api: has(Role::Api),
+        relay: has(Role::Relay),
+        projections: has(Role::Projections),
+        realtime: has(Role::Realtime),
+    };
+    let workers = backend.spawn_workers(roles.relay, roles.projections)?;
+    if !roles.has_doors() {
+        tracing::info!("no api or realtime role: background roles only, and /healthz and /readyz");
     }
     let settings = Settings {
         queue_limit: args.ws_queue_limit,
@@ -335,43 +348,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let origins = Origins::new(&args.cors_origins, args.dev);
-    let (app, front_tasks) = backend
-        .front(
-            &secret,
-            origins,
-            &args.rate_limits.limits(),
-            settings,
-            has(Role::Api),
-            has(Role::Realtime),
-        )
+    let ready_max_lag = args.lifecycle.ready_max_lag;
+    let limits = args.rate_limits.limits();
+    let (app, tasks) = backend
+        .front(&secret, origins, &limits, settings, roles, ready_max_lag)
         .await?;
-    tasks.extend(front_tasks);
     let listener = tokio::net::TcpListener::bind(args.bind_addr)
         .await
         .with_context(|| format!("binding {}", args.bind_addr))?;
     tracing::info!(addr = %args.bind_addr, roles = ?args.roles, "ticketflow listening");
-    let served = ticketflow::serve(listener, app, shutdown_signal()).await;
-    tasks.iter().for_each(|t| t.abort());
-    served.context("serving HTTP")
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for ctrl-c");
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => tracing::error!(error = %e, "cannot listen for SIGTERM"),
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+    let running = Running::start(backend.drain(), listener, app, workers, tasks);
+    shutdown_signal().await;
+    tracing::info!("shutting down (a second signal stops at once)");
+    tokio::select! {
+        stopped = running.stop(args.lifecycle.shutdown_timeout()) => stopped?,
+        () = shutdown_signal() => bail!("stopped by a second signal before the drain finished"),
+    }
+    Ok(())
 }

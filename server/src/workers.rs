@@ -6,6 +6,9 @@
 //! [`ticketflow_store::pg::leader`]). Embedded ([`spawn_embedded`]), the
 //! process is alone: the projection worker follows the log itself, and the
 //! local relay echoes events onto the in-process broker.
+//!
+//! They stop when the process drains ([`ticketflow_app::Drain`]), each after
+//! its current batch; their handles then finish.
 
 use std::sync::Arc;
 
@@ -18,13 +21,14 @@ use ticketflow_projections::{PgReadStore, ReadStore};
 use ticketflow_store::pg::PgStore;
 use ticketflow_store::{EventStore, StoreError, Watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Connections of the workers' own pool: one each, and some for gap fills
 /// and leadership checks.
 const WORKER_CONNECTIONS: usize = 12;
 
-/// Starts the relay and/or the projection worker; they run until their
-/// handles are aborted (or the runtime ends). Each first waits for the
+/// Starts the relay and/or the projection worker; they run until `stop` is
+/// cancelled. Each first waits for the
 /// JetStream stream ([`Bus::stream_ready`]): NATS may come up after this
 /// process, whose API serves commands meanwhile.
 ///
@@ -38,6 +42,7 @@ pub fn spawn(
     watch: &Watch,
     relay: bool,
     projections: bool,
+    stop: CancellationToken,
 ) -> Result<Vec<JoinHandle<()>>, StoreError> {
     let store = &store.for_derived_data(WORKER_CONNECTIONS)?;
     let mut tasks = Vec::new();
@@ -47,10 +52,11 @@ pub fn spawn(
             bus: bus.clone(),
             watch: watch.clone(),
         };
-        let bus = bus.clone();
+        let (bus, stop) = (bus.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            bus.stream_ready().await;
-            relay.run().await
+            if stop.run_until_cancelled(bus.stream_ready()).await.is_some() {
+                relay.run(stop).await
+            }
         }));
     }
     if projections {
@@ -61,22 +67,24 @@ pub fn spawn(
         let election = store.pool().clone();
         let bus = bus.clone();
         tasks.push(tokio::spawn(async move {
-            bus.stream_ready().await;
-            workers.run(bus, election).await
+            if stop.run_until_cancelled(bus.stream_ready()).await.is_some() {
+                workers.run(bus, election, stop).await
+            }
         }));
     }
     Ok(tasks)
 }
 
 /// Starts the embedded mode's workers: the projection worker, following the
-/// log, and the relay onto the in-process broker. They run until their
-/// handles are aborted.
+/// log, and the relay onto the in-process broker. They run until `stop` is
+/// cancelled.
 pub fn spawn_embedded(
     events: Arc<dyn EventStore>,
     reads: Arc<dyn ReadStore>,
     announce: Arc<dyn Announce>,
     broker: &Broker,
     watch: &Watch,
+    stop: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let relay = LocalRelay {
         events: events.clone(),
@@ -84,6 +92,6 @@ pub fn spawn_embedded(
         watch: watch.clone(),
     };
     let projector = Projector::new(events, reads, broker.clone(), ticketflow_projections::all());
-    let projections = projector.run_on_log(watch.clone(), announce);
-    vec![tokio::spawn(relay.run()), tokio::spawn(projections)]
+    let projections = projector.run_on_log(watch.clone(), announce, stop.clone());
+    vec![tokio::spawn(relay.run(stop)), tokio::spawn(projections)]
 }

@@ -58,6 +58,8 @@ pub use nats::NatsServer;
 #[cfg(feature = "store")]
 pub use private_pg::PrivatePostgres;
 #[cfg(feature = "server")]
+pub use process::ServerProcess;
+#[cfg(feature = "server")]
 pub use server::*;
 
 /// What the domain's rule tests use: `use ticketflow_testkit::prelude::*;`.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use ticketflow::{Backend, DataDir, Origins, RateLimits};
+use ticketflow::{Backend, DataDir, Origins, RateLimits, Roles};
 use ticketflow_nats::Bus;
 use ticketflow_realtime::{Settings, Timing};
 use ticketflow_store::pg::PgStore;
@@ -46,7 +46,9 @@ pub struct TestServer {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn nats_url() -> String {
+/// The NATS the tests share: `NATS_URL` (set by scripts/services.sh), else
+/// the port that script starts it on.
+pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4333".to_string())
 }
 
@@ -62,6 +64,11 @@ pub struct Config {
     /// The `RATE_LIMIT_*` settings: the binary's defaults unless a test
     /// sets its own, so the whole suite runs within the defaults.
     pub limits: RateLimits,
+    /// `READY_MAX_LAG`.
+    pub ready_max_lag: i64,
+    /// Whether the relay and projection workers start with the server (a
+    /// test may start them later: `server.backend.spawn_workers`).
+    pub workers: bool,
 }
 
 impl Default for Config {
@@ -71,6 +78,8 @@ impl Default for Config {
             timing: Timing::default(),
             origins: Origins::default(),
             limits: RateLimits::default(),
+            ready_max_lag: 10_000,
+            workers: true,
         }
     }
 }
@@ -82,7 +91,8 @@ pub struct Front {
 }
 
 impl Front {
-    async fn start(backend: &Backend, config: &Config) -> Self {
+    /// The routes of a process running `roles` (readiness checks theirs).
+    async fn start(backend: &Backend, config: &Config, roles: Roles) -> Self {
         let settings = Settings {
             queue_limit: config.queue_limit,
             replay_limit: 100_000,
@@ -94,8 +104,8 @@ impl Front {
                 config.origins.clone(),
                 &config.limits,
                 settings,
-                true,
-                true,
+                roles,
+                config.ready_max_lag,
             )
             .await
             .expect("start the API and gateway");
@@ -232,10 +242,14 @@ impl TestServer {
                     .expect("open the embedded stores")
             }
         };
-        let mut tasks = backend
-            .spawn_workers(true, true)
-            .expect("start the workers");
-        let mut front = Front::start(&backend, &config).await;
+        let mut tasks = if config.workers {
+            backend
+                .spawn_workers(true, true)
+                .expect("start the workers")
+        } else {
+            Vec::new()
+        };
+        let mut front = Front::start(&backend, &config, Roles::ALL).await;
         tasks.append(&mut front.tasks);
         Self {
             base: front.base.clone(),
@@ -281,7 +295,12 @@ impl TestServer {
         match &self.home {
             Home::Services(home) => {
                 let backend = Backend::services(home.store.clone(), Some(home.bus.clone()));
-                Some(Front::start(&backend, &self.config).await)
+                let roles = Roles {
+                    relay: false,
+                    projections: false,
+                    ..Roles::ALL
+                };
+                Some(Front::start(&backend, &self.config, roles).await)
             }
             Home::Embedded { .. } => {
                 eprintln!("embedded mode: one instance only; the multi-instance part is skipped");

@@ -17,11 +17,16 @@
 //! projection's checkpoint (the consumer was created after events were
 //! published, or the stream was reset) is filled in for it from the event
 //! store, the source of truth.
+//!
+//! Either way the worker stops when told (the process drains) between
+//! batches, so the batch in flight is committed, published and acknowledged
+//! whole.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 use ticketflow_nats::Broker;
 use ticketflow_store::{EventStore, StoreError, StoredEvent, Watch};
@@ -79,13 +84,18 @@ impl Projector {
         }
     }
 
-    /// Runs until the task is dropped, following the log from the
+    /// Runs until `stop` is cancelled, following the log from the
     /// checkpoints and announcing each new one to `announce`.
-    pub async fn run_on_log(self, mut watch: Watch, announce: Arc<dyn Announce>) {
-        loop {
-            if let Err(e) = self.follow(&mut watch, announce.as_ref()).await {
+    pub async fn run_on_log(
+        self,
+        mut watch: Watch,
+        announce: Arc<dyn Announce>,
+        stop: CancellationToken,
+    ) {
+        while !stop.is_cancelled() {
+            if let Err(e) = self.follow(&mut watch, announce.as_ref(), &stop).await {
                 tracing::warn!(error = %e, "projections interrupted");
-                tokio::time::sleep(BACKOFF).await;
+                stop.run_until_cancelled(tokio::time::sleep(BACKOFF)).await;
             }
         }
     }
@@ -94,6 +104,7 @@ impl Projector {
         &self,
         watch: &mut Watch,
         announce: &dyn Announce,
+        stop: &CancellationToken,
     ) -> Result<(), ProjectorError> {
         let mut at = i64::MAX;
         for projection in &self.projections {
@@ -104,10 +115,13 @@ impl Projector {
                 .await?;
             at = at.min(checkpoint);
         }
-        loop {
+        while !stop.is_cancelled() {
             let batch = self.events.read_all(at, BATCH as i64).await?;
             if batch.is_empty() {
-                let grown = watch.head.wait_for(|head| *head > at).await;
+                let grown = watch.head.wait_for(|head| *head > at);
+                let Some(grown) = stop.run_until_cancelled(grown).await else {
+                    break;
+                };
                 // The store is gone, and with it the process: nothing to follow.
                 grown.map_err(|_| StoreError::Unavailable("the log closed".into()))?;
                 continue;
@@ -120,6 +134,7 @@ impl Projector {
             }
             at = positions.into_iter().min().unwrap_or(at);
         }
+        Ok(())
     }
 
     /// Applies a batch to every projection and publishes the channel

@@ -13,6 +13,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use ticketflow_nats::Bus;
 use ticketflow_store::pg::leader::{Leadership, STANDBY_POLL};
+use tokio_util::sync::CancellationToken;
 
 use super::{Projector, ProjectorError, BACKOFF, BATCH};
 
@@ -26,25 +27,37 @@ pub struct StreamProjectors {
 }
 
 impl StreamProjectors {
-    /// Runs until the task is dropped: standby until leader (elected on
+    /// Runs until `stop` is cancelled: standby until leader (elected on
     /// `election`), then projects what the stream delivers.
-    pub async fn run(self, bus: Bus, election: Pool) {
-        loop {
+    pub async fn run(self, bus: Bus, election: Pool, stop: CancellationToken) {
+        while !stop.is_cancelled() {
             let Some(leadership) = Leadership::try_acquire(&election, CONSUMER).await else {
-                tokio::time::sleep(STANDBY_POLL).await;
+                stop.run_until_cancelled(tokio::time::sleep(STANDBY_POLL))
+                    .await;
                 continue;
             };
             tracing::info!("projection workers are leading");
-            if let Err(e) = self.lead(&bus, &leadership).await {
-                tracing::warn!(error = %e, "projections interrupted");
-                tokio::time::sleep(BACKOFF).await;
+            match self.lead(&bus, &leadership, &stop).await {
+                Ok(()) => tracing::info!("projection workers stopped"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "projections interrupted");
+                    stop.run_until_cancelled(tokio::time::sleep(BACKOFF)).await;
+                }
             }
         }
     }
 
-    async fn lead(&self, bus: &Bus, leadership: &Leadership) -> Result<(), ProjectorError> {
+    /// Projects batch after batch while leading. A fetch is never cut short
+    /// (messages it took would wait out the ack deadline before another
+    /// instance got them): `stop` is looked at between batches.
+    async fn lead(
+        &self,
+        bus: &Bus,
+        leadership: &Leadership,
+        stop: &CancellationToken,
+    ) -> Result<(), ProjectorError> {
         let consumer = bus.durable_consumer(CONSUMER).await?;
-        loop {
+        while !stop.is_cancelled() {
             if !leadership.alive().await {
                 return Err(ProjectorError::Deposed);
             }
@@ -60,5 +73,6 @@ impl StreamProjectors {
             // Only after every commit.
             batch.ack().await?;
         }
+        Ok(())
     }
 }

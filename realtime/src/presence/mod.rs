@@ -131,6 +131,12 @@ impl Presence {
         }
     }
 
+    /// Tells every presence socket here to close with `code` (they leave
+    /// as they close).
+    pub fn close_all(&self, code: u16) {
+        self.registry().close_all(code);
+    }
+
     /// A socket is gone: the user leaves this instance with its last one.
     fn disconnect(&self, project_id: Uuid, user_id: Uuid, id: u64) {
         let left = self

@@ -227,6 +227,14 @@ impl Registry {
         }
     }
 
+    /// Tells every local socket to close with `code`.
+    pub fn close_all(&self, code: u16) {
+        let users = self.local.values().flat_map(HashMap::values);
+        for conn in users.flat_map(|user| &user.conns) {
+            conn.control.close(code);
+        }
+    }
+
     /// The most recent word on a user in a project.
     fn latest(&self, project_id: Uuid, user_id: Uuid) -> Option<&Seen> {
         self.global

@@ -25,7 +25,7 @@ impl PresenceSession {
     pub async fn run(self, socket: WebSocket) {
         let (mut sink, mut stream) = socket.split();
         let outcome = self.serve(&mut sink, &mut stream).await;
-        finish(&mut sink, &mut stream, outcome).await;
+        finish(&mut sink, &mut stream, outcome, &self.gateway.app.drain).await;
     }
 
     async fn serve(&self, sink: &mut Sink, stream: &mut Stream) -> Result<(), End> {
@@ -38,6 +38,10 @@ impl PresenceSession {
             control,
             presence_state,
         } = presence.connect(self.project_id, &self.user);
+        // Registered: a drain that began before is not told to the registry again.
+        if self.gateway.app.drain.has_begun() {
+            return Err(End::restart());
+        }
         send(sink, &presence_state).await?;
         let mut keepalive = Keepalive::new(&self.gateway, &self.user);
         let messages = self.gateway.app.limits.socket_messages();
