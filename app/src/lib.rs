@@ -18,6 +18,8 @@ mod aggregates;
 pub mod auth;
 pub mod command;
 mod error;
+#[cfg(feature = "openapi")]
+pub mod error_docs;
 pub mod keyed;
 pub mod membership;
 pub mod notices;

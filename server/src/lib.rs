@@ -11,6 +11,7 @@
 
 mod backend;
 mod data_dir;
+pub mod openapi;
 mod web;
 mod workers;
 
