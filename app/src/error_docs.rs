@@ -149,8 +149,9 @@ const REFUSALS: [(u16, &str, &str); 9] = [
     (
         400,
         "BadRequest",
-        "Malformed: the body is not JSON (`malformed_json`), or a header's value does not fit \
-         (`invalid_header`: `If-Match`, `Idempotency-Key`, `X-Min-Position`)",
+        "Malformed: the body is not JSON (`malformed_json`), a header's value does not fit \
+         (`invalid_header`: `If-Match`, `Idempotency-Key`, `X-Min-Position`), or a socket \
+         handshake has a bad `since` (`invalid_field`) or no upgrade (`not_a_websocket`)",
     ),
     (
         401,
