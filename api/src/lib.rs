@@ -3,7 +3,8 @@
 //!
 //! Handlers are small: extract, run a command or a read, render. Commands go
 //! through the application layer ([`ticketflow_app`]), which loads the
-//! aggregate, lets the domain decide, and appends.
+//! aggregate, lets the domain decide, and appends. Each handler carries its
+//! OpenAPI description (`#[utoipa::path]`), served with a docs UI ([`docs`]).
 
 mod auth;
 mod consistency;
@@ -56,7 +57,8 @@ pub fn position_header(position: i64) -> (HeaderName, HeaderValue) {
 
 /// Every route under `/api`, each registered with its handler's
 /// `#[utoipa::path]`: the router and the OpenAPI description come from this
-/// one list, so a route cannot be added here without its description.
+/// one list (`routes!` does not compile for a handler without one). A route
+/// added any other way fails `server/tests/openapi.rs`.
 fn operations() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(auth::register))
@@ -81,8 +83,8 @@ fn operations() -> OpenApiRouter<AppState> {
 }
 
 /// The OpenAPI description of the routes under `/api`, in its frame
-/// ([`openapi::ApiDoc`]). The process adds its other routes' (sockets,
-/// health) before serving it (see [`docs`]).
+/// ([`openapi::ApiDoc`]). The process adds its other routes' (the
+/// sockets') before serving it (see [`docs`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api", operations())

@@ -202,3 +202,47 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .into_iter()
     .flatten()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use ticketflow_domain::user::{DISPLAY_NAME_MAX, PASSWORD_MAX, PASSWORD_MIN};
+    use ticketflow_domain::validate::{
+        COMMENT_MAX, DESCRIPTION_MAX, LABELS_MAX, NOTICE_MESSAGE_MAX, NOTICE_TITLE_MAX,
+        PROJECT_NAME_MAX, TITLE_MAX,
+    };
+
+    /// The limits annotations state (as literals: utoipa takes no constants)
+    /// are the ones the domain enforces.
+    #[test]
+    fn described_limits_are_the_domains() {
+        let doc = serde_json::to_value(crate::openapi()).expect("serialise");
+        let schemas = &doc["components"]["schemas"];
+        let limits = [
+            ("Register", "password", "minLength", PASSWORD_MIN),
+            ("Register", "password", "maxLength", PASSWORD_MAX),
+            ("Register", "display_name", "maxLength", DISPLAY_NAME_MAX),
+            ("ChangePassword", "new_password", "minLength", PASSWORD_MIN),
+            ("ChangePassword", "new_password", "maxLength", PASSWORD_MAX),
+            ("CreateProject", "name", "maxLength", PROJECT_NAME_MAX),
+            ("PostAnnouncement", "title", "maxLength", NOTICE_TITLE_MAX),
+            (
+                "PostAnnouncement",
+                "message",
+                "maxLength",
+                NOTICE_MESSAGE_MAX,
+            ),
+            ("CreateTicket", "title", "maxLength", TITLE_MAX),
+            ("CreateTicket", "description", "maxLength", DESCRIPTION_MAX),
+            ("CreateTicket", "labels", "maxItems", LABELS_MAX),
+            ("UpdateTicket", "title", "maxLength", TITLE_MAX),
+            ("UpdateTicket", "description", "maxLength", DESCRIPTION_MAX),
+            ("UpdateTicket", "labels", "maxItems", LABELS_MAX),
+            ("AddComment", "body", "maxLength", COMMENT_MAX),
+        ];
+        for (schema, field, keyword, limit) in limits {
+            let stated = &schemas[schema]["properties"][field][keyword];
+            assert_eq!(stated, &Value::from(limit), "{schema}.{field} {keyword}");
+        }
+    }
+}
