@@ -40,6 +40,10 @@ cargo test --workspace --all-targets --no-fail-fast "$@"
 step "cargo test -p ticketflow --tests $*  (integration suite embedded)"
 TICKETFLOW_TEST_MODE=embedded cargo test -p ticketflow --tests --no-fail-fast "$@"
 
+# The API against its OpenAPI description: schemathesis on a live embedded server, bounded.
+step "scripts/schemathesis.sh  (the API against /api/openapi.json)"
+scripts/schemathesis.sh
+
 # A short chaos run: three instances, a NATS cluster and a private PostgreSQL under load and
 # faults, then its verifier (see README, Chaos run). A failure prints the seed that reproduces it.
 step "scripts/chaos.sh  (short schedule)"

@@ -10,9 +10,28 @@ use axum::response::{IntoResponse, Response};
 
 use ticketflow_app::AppState;
 use ticketflow_app::{params, ApiError};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{KnownFormat, SchemaFormat};
+use utoipa::IntoParams;
 
 const HEADER: &str = "X-Min-Position";
 const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// `X-Min-Position`, in the description of every read.
+pub struct MinPosition;
+
+impl IntoParams for MinPosition {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let position = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(0));
+        let meaning = "Waits (at most 5 s, else 503 `projection_lagging`) until the read \
+            models have applied this global position (a command's `X-Position`)";
+        vec![crate::openapi::header(HEADER, meaning, position)]
+    }
+}
 
 pub async fn min_position(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::GET {

@@ -12,6 +12,9 @@ use serde_path_to_error::Segment;
 use ticketflow_app::params;
 use ticketflow_app::wording::{self, Input};
 use ticketflow_app::ApiError;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::IntoParams;
 
 /// Largest accepted request body: exactly 1 MiB is fine, one byte more is not.
 pub const MAX_BODY: usize = 1 << 20;
@@ -180,9 +183,22 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
+impl IntoParams for IfMatch {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let version = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r#"^(W/)?"[0-9]+"$"#));
+        let meaning = "The ticket version the change is meant for (its `ETag`): a stale one \
+            is refused with 409 `version_conflict`";
+        vec![crate::openapi::header(IF_MATCH, meaning, version)]
+    }
+}
+
+const IF_MATCH: &str = "If-Match";
+
 /// The version the `If-Match` header names, if there is one.
 pub fn parse_if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    const NAME: &str = "If-Match";
+    const NAME: &str = IF_MATCH;
     let Some(text) = params::header_text(headers, NAME)? else {
         return Ok(None);
     };

@@ -12,12 +12,17 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::stream::{self, Stream};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use ticketflow_store::StoredEvent;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
+use crate::consistency::MinPosition;
 use crate::extract::{Path, Query};
-use crate::paging::PageQuery;
+use crate::openapi::Reads;
+use crate::paging::{List, PageQuery};
+use crate::projects::ProjectPath;
+use crate::views::{self, FeedItem};
+
+use ticketflow_app::error_docs::Refused;
 use ticketflow_app::ApiError;
 use ticketflow_app::AppState;
 use ticketflow_app::AuthUser;
@@ -27,33 +32,40 @@ const NDJSON: &str = "application/x-ndjson";
 /// Events read per query while streaming.
 const CHUNK: i64 = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FeedQuery {
+    /// With `Accept: application/x-ndjson`: keep the response open and
+    /// stream events as they are stored.
+    #[param(value_type = Option<bool>)]
     follow: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
-/// A feed item: the event as the contract names its fields.
-pub fn item(e: &StoredEvent) -> Value {
-    json!({
-        "event_id": e.event_id,
-        "position": e.position,
-        "type": e.event_type,
-        "schema_version": e.schema_version,
-        "project_id": e.project_id,
-        "ticket_id": (e.stream_type == "ticket").then_some(e.stream_id),
-        "version": e.version,
-        "actor": e.actor,
-        "occurred_at": e.occurred_at,
-        "data": e.data,
-    })
-}
-
+/// The project's events, in position order.
+///
+/// `after` is a position. With `Accept: application/x-ndjson`, one
+/// `FeedItem` per line up to the head (no default limit), or on and on with
+/// `follow=true`.
+#[utoipa::path(
+    get, path = "/projects/{pid}/events", tag = "tickets", operation_id = "project_events",
+    params(ProjectPath, FeedQuery, PageQuery, MinPosition),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of events, or their stream",
+            content(
+                (List<FeedItem> = "application/json"),
+                (String = "application/x-ndjson"),
+            )),
+        Refused<403>, Refused<404>, Refused<422>, Reads,
+    ),
+)]
 pub async fn events(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(pid): Path<String>,
+    Path(ProjectPath { pid }): Path<ProjectPath>,
     Query(q): Query<FeedQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -71,7 +83,8 @@ pub async fn events(
             .events
             .project_events(project_id, after, page.limit + 1)
             .await?;
-        return Ok(Json(page.respond(events, item, |e| e.position.to_string())).into_response());
+        let listed = page.respond(&events, views::feed_item, |e| e.position.to_string());
+        return Ok(Json(listed).into_response());
     }
     let limit = match q.page.limit {
         Some(_) => Some(q.page.page()?.limit),
@@ -141,7 +154,9 @@ fn ndjson(
             c.left = c.left.map(|l| l - events.len() as i64);
             let mut lines = Vec::new();
             for e in &events {
-                lines.extend_from_slice(item(e).to_string().as_bytes());
+                if let Err(e) = serde_json::to_writer(&mut lines, &views::feed_item(e)) {
+                    return Some((Err(std::io::Error::other(e)), None));
+                }
                 lines.push(b'\n');
             }
             return Some((Ok(Bytes::from(lines)), Some(c)));

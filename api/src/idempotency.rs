@@ -19,18 +19,36 @@ use chrono::{Duration, Utc};
 use sha2::{Digest, Sha256};
 use ticketflow_app::keyed::{keyed, KeyedRequest};
 use ticketflow_store::{Claim, CommandKey, StoredResponse};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::IntoParams;
 
 use crate::extract::MAX_BODY;
 use ticketflow_app::bearer;
 use ticketflow_app::ApiError;
 use ticketflow_app::{AppState, AuthUser};
 
-const HEADER: &str = "idempotency-key";
+pub const HEADER: &str = "Idempotency-Key";
 /// A claim whose request has not finished after this long is presumed dead.
 const STALE_AFTER: Duration = Duration::seconds(60);
 /// Records are kept at least this long (the contract's floor).
 const KEEP_FOR: Duration = Duration::hours(24);
 const KEY_MAX: usize = 255;
+
+/// `Idempotency-Key`, in the description of every command.
+pub struct IdempotencyKey;
+
+impl IntoParams for IdempotencyKey {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let key = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(KEY_MAX));
+        let meaning = "Repeated by the same user, the request returns the first response \
+            and appends nothing (keys are kept at least 24 h); 1 to 255 visible ASCII characters";
+        vec![crate::openapi::header(HEADER, meaning, key)]
+    }
+}
 /// Response headers worth replaying.
 const KEPT_HEADERS: [&str; 4] = ["content-type", "etag", "x-position", "location"];
 

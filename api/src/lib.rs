@@ -3,16 +3,19 @@
 //!
 //! Handlers are small: extract, run a command or a read, render. Commands go
 //! through the application layer ([`ticketflow_app`]), which loads the
-//! aggregate, lets the domain decide, and appends.
+//! aggregate, lets the domain decide, and appends. Each handler carries its
+//! OpenAPI description (`#[utoipa::path]`), served with a docs UI ([`docs`]).
 
 mod auth;
 mod consistency;
 mod cors;
+pub mod docs;
 mod edge;
 mod extract;
 mod feed;
 mod idempotency;
 mod notifications;
+pub mod openapi;
 mod paging;
 mod projects;
 mod rate_limits;
@@ -24,10 +27,12 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
 use ticketflow_app::{ApiError, AppState};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use cors::cors;
 pub use edge::{edge, MAX_HEADERS, MAX_HEADER_BYTES};
@@ -51,47 +56,48 @@ pub fn position_header(position: i64) -> (HeaderName, HeaderValue) {
     )
 }
 
+/// Every route under `/api`, each registered with its handler's
+/// `#[utoipa::path]`: the router and the OpenAPI description come from this
+/// one list (`routes!` does not compile for a handler without one). A route
+/// added any other way fails `server/tests/openapi.rs`.
+fn operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::me))
+        .routes(routes!(projects::create, projects::list))
+        .routes(routes!(projects::get))
+        .routes(routes!(projects::add_member, projects::members))
+        .routes(routes!(projects::post_announcement))
+        .routes(routes!(projects::remove_member))
+        .routes(routes!(tickets::create, tickets::list))
+        .routes(routes!(tickets::get, tickets::update, tickets::delete))
+        .routes(routes!(tickets::add_comment, tickets::comments))
+        .routes(routes!(tickets::history))
+        .routes(routes!(feed::events))
+        .routes(routes!(notifications::list))
+        .routes(routes!(notifications::read_all))
+        .routes(routes!(notifications::read))
+}
+
+/// The OpenAPI description of the routes under `/api`, in its frame
+/// ([`openapi::ApiDoc`]). The process adds its other routes' (the
+/// sockets') before serving it (see [`docs`]).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .nest("/api", operations())
+        .into_openapi();
+    doc.merge(docs::openapi());
+    openapi::describe_headers(&mut doc);
+    doc
+}
+
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/password", post(auth::change_password))
-        .route("/me", get(auth::me))
-        .route("/projects", post(projects::create).get(projects::list))
-        .route("/projects/{pid}", get(projects::get))
-        .route(
-            "/projects/{pid}/members",
-            post(projects::add_member).get(projects::members),
-        )
-        .route(
-            "/projects/{pid}/announcements",
-            post(projects::post_announcement),
-        )
-        .route(
-            "/projects/{pid}/members/{uid}",
-            axum::routing::delete(projects::remove_member),
-        )
-        .route(
-            "/projects/{pid}/tickets",
-            post(tickets::create).get(tickets::list),
-        )
-        .route(
-            "/tickets/{id}",
-            get(tickets::get)
-                .patch(tickets::update)
-                .delete(tickets::delete),
-        )
-        .route(
-            "/tickets/{id}/comments",
-            post(tickets::add_comment).get(tickets::comments),
-        )
-        .route("/tickets/{id}/history", get(tickets::history))
-        .route("/projects/{pid}/events", get(feed::events))
-        .route("/notifications", get(notifications::list))
-        .route("/notifications/read-all", post(notifications::read_all))
-        .route("/notifications/{id}/read", post(notifications::read))
+    let (api, _) = operations().split_for_parts();
+    let api = api
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,

@@ -1,7 +1,7 @@
 //! Cursor paging shared by every list: `{"items": [...], "next_cursor": ...}`.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use ticketflow_app::{params, ApiError};
 
@@ -9,10 +9,24 @@ pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
 
 /// `?limit=&after=` as sent; parsed by [`PageQuery::page`].
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// How many items at most (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page; exclusive.
+    #[param(min_length = 1)]
     pub after: Option<String>,
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct List<T> {
+    pub items: Vec<T>,
+    /// The `after` of the next page; null on the last one.
+    #[schema(required)]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,29 +69,27 @@ impl Page {
 
     /// Takes a page from items already ordered and past the cursor: one more
     /// than `limit` was fetched to learn whether another page exists.
-    pub fn respond<T>(
+    pub fn respond<'a, T, R>(
         &self,
-        mut items: Vec<T>,
-        render: impl Fn(&T) -> Value,
+        items: &'a [T],
+        render: impl Fn(&'a T) -> R,
         cursor: impl Fn(&T) -> String,
-    ) -> Value {
-        let more = items.len() as i64 > self.limit;
-        items.truncate(self.limit as usize);
-        let next = if more {
-            items.last().map(&cursor)
-        } else {
-            None
-        };
-        json!({ "items": items.iter().map(render).collect::<Vec<_>>(), "next_cursor": next })
+    ) -> List<R> {
+        let shown = &items[..items.len().min(self.limit as usize)];
+        let more = shown.len() < items.len();
+        List {
+            items: shown.iter().map(render).collect(),
+            next_cursor: shown.last().filter(|_| more).map(cursor),
+        }
     }
 
     /// Pages an in-memory list ordered by `cursor`.
-    pub fn slice<T>(
+    pub fn slice<'a, T, R>(
         &self,
-        items: Vec<T>,
-        render: impl Fn(&T) -> Value,
+        items: &'a [T],
+        render: impl Fn(&'a T) -> R,
         cursor: impl Fn(&T) -> String,
-    ) -> Value {
+    ) -> List<R> {
         let start = match &self.after {
             None => 0,
             Some(after) => items
@@ -85,11 +97,7 @@ impl Page {
                 .position(|i| cursor(i) == *after)
                 .map_or(items.len(), |p| p + 1),
         };
-        let rest: Vec<T> = items
-            .into_iter()
-            .skip(start)
-            .take(self.limit as usize + 1)
-            .collect();
-        self.respond(rest, render, cursor)
+        let end = items.len().min(start + self.limit as usize + 1);
+        self.respond(&items[start..end], render, cursor)
     }
 }

@@ -5,25 +5,66 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use ticketflow_domain::project::{Member, NewMember, ProjectCommand};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::consistency::MinPosition;
 use crate::extract::{JsonBody, Path, Query};
-use crate::paging::PageQuery;
-use crate::{position_header, views};
+use crate::idempotency::IdempotencyKey;
+use crate::openapi::{Reads, Writes};
+use crate::paging::{List, PageQuery};
+use crate::position_header;
+use crate::views::{self, AnnouncementView, MemberView, NewAnnouncement, ProjectView};
+use ticketflow_app::error_docs::Refused;
 use ticketflow_app::path_id;
 use ticketflow_app::ApiError;
 use ticketflow_app::AppState;
 use ticketflow_app::AuthUser;
 
-#[derive(Deserialize)]
+/// A project's path.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectPath {
+    /// The project's id.
+    #[param(value_type = Uuid)]
+    pub pid: String,
+}
+
+/// A member's path.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MemberPath {
+    /// The project's id.
+    #[param(value_type = Uuid)]
+    pid: String,
+    /// The member's user id.
+    #[param(value_type = Uuid)]
+    uid: String,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
+    /// Unique; the prefix of the project's ticket keys.
+    #[schema(pattern = "^[A-Z][A-Z0-9]{1,9}$")]
     pub key: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
+/// Creates a project; the caller becomes its admin and first member.
+#[utoipa::path(
+    post, path = "/projects", tag = "projects", operation_id = "create_project",
+    request_body = CreateProject,
+    params(IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new project", body = ProjectView,
+            headers(("X-Position" = i64))),
+        Writes,
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -53,56 +94,99 @@ pub async fn create(
         .into_response())
 }
 
+/// The projects the caller is a member of.
+#[utoipa::path(
+    get, path = "/projects", tag = "projects", operation_id = "list_projects",
+    params(PageQuery, MinPosition),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of projects", body = List<ProjectView>),
+        Refused<422>, Reads,
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let page = q.page()?;
     let projects = state.events.projects_of(user.id).await?;
-    Ok(Json(page.slice(projects, views::project_summary, |p| {
+    let listed = page.slice(&projects, views::project_summary, |p| {
         p.project_id.to_string()
-    })))
+    });
+    Ok(Json(listed).into_response())
 }
 
+/// A project of the caller's.
+#[utoipa::path(
+    get, path = "/projects/{pid}", tag = "projects", operation_id = "get_project",
+    params(ProjectPath, MinPosition),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The project", body = ProjectView),
+        Refused<403>, Refused<404>, Reads,
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(pid): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    Path(ProjectPath { pid }): Path<ProjectPath>,
+) -> Result<Response, ApiError> {
     let project = state
         .member_project(path_id(&pid, "project")?, &user)
         .await?;
-    Ok(Json(views::project(&project.state)))
+    Ok(Json(views::project(&project.state)).into_response())
 }
 
+/// A project's members, in the order they joined.
+#[utoipa::path(
+    get, path = "/projects/{pid}/members", tag = "projects", operation_id = "list_members",
+    params(ProjectPath, PageQuery, MinPosition),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of members", body = List<MemberView>),
+        Refused<403>, Refused<404>, Refused<422>, Reads,
+    ),
+)]
 pub async fn members(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(pid): Path<String>,
+    Path(ProjectPath { pid }): Path<ProjectPath>,
     Query(q): Query<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let page = q.page()?;
     let project = state
         .member_project(path_id(&pid, "project")?, &user)
         .await?;
     let mut members: Vec<Member> = project.state.members.into_values().collect();
     members.sort_by_key(|m| (m.joined_at, m.user_id));
-    Ok(Json(
-        page.slice(members, views::member, |m| m.user_id.to_string()),
-    ))
+    let listed = page.slice(&members, views::member, |m| m.user_id.to_string());
+    Ok(Json(listed).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
+    /// An existing user's (else 422).
     pub username: String,
 }
 
+/// Adds a user to the project (admins only).
+#[utoipa::path(
+    post, path = "/projects/{pid}/members", tag = "projects", operation_id = "add_member",
+    request_body = AddMember,
+    params(ProjectPath, IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new member", body = MemberView,
+            headers(("X-Position" = i64))),
+        Refused<403>, Refused<404>, Writes,
+    ),
+)]
 pub async fn add_member(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(pid): Path<String>,
+    Path(ProjectPath { pid }): Path<ProjectPath>,
     JsonBody(body): JsonBody<AddMember>,
 ) -> Result<Response, ApiError> {
     let project_id = path_id(&pid, "project")?;
@@ -144,10 +228,22 @@ pub async fn add_member(
         .into_response())
 }
 
+/// Removes a member (admins only; the last admin stays, 409).
+#[utoipa::path(
+    delete, path = "/projects/{pid}/members/{uid}", tag = "projects",
+    operation_id = "remove_member",
+    params(MemberPath, IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed; their sockets on the project close with 4403",
+            headers(("X-Position" = i64))),
+        Refused<403>, Refused<404>, Writes,
+    ),
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     user: AuthUser,
-    Path((pid, uid)): Path<(String, String)>,
+    Path(MemberPath { pid, uid }): Path<MemberPath>,
 ) -> Result<Response, ApiError> {
     let project_id = path_id(&pid, "project")?;
     let user_id = path_id(&uid, "member")?;
@@ -161,20 +257,35 @@ pub async fn remove_member(
     Ok((StatusCode::NO_CONTENT, [position_header(outcome.position)]).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostAnnouncement {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
+    #[schema(min_length = 1, max_length = 2000)]
     pub message: String,
 }
 
-/// An admin's announcement: an event in the project's stream, which the
-/// notifications projection turns into a `general` notification for every
-/// other member.
+/// Announces something to the project's members (admins only).
+///
+/// An event in the project's stream, which the notifications projection
+/// turns into a `general` notification for every other member.
+#[utoipa::path(
+    post, path = "/projects/{pid}/announcements", tag = "projects",
+    operation_id = "post_announcement",
+    request_body = PostAnnouncement,
+    params(ProjectPath, IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The announcement", body = AnnouncementView,
+            headers(("X-Position" = i64))),
+        Refused<403>, Refused<404>, Writes,
+    ),
+)]
 pub async fn post_announcement(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(pid): Path<String>,
+    Path(ProjectPath { pid }): Path<ProjectPath>,
     JsonBody(body): JsonBody<PostAnnouncement>,
 ) -> Result<Response, ApiError> {
     let project_id = path_id(&pid, "project")?;
@@ -197,13 +308,13 @@ pub async fn post_announcement(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .unwrap_or_else(ticketflow_app::now);
-    let announcement = json!({
-        "id": announcement_id,
-        "project_id": project_id,
-        "title": body.title,
-        "message": body.message,
-        "author": user.actor(),
-        "created_at": created_at,
+    let announcement = views::announcement(NewAnnouncement {
+        id: announcement_id,
+        project_id,
+        author: user.actor(),
+        title: &body.title,
+        message: &body.message,
+        created_at,
     });
     Ok((
         StatusCode::CREATED,

@@ -9,11 +9,18 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use ticketflow_domain::ticket::{NewTicket, Priority, Ticket, TicketChanges, TicketCommand};
 use ticketflow_store::{AsOf, StoreError, StoredEvent};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::consistency::MinPosition;
 use crate::extract::{IfMatch, JsonBody, Patch, Path, Query};
-use crate::paging::PageQuery;
+use crate::idempotency::IdempotencyKey;
+use crate::openapi::{Reads, Writes};
+use crate::paging::{List, PageQuery};
+use crate::projects::ProjectPath;
+use crate::views::{CommentView, HistoryItem, TicketView};
 use crate::{position_header, views};
+use ticketflow_app::error_docs::Refused;
 use ticketflow_app::params::{self, BadParam};
 use ticketflow_app::path_id;
 use ticketflow_app::ApiError;
@@ -36,17 +43,33 @@ fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
-#[derive(Deserialize)]
+/// A ticket's path.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TicketPath {
+    /// The ticket's id.
+    #[param(value_type = Uuid)]
+    id: String,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicket {
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200)]
     title: String,
     #[serde(default)]
+    #[schema(max_length = 20000)]
     description: String,
     #[serde(default)]
     priority: Priority,
+    /// A member of the project (else 422).
     assignee_id: Option<Uuid>,
+    /// At most 20, each 1 to 50 characters; duplicates are dropped.
     #[serde(default)]
+    #[schema(max_items = 20)]
     labels: Vec<String>,
+    /// One of the project's statuses; its first by default.
     status_id: Option<i64>,
 }
 
@@ -65,10 +88,22 @@ impl CreateTicket {
     }
 }
 
+/// Creates a ticket in the project.
+#[utoipa::path(
+    post, path = "/projects/{pid}/tickets", tag = "tickets", operation_id = "create_ticket",
+    request_body = CreateTicket,
+    params(ProjectPath, IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new ticket", body = TicketView,
+            headers(("ETag" = String), ("X-Position" = i64))),
+        Refused<403>, Refused<404>, Writes,
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(pid): Path<String>,
+    Path(ProjectPath { pid }): Path<ProjectPath>,
     JsonBody(body): JsonBody<CreateTicket>,
 ) -> Result<Response, ApiError> {
     let project_id = path_id(&pid, "project")?;
@@ -91,15 +126,31 @@ pub async fn create(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetQuery {
+    /// The ticket as it was then: a version (1 to the current one), or an
+    /// RFC 3339 time (after every event up to it; before creation, 404).
+    #[param(
+        pattern = r"^([0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))$"
+    )]
     as_of: Option<String>,
 }
 
+/// A ticket, as it is or as it was (`as_of`, also after deletion).
+#[utoipa::path(
+    get, path = "/tickets/{id}", tag = "tickets", operation_id = "get_ticket",
+    params(TicketPath, GetQuery, MinPosition),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The ticket", body = TicketView, headers(("ETag" = String))),
+        Refused<403>, Refused<404>, Refused<422>, Reads,
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Path(TicketPath { id }): Path<TicketPath>,
     Query(q): Query<GetQuery>,
 ) -> Result<Response, ApiError> {
     let ticket_id = path_id(&id, "ticket")?;
@@ -130,20 +181,36 @@ pub fn parse_as_of(raw: &str, current: u64) -> Result<AsOf, ApiError> {
         .map_err(|_| ApiError::invalid("as_of", "as_of must be a version or an RFC 3339 time"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only tickets in this status.
+    #[param(value_type = Option<i64>, minimum = 0)]
     status_id: Option<String>,
+    /// Only tickets assigned to this user.
+    #[param(value_type = Option<Uuid>)]
     assignee_id: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
+/// The project's tickets, by number.
+#[utoipa::path(
+    get, path = "/projects/{pid}/tickets", tag = "tickets", operation_id = "list_tickets",
+    params(ProjectPath, ListQuery, PageQuery, MinPosition),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of tickets", body = List<TicketView>),
+        Refused<403>, Refused<404>, Refused<422>, Reads,
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(pid): Path<String>,
+    Path(ProjectPath { pid }): Path<ProjectPath>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let page = q.page.page()?;
     let after = page.after_number()?;
     let status_id =
@@ -161,27 +228,35 @@ pub async fn list(
         .reads
         .tickets(project_id, status_id, assignee_id, after, page.limit + 1)
         .await?;
-    Ok(Json(page.respond(
-        tickets,
-        |t| serde_json::json!(views::ticket(t)),
-        |t| t.number.to_string(),
-    )))
+    let listed = page.respond(&tickets, views::ticket, |t| t.number.to_string());
+    Ok(Json(listed).into_response())
 }
 
-#[derive(Deserialize)]
+/// The fields to change; absent ones stay as they are.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTicket {
+    /// Not blank.
     #[serde(default)]
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
     title: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = String, max_length = 20000)]
     description: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Priority)]
     priority: Patch<Priority>,
+    /// At most 20, each 1 to 50 characters; duplicates are dropped.
     #[serde(default)]
+    #[schema(value_type = Vec<String>, max_items = 20)]
     labels: Patch<Vec<String>>,
+    /// One of the project's statuses.
     #[serde(default)]
+    #[schema(value_type = i64)]
     status_id: Patch<i64>,
+    /// A member of the project; `null` unassigns.
     #[serde(default)]
+    #[schema(value_type = Option<Uuid>)]
     assignee_id: Patch<Uuid>,
 }
 
@@ -198,10 +273,25 @@ impl UpdateTicket {
     }
 }
 
+/// Changes a ticket.
+///
+/// Each changed field is an event of its own; a change of nothing answers
+/// the current state (and the `X-Position` of the ticket's last event).
+#[utoipa::path(
+    patch, path = "/tickets/{id}", tag = "tickets", operation_id = "update_ticket",
+    request_body = UpdateTicket,
+    params(TicketPath, IfMatch, IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The ticket after the change", body = TicketView,
+            headers(("ETag" = String), ("X-Position" = i64))),
+        Refused<403>, Refused<404>, Writes,
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Path(TicketPath { id }): Path<TicketPath>,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<UpdateTicket>,
 ) -> Result<Response, ApiError> {
@@ -226,10 +316,20 @@ pub async fn update(
     ))
 }
 
+/// Deletes a ticket: reads answer 404 from now on; its history stays.
+#[utoipa::path(
+    delete, path = "/tickets/{id}", tag = "tickets", operation_id = "delete_ticket",
+    params(TicketPath, IfMatch, IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted", headers(("X-Position" = i64))),
+        Refused<403>, Refused<404>, Writes,
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Path(TicketPath { id }): Path<TicketPath>,
     IfMatch(if_match): IfMatch,
 ) -> Result<Response, ApiError> {
     let ticket_id = path_id(&id, "ticket")?;
@@ -244,16 +344,30 @@ pub async fn delete(
     Ok((StatusCode::NO_CONTENT, [position_header(outcome.position)]).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddComment {
+    /// `@username` of a project member mentions them.
+    #[schema(min_length = 1, max_length = 10000)]
     pub body: String,
 }
 
+/// Comments on a ticket (an event of the ticket: it bumps the version).
+#[utoipa::path(
+    post, path = "/tickets/{id}/comments", tag = "tickets", operation_id = "add_comment",
+    request_body = AddComment,
+    params(TicketPath, IfMatch, IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The comment", body = CommentView,
+            headers(("ETag" = String), ("X-Position" = i64))),
+        Refused<403>, Refused<404>, Writes,
+    ),
+)]
 pub async fn add_comment(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Path(TicketPath { id }): Path<TicketPath>,
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<AddComment>,
 ) -> Result<Response, ApiError> {
@@ -272,13 +386,14 @@ pub async fn add_comment(
             },
         )
         .await?;
-    let comment = serde_json::json!({
-        "id": added_comment(&outcome.events)?,
-        "ticket_id": ticket_id,
-        "author": user.actor(),
-        "body": body.body,
-        "created_at": outcome.state.updated_at,
-    });
+    let author = user.actor();
+    let comment = views::added_comment(
+        added_comment(&outcome.events)?,
+        ticket_id,
+        &author,
+        &body.body,
+        outcome.state.updated_at,
+    );
     let headers = [(header::ETAG, etag(outcome.state.version))];
     let mut response = (StatusCode::CREATED, headers, Json(comment)).into_response();
     let (name, value) = position_header(outcome.position);
@@ -303,12 +418,22 @@ fn added_comment(events: &[StoredEvent]) -> Result<Uuid, ApiError> {
         .comment_id)
 }
 
+/// A ticket's comments, oldest first.
+#[utoipa::path(
+    get, path = "/tickets/{id}/comments", tag = "tickets", operation_id = "list_comments",
+    params(TicketPath, PageQuery, MinPosition),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of comments", body = List<CommentView>),
+        Refused<403>, Refused<404>, Refused<422>, Reads,
+    ),
+)]
 pub async fn comments(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Path(TicketPath { id }): Path<TicketPath>,
     Query(q): Query<PageQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let page = q.page()?;
     let after = page.after_number()?;
     let ticket = state.read_ticket(path_id(&id, "ticket")?, &user).await?;
@@ -316,17 +441,26 @@ pub async fn comments(
         .reads
         .comments(ticket.id, after, page.limit + 1)
         .await?;
-    Ok(Json(page.respond(comments, views::comment, |c| {
-        c.version.to_string()
-    })))
+    let listed = page.respond(&comments, views::comment, |c| c.version.to_string());
+    Ok(Json(listed).into_response())
 }
 
+/// Every event of a ticket in version order, also after its deletion.
+#[utoipa::path(
+    get, path = "/tickets/{id}/history", tag = "tickets", operation_id = "ticket_history",
+    params(TicketPath, PageQuery, MinPosition),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the ticket's events", body = List<HistoryItem>),
+        Refused<403>, Refused<404>, Refused<422>, Reads,
+    ),
+)]
 pub async fn history(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Path(TicketPath { id }): Path<TicketPath>,
     Query(q): Query<PageQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let page = q.page()?;
     let after = page.after_number()?;
     let ticket = state.any_ticket(path_id(&id, "ticket")?, &user).await?;
@@ -334,7 +468,6 @@ pub async fn history(
         .events
         .stream_events(ticket.state.id, after, page.limit + 1)
         .await?;
-    Ok(Json(page.respond(events, views::history_item, |e| {
-        e.version.to_string()
-    })))
+    let listed = page.respond(&events, views::history_item, |e| e.version.to_string());
+    Ok(Json(listed).into_response())
 }

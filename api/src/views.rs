@@ -1,60 +1,108 @@
-//! The JSON shapes of the contract, built from domain state and stored events.
+//! The JSON shapes of the contract, built from domain state and stored
+//! events. Each is serialised straight from its struct, which is also its
+//! schema in the OpenAPI description; fields are declared in sorted order,
+//! the order clients have always seen.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use ticketflow_domain::project::{Member, Project, Role, Status};
 use ticketflow_domain::ticket::{Priority, Ticket};
 use ticketflow_domain::Actor;
 use ticketflow_projections::queries::Comment;
-use ticketflow_store::{ProjectSummary, StoredEvent};
+use ticketflow_store::{ProjectSummary, RawJson, StoredEvent, User};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub fn project(p: &Project) -> Value {
-    json!({
-        "id": p.id,
-        "key": p.key,
-        "name": p.name,
-        "statuses": p.statuses,
-        "created_at": p.created_at,
-    })
+/// A user account.
+#[derive(Serialize, ToSchema)]
+#[schema(as = User)]
+pub struct UserView<'a> {
+    display_name: &'a str,
+    id: Uuid,
+    username: &'a str,
 }
 
-pub fn project_summary(p: &ProjectSummary) -> Value {
-    json!({
-        "id": p.project_id,
-        "key": p.key,
-        "name": p.name,
-        "statuses": p.statuses,
-        "created_at": p.created_at,
-    })
+pub fn user(u: &User) -> UserView<'_> {
+    UserView {
+        display_name: &u.display_name,
+        id: u.user_id,
+        username: &u.username,
+    }
 }
 
-pub fn member(m: &Member) -> Value {
-    json!({
-        "user_id": m.user_id,
-        "username": m.username,
-        "display_name": m.display_name,
-        "role": match m.role { Role::Admin => "admin", Role::Member => "member" },
-        "joined_at": m.joined_at,
-    })
+/// A project, with its workflow statuses.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Project)]
+pub struct ProjectView<'a> {
+    created_at: DateTime<Utc>,
+    id: Uuid,
+    /// `^[A-Z][A-Z0-9]{1,9}$`, the prefix of its tickets' keys.
+    key: &'a str,
+    name: &'a str,
+    statuses: &'a [Status],
 }
 
-/// A ticket as the contract shows it. Serialised straight from the state
-/// (every command answers with one, so no JSON tree is built in between),
-/// with its keys in the order `json!` gives the other shapes: sorted.
-#[derive(Serialize)]
+pub fn project(p: &Project) -> ProjectView<'_> {
+    ProjectView {
+        created_at: p.created_at,
+        id: p.id,
+        key: &p.key,
+        name: &p.name,
+        statuses: &p.statuses,
+    }
+}
+
+pub fn project_summary(p: &ProjectSummary) -> ProjectView<'_> {
+    ProjectView {
+        created_at: p.created_at,
+        id: p.project_id,
+        key: &p.key,
+        name: &p.name,
+        statuses: &p.statuses,
+    }
+}
+
+/// A project member.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Member)]
+pub struct MemberView<'a> {
+    display_name: &'a str,
+    joined_at: DateTime<Utc>,
+    role: Role,
+    user_id: Uuid,
+    username: &'a str,
+}
+
+pub fn member(m: &Member) -> MemberView<'_> {
+    MemberView {
+        display_name: &m.display_name,
+        joined_at: m.joined_at,
+        role: m.role,
+        user_id: m.user_id,
+        username: &m.username,
+    }
+}
+
+/// A ticket. Its `version` is also its `ETag`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Ticket)]
 pub struct TicketView<'a> {
+    #[schema(required)]
     assignee: &'a Option<Actor>,
     created_at: DateTime<Utc>,
     description: &'a str,
     id: Uuid,
+    /// `PROJ-42`: the project's key and the ticket's number.
     key: &'a str,
     labels: &'a [String],
+    /// Per project, gap-free, never reused.
     number: u64,
     priority: Priority,
     project_id: Uuid,
+    #[schema(required)]
     reporter: &'a Option<Actor>,
+    #[schema(required)]
     status: &'a Option<Status>,
     title: &'a str,
     updated_at: DateTime<Utc>,
@@ -80,26 +128,147 @@ pub fn ticket(t: &Ticket) -> TicketView<'_> {
     }
 }
 
-pub fn comment(c: &Comment) -> Value {
-    json!({
-        "id": c.id,
-        "ticket_id": c.ticket_id,
-        "author": c.author,
-        "body": c.body,
-        "created_at": c.created_at,
-    })
+/// A comment on a ticket.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Comment)]
+pub struct CommentView<'a> {
+    author: &'a Actor,
+    body: &'a str,
+    created_at: DateTime<Utc>,
+    id: Uuid,
+    ticket_id: Uuid,
 }
 
-/// An item of `/history`.
-pub fn history_item(e: &StoredEvent) -> Value {
-    json!({
-        "event_id": e.event_id,
-        "position": e.position,
-        "version": e.version,
-        "type": e.event_type,
-        "schema_version": e.schema_version,
-        "actor": e.actor,
-        "occurred_at": e.occurred_at,
-        "data": e.data,
-    })
+pub fn comment(c: &Comment) -> CommentView<'_> {
+    CommentView {
+        author: &c.author,
+        body: &c.body,
+        created_at: c.created_at,
+        id: c.id,
+        ticket_id: c.ticket_id,
+    }
+}
+
+/// The comment a command added.
+pub fn added_comment<'a>(
+    id: Uuid,
+    ticket_id: Uuid,
+    author: &'a Actor,
+    body: &'a str,
+    created_at: DateTime<Utc>,
+) -> CommentView<'a> {
+    CommentView {
+        author,
+        body,
+        created_at,
+        id,
+        ticket_id,
+    }
+}
+
+/// An admin's announcement to the project's members.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Announcement)]
+pub struct AnnouncementView<'a> {
+    author: Actor,
+    created_at: DateTime<Utc>,
+    id: Uuid,
+    message: &'a str,
+    project_id: Uuid,
+    title: &'a str,
+}
+
+pub struct NewAnnouncement<'a> {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub author: Actor,
+    pub title: &'a str,
+    pub message: &'a str,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn announcement(a: NewAnnouncement<'_>) -> AnnouncementView<'_> {
+    AnnouncementView {
+        author: a.author,
+        created_at: a.created_at,
+        id: a.id,
+        message: a.message,
+        project_id: a.project_id,
+        title: a.title,
+    }
+}
+
+/// An event of a ticket, as `/history` lists it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = HistoryItem)]
+pub struct HistoryItem<'a> {
+    actor: &'a Actor,
+    /// The event's fields; their layout is the event type's at `schema_version`.
+    data: Value,
+    event_id: Uuid,
+    occurred_at: DateTime<Utc>,
+    position: i64,
+    schema_version: i32,
+    /// The event type, PascalCase past tense (`TicketCreated`, ...).
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    version: i64,
+}
+
+pub fn history_item(e: &StoredEvent) -> HistoryItem<'_> {
+    HistoryItem {
+        actor: &e.actor,
+        data: data(&e.data),
+        event_id: e.event_id,
+        occurred_at: e.occurred_at,
+        position: e.position,
+        schema_version: e.schema_version,
+        event_type: &e.event_type,
+        version: e.version,
+    }
+}
+
+/// An event of a project's feed.
+#[derive(Serialize, ToSchema)]
+#[schema(as = FeedItem)]
+pub struct FeedItem<'a> {
+    actor: &'a Actor,
+    /// The event's fields; their layout is the event type's at `schema_version`.
+    data: Value,
+    event_id: Uuid,
+    occurred_at: DateTime<Utc>,
+    position: i64,
+    project_id: Uuid,
+    schema_version: i32,
+    /// Null for a project event (members, announcements).
+    #[schema(required)]
+    ticket_id: Option<Uuid>,
+    /// The event type, PascalCase past tense (`TicketCreated`, `MemberAdded`, ...).
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    /// The event's version within its stream (ticket or project).
+    version: i64,
+}
+
+pub fn feed_item(e: &StoredEvent) -> FeedItem<'_> {
+    FeedItem {
+        actor: &e.actor,
+        data: data(&e.data),
+        event_id: e.event_id,
+        occurred_at: e.occurred_at,
+        position: e.position,
+        project_id: e.project_id,
+        schema_version: e.schema_version,
+        ticket_id: (e.stream_type == "ticket").then_some(e.stream_id),
+        event_type: &e.event_type,
+        version: e.version,
+    }
+}
+
+/// An event's data as a JSON tree, so its keys come out sorted as they
+/// always have (the stored text keeps the database's order and spacing).
+/// The text was checked to be JSON when it was stored, so reading it again
+/// does not fail; were it to, the item would show `null`.
+fn data(raw: &RawJson) -> Value {
+    raw.parse().unwrap_or_default()
 }

@@ -21,6 +21,8 @@ pub mod auth;
 pub mod command;
 mod drain;
 mod error;
+#[cfg(feature = "openapi")]
+pub mod error_docs;
 pub mod keyed;
 pub mod membership;
 pub mod notices;

@@ -17,6 +17,7 @@ use uuid::Uuid;
 /// A user as events and messages name them. Usernames never change, so events
 /// carry the name and readers need no lookup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Actor {
     pub id: Uuid,
     pub username: String,

@@ -23,6 +23,7 @@ use crate::ticket::{Ticket, TicketEvent, TicketPayload};
 /// The kinds of notification, in priority order: when several apply to one
 /// user for one event, the earliest wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationType {
     Mentioned,

@@ -12,6 +12,7 @@ use crate::event::{Actor, Event, EventMeta, Payload};
 use crate::{mention, validate, DomainError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     pub id: i64,
     pub name: String,
@@ -35,6 +36,7 @@ pub fn default_statuses() -> Vec<Status> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,

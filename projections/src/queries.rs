@@ -19,6 +19,7 @@ pub struct Comment {
 
 /// A notification in the contract's JSON shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     pub id: Uuid,
     pub seq: i64,
@@ -26,9 +27,12 @@ pub struct Notification {
     pub title: String,
     pub message: String,
     /// Null for a `general` notification (announcements, operator notices).
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub ticket_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub ticket_key: Option<String>,
     /// Null for an operator's notice.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub project_id: Option<Uuid>,
     pub read: bool,
     pub timestamp: DateTime<Utc>,

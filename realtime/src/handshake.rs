@@ -21,6 +21,7 @@ use serde::Deserialize;
 use ticketflow_app::{bearer, params, path_id, ApiError, AuthUser, OpenSocket};
 use ticketflow_nats::Channel;
 use tracing::{Instrument, Span};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::presence::PresenceSession;
@@ -36,11 +37,15 @@ const MAX_MESSAGE: usize = 64 * 1024;
 const READ_BUFFER: usize = 1024;
 
 /// The handshake's query string.
-#[derive(Deserialize)]
-struct Handshake {
-    /// The access token, unless the `Authorization` header carries one.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Handshake {
+    /// The access token (browsers cannot set headers on sockets); the
+    /// `Authorization` header wins when both are sent.
     token: Option<String>,
-    /// The last seq the client has (tickets and notifications).
+    /// The last seq the client has: the channel replays what came after it
+    /// (tickets and notifications).
+    #[param(value_type = Option<i64>, minimum = 0)]
     since: Option<String>,
 }
 

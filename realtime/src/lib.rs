@@ -40,13 +40,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use ticketflow_app::error_docs::Refused;
 use ticketflow_app::{ApiError, AppState, Drain};
 use ticketflow_nats::{Broker, BusError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::close_codes::SERVICE_RESTART;
-use crate::handshake::{Door, Opening};
+use crate::handshake::{Door, Handshake, Opening};
 use crate::hub::Hub;
 use crate::presence::Presence;
 
@@ -168,15 +171,25 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn routes(started: Started) -> Router {
-    Router::new()
-        .route("/ws/notifications/", get(notifications))
+/// The sockets' handshakes, each registered with its `#[utoipa::path]`
+/// (the paths without the trailing slash are the same handshakes).
+fn operations() -> OpenApiRouter<Started> {
+    OpenApiRouter::new()
+        .routes(routes!(notifications))
         .route("/ws/notifications", get(notifications))
-        .route("/ws/projects/{pid}/tickets/", get(tickets))
+        .routes(routes!(tickets))
         .route("/ws/projects/{pid}/tickets", get(tickets))
-        .route("/ws/projects/{pid}/presence/", get(presence))
+        .routes(routes!(presence))
         .route("/ws/projects/{pid}/presence", get(presence))
-        .with_state(started)
+}
+
+fn routes(started: Started) -> Router {
+    operations().with_state(started).split_for_parts().0
+}
+
+/// The OpenAPI description of the handshakes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    operations().into_openapi()
 }
 
 /// The started gateway, or the 503 a handshake gets before, and once the
@@ -199,6 +212,20 @@ async fn gateway(mut started: Started) -> Result<Gateway, Response> {
     Err(ApiError::new(status, "dependency_unavailable", message).into_response())
 }
 
+/// Opens the caller's notification channel.
+///
+/// A WebSocket handshake (RFC 6455), also at `/ws/notifications`. The
+/// socket gets `connection_established`, the messages after `since`, then
+/// live ones.
+#[utoipa::path(
+    get, path = "/ws/notifications/", tag = "realtime", operation_id = "notifications_socket",
+    params(Handshake),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 101, description = "Switching Protocols: the socket is open"),
+        Refused<400>, Refused<401>, Refused<403>, Refused<429>, Refused<503>,
+    ),
+)]
 async fn notifications(State(started): State<Started>, opening: Opening) -> Response {
     match gateway(started).await {
         Ok(gateway) => opening.open(gateway, Door::Notifications).await,
@@ -206,6 +233,20 @@ async fn notifications(State(started): State<Started>, opening: Opening) -> Resp
     }
 }
 
+/// Opens the project's ticket channel (ticket and comment changes).
+///
+/// A WebSocket handshake (RFC 6455), also at `/ws/projects/{pid}/tickets`.
+/// The socket gets `connection_established`, the messages after `since`,
+/// then live ones.
+#[utoipa::path(
+    get, path = "/ws/projects/{pid}/tickets/", tag = "realtime", operation_id = "tickets_socket",
+    params(("pid" = uuid::Uuid, Path, description = "The project's id"), Handshake),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 101, description = "Switching Protocols: the socket is open"),
+        Refused<400>, Refused<401>, Refused<403>, Refused<404>, Refused<429>, Refused<503>,
+    ),
+)]
 async fn tickets(
     State(started): State<Started>,
     pid: Result<Path<String>, PathRejection>,
@@ -218,6 +259,21 @@ async fn tickets(
     }
 }
 
+/// Joins the project's presence: who is online, viewing, typing.
+///
+/// A WebSocket handshake (RFC 6455), also at
+/// `/ws/projects/{pid}/presence`; `since` is ignored (presence has no
+/// history).
+#[utoipa::path(
+    get, path = "/ws/projects/{pid}/presence/", tag = "realtime",
+    operation_id = "presence_socket",
+    params(("pid" = uuid::Uuid, Path, description = "The project's id"), Handshake),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 101, description = "Switching Protocols: the socket is open"),
+        Refused<400>, Refused<401>, Refused<403>, Refused<404>, Refused<429>, Refused<503>,
+    ),
+)]
 async fn presence(
     State(started): State<Started>,
     pid: Result<Path<String>, PathRejection>,

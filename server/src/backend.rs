@@ -236,7 +236,11 @@ impl Backend {
         let mut tasks = vec![revocations, sweeping];
         ticketflow_app::password::prepare_dummy_hash().await;
         if roles.api {
-            router = router.merge(ticketflow_api::router(state.clone()));
+            let docs = ticketflow_api::docs::router(crate::openapi::spec())
+                .context("serialising the OpenAPI description")?;
+            router = router
+                .merge(ticketflow_api::router(state.clone()))
+                .merge(docs);
         }
         if roles.realtime {
             let Some(broker) = self.broker.clone() else {

@@ -13,6 +13,7 @@
 mod backend;
 mod data_dir;
 pub mod health;
+pub mod openapi;
 mod roles;
 mod shutdown;
 mod web;
