@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use ticketflow::Roles;
 use ticketflow_realtime::Settings;
 use ticketflow_testkit::{Config, TestServer, JWT_SECRET};
 
@@ -87,9 +88,10 @@ async fn routed(server: &TestServer) -> BTreeSet<Operation> {
         .front(
             JWT_SECRET.as_bytes(),
             Default::default(),
+            &Default::default(),
             settings,
-            true,
-            true,
+            Roles::ALL,
+            10_000,
         )
         .await
         .expect("build an instance's routes");
