@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Broker;
+use crate::{metrics, Broker};
 use ticketflow_store::EventStore;
 use ticketflow_store::Watch;
 
@@ -32,6 +32,7 @@ impl LocalRelay {
                 }
             }
         };
+        metrics::relay_at(at, at);
         loop {
             if self.watch.head.wait_for(|head| *head > at).await.is_err() {
                 return; // The store is gone: so is the process.
@@ -44,6 +45,7 @@ impl LocalRelay {
                         }
                         at = event.position;
                     }
+                    metrics::relayed(batch.len(), at, *self.watch.head.borrow());
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the log; retrying");

@@ -16,7 +16,7 @@ use ticketflow_store::pg::PgStore;
 use ticketflow_store::EventStore;
 use ticketflow_store::Watch;
 
-use crate::Bus;
+use crate::{metrics, Bus};
 
 const BATCH: i64 = 500;
 /// Pause after a failure (NATS or PostgreSQL down) before trying again.
@@ -48,21 +48,32 @@ pub struct Relay {
 impl Relay {
     /// Runs until the task is dropped: standby until leader, then relays.
     pub async fn run(mut self) {
+        // Where this process last saw the stream end, while it leads: how
+        // far behind the log it is, even while NATS keeps it from going on.
+        let mut published = None;
         loop {
             let Some(leadership) = Leadership::try_acquire(self.store.pool(), "relay").await else {
                 tokio::time::sleep(STANDBY_POLL).await;
                 continue;
             };
             tracing::info!(prefix = self.bus.prefix(), "relay is leading");
-            if let Err(e) = self.lead(&leadership).await {
+            if let Err(e) = self.lead(&leadership, &mut published).await {
                 tracing::warn!(error = %e, "relay interrupted; resuming from the stream's tail");
+                if let Some(position) = published {
+                    metrics::relay_at(position, self.head());
+                }
                 tokio::time::sleep(BACKOFF).await;
             }
         }
     }
 
-    async fn lead(&mut self, leadership: &Leadership) -> Result<(), RelayError> {
+    async fn lead(
+        &mut self,
+        leadership: &Leadership,
+        published: &mut Option<i64>,
+    ) -> Result<(), RelayError> {
         let mut tail = self.bus.tail().await?;
+        *published = Some(tail.position);
         let mut recorded = Recorded::default();
         loop {
             if !leadership.alive().await {
@@ -70,15 +81,23 @@ impl Relay {
             }
             let batch = self.store.read_all(tail.position, BATCH).await?;
             if batch.is_empty() {
+                metrics::relay_at(tail.position, self.head());
                 recorded.record(&self.store, tail.position).await?;
                 self.wait_for_commits(tail.position).await;
                 continue;
             }
             tail = self.bus.publish_after(tail, &batch).await?;
+            *published = Some(tail.position);
+            metrics::relayed(batch.len(), tail.position, self.head());
             if recorded.at.is_none_or(|at| at.elapsed() >= RECORD_EVERY) {
                 recorded.record(&self.store, tail.position).await?;
             }
         }
+    }
+
+    /// The log's head as this process last heard of it.
+    fn head(&self) -> i64 {
+        *self.watch.head.borrow()
     }
 
     /// Returns when the log has grown past `position`, or after [`IDLE`].

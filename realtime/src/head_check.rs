@@ -21,12 +21,13 @@ use ticketflow_store::StoreError;
 use tokio::time::MissedTickBehavior;
 
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 
 /// How often the stored heads are read.
 pub const EVERY: Duration = Duration::from_millis(500);
 
 /// Runs until aborted.
-pub(crate) async fn run(hub: Arc<Hub>, reads: Arc<dyn ReadStore>) {
+pub(crate) async fn run(hub: Arc<Hub>, reads: Arc<dyn ReadStore>, metrics: Arc<Metrics>) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Channels behind at the last check.
@@ -39,7 +40,7 @@ pub(crate) async fn run(hub: Arc<Hub>, reads: Arc<dyn ReadStore>) {
             continue;
         }
         match stored_heads(&*reads, &delivered).await {
-            Ok(heads) => behind = catch_up(&hub, &delivered, &heads, &behind),
+            Ok(heads) => behind = catch_up(&hub, &metrics, &delivered, &heads, &behind),
             // Sockets find out themselves when the store is down.
             Err(e) => tracing::debug!(error = %e, "cannot read the channels' heads"),
         }
@@ -50,6 +51,7 @@ pub(crate) async fn run(hub: Arc<Hub>, reads: Arc<dyn ReadStore>) {
 /// those behind now.
 fn catch_up(
     hub: &Hub,
+    metrics: &Metrics,
     delivered: &[(Channel, i64)],
     heads: &HashMap<Channel, i64>,
     behind_before: &HashMap<Channel, i64>,
@@ -68,6 +70,7 @@ fn catch_up(
                 "catching up a channel"
             );
             hub.catch_up(key, head);
+            metrics.channel(key).head_check_catch_ups.increment(1);
         } else {
             behind.insert(*key, head);
         }

@@ -21,7 +21,7 @@ use ticketflow_store::{Accounts, EventStore, IdempotencyStore, Watch};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::DataDir;
+use crate::{DataDir, Metrics};
 
 /// hyper's ceiling on a request's head (its read buffer) and on its
 /// number of headers: far above the API's limits, which answer with the
@@ -111,6 +111,31 @@ impl Backend {
         })
     }
 
+    /// The PostgreSQL store, unless embedded.
+    pub(crate) fn postgres(&self) -> Option<&PgStore> {
+        match &self.kind {
+            Kind::Services { store, .. } => Some(store),
+            Kind::Embedded { .. } => None,
+        }
+    }
+
+    /// The NATS connection, if this process has one.
+    pub(crate) fn bus(&self) -> Option<&Bus> {
+        match &self.kind {
+            Kind::Services { bus, .. } => bus.as_deref(),
+            Kind::Embedded { .. } => None,
+        }
+    }
+
+    /// The mode's name, as the start-up log and the metrics give it.
+    pub(crate) fn mode(&self) -> &'static str {
+        match &self.kind {
+            Kind::Services { bus: Some(_), .. } => "postgres+nats",
+            Kind::Services { bus: None, .. } => "postgres",
+            Kind::Embedded { .. } => "embedded",
+        }
+    }
+
     /// The data directory of an embedded backend.
     pub fn data_dir(&self) -> Option<&DataDir> {
         match &self.kind {
@@ -164,7 +189,9 @@ impl Backend {
     }
 
     /// The routes of one instance: the API and/or the WebSocket gateway (whose
-    /// listener and presence tasks come back with them), for pages of `origins`.
+    /// listener and presence tasks come back with them), for pages of `origins`,
+    /// and `GET /metrics` when `metrics` is to be served here. Every request
+    /// is counted (a no-op without a recorder).
     pub async fn front(
         &self,
         secret: &[u8],
@@ -172,6 +199,7 @@ impl Backend {
         settings: Settings,
         api: bool,
         realtime: bool,
+        metrics: Option<&Metrics>,
     ) -> anyhow::Result<(Router, Vec<JoinHandle<()>>)> {
         let state = self.app_state(secret, origins.clone());
         let mut router = Router::new();
@@ -195,10 +223,14 @@ impl Backend {
             tasks.push(starting);
             router = router.merge(routes);
         }
+        if let Some(metrics) = metrics {
+            router = router.merge(metrics.routes(self));
+        }
         let router = router
             .fallback(crate::web::fallback)
             .layer(ticketflow_api::cors(origins))
-            .layer(axum::middleware::from_fn(ticketflow_api::edge));
+            .layer(axum::middleware::from_fn(ticketflow_api::edge))
+            .layer(axum::middleware::from_fn(crate::metrics::http::track));
         Ok((router, tasks))
     }
 }

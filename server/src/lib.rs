@@ -11,9 +11,11 @@
 
 mod backend;
 mod data_dir;
+pub mod metrics;
 mod web;
 mod workers;
 
 pub use backend::{serve, Backend};
 pub use data_dir::DataDir;
+pub use metrics::{Metrics, MetricsArgs};
 pub use ticketflow_app::Origins;

@@ -17,7 +17,7 @@ use rand::RngCore;
 mod notify_cli;
 mod projections_cli;
 
-use ticketflow::{Backend, DataDir, Origins};
+use ticketflow::{Backend, DataDir, Metrics, MetricsArgs, Origins};
 use ticketflow_nats::Bus;
 use ticketflow_projections::PgReadStore;
 use ticketflow_realtime::{Settings, Timing};
@@ -151,6 +151,8 @@ struct ServeArgs {
         default_value = "api,relay,projections,realtime"
     )]
     roles: Vec<Role>,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
@@ -318,12 +320,20 @@ async fn connect_bus(url: &str, prefix: &str, replicas: usize) -> anyhow::Result
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // First: whatever records before the recorder is in records nothing.
+    let metrics = args.metrics.enabled.then(Metrics::install).transpose()?;
     let backend = backend(&args).await?;
     let secret = jwt_secret(&args, &backend)?;
     let has = |role| args.roles.contains(&role);
     let mut tasks = backend.spawn_workers(has(Role::Relay), has(Role::Projections))?;
     if !has(Role::Api) && !has(Role::Realtime) {
         tracing::info!("no api or realtime role: running background roles only");
+        // Nothing else listens: /metrics goes to the main address unless
+        // METRICS_ADDR names another.
+        if let Some(metrics) = &metrics {
+            let addr = args.metrics.addr.unwrap_or(args.bind_addr);
+            tasks.push(serve_metrics(metrics, &backend, addr).await?);
+        }
         shutdown_signal().await;
         tasks.iter().for_each(|t| t.abort());
         return Ok(());
@@ -337,6 +347,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let origins = Origins::new(&args.cors_origins, args.dev);
+    let metrics_here = metrics.as_ref().filter(|_| args.metrics.addr.is_none());
     let (app, front_tasks) = backend
         .front(
             &secret,
@@ -344,9 +355,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             settings,
             has(Role::Api),
             has(Role::Realtime),
+            metrics_here,
         )
         .await?;
     tasks.extend(front_tasks);
+    if let (Some(metrics), Some(addr)) = (&metrics, args.metrics.addr) {
+        tasks.push(serve_metrics(metrics, &backend, addr).await?);
+    }
     let listener = tokio::net::TcpListener::bind(args.bind_addr)
         .await
         .with_context(|| format!("binding {}", args.bind_addr))?;
@@ -354,6 +369,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let served = ticketflow::serve(listener, app, shutdown_signal()).await;
     tasks.iter().for_each(|t| t.abort());
     served.context("serving HTTP")
+}
+
+/// `GET /metrics` alone on `addr`, until the task is aborted.
+async fn serve_metrics(
+    metrics: &Metrics,
+    backend: &Backend,
+    addr: SocketAddr,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr} for metrics"))?;
+    tracing::info!(%addr, "metrics listening");
+    let routes = metrics.routes(backend);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = ticketflow::serve(listener, routes, std::future::pending()).await {
+            tracing::error!(error = %e, "the metrics listener failed");
+        }
+    }))
 }
 
 async fn shutdown_signal() {

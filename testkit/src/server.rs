@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use ticketflow::{Backend, DataDir, Origins};
+use ticketflow::{Backend, DataDir, Metrics, Origins};
 use ticketflow_nats::Bus;
 use ticketflow_realtime::{Settings, Timing};
 use ticketflow_store::pg::PgStore;
@@ -84,6 +84,7 @@ impl Front {
             replay_limit: 100_000,
             timing: config.timing,
         };
+        let metrics = Metrics::install().expect("the metrics recorder");
         let (app, mut tasks) = backend
             .front(
                 JWT_SECRET.as_bytes(),
@@ -91,6 +92,7 @@ impl Front {
                 settings,
                 true,
                 true,
+                Some(&metrics),
             )
             .await
             .expect("start the API and gateway");
@@ -218,6 +220,9 @@ impl TestServer {
     }
 
     async fn start_in(home: Home, config: Config) -> Self {
+        // Before anything records (see `Metrics::install`): the recorder is
+        // the process's, shared by every server a test process starts.
+        Metrics::install().expect("the metrics recorder");
         let backend = match &home {
             Home::Services(home) => Backend::services(home.store.clone(), Some(home.bus.clone())),
             Home::Embedded { dir } => {
