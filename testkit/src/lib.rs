@@ -19,7 +19,7 @@
 //!   read models on either backend ([`on_each_backend!`]).
 //! - `server`: [`TestServer`], the real router on a real TCP socket, with
 //!   HTTP clients; [`Setup`] and the checks the HTTP tests share; [`ws`],
-//!   WebSocket clients.
+//!   WebSocket clients; [`scrape`], `GET /metrics` parsed.
 
 pub mod builders;
 pub mod cast;
@@ -38,6 +38,8 @@ mod http;
 mod nats;
 #[cfg(feature = "store")]
 mod private_pg;
+#[cfg(feature = "server")]
+pub mod scrape;
 #[cfg(feature = "store")]
 pub mod seed;
 #[cfg(feature = "server")]

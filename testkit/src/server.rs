@@ -11,6 +11,7 @@ use ticketflow_nats::Bus;
 use ticketflow_realtime::{Settings, Timing};
 use ticketflow_store::pg::PgStore;
 
+use crate::scrape::Scrape;
 use crate::{embedded_mode, TestDb};
 
 pub const JWT_SECRET: &str = "test-secret-for-ticketflow";
@@ -398,6 +399,18 @@ impl TestServer {
                     .expect("store the message");
             }
         }
+    }
+
+    /// `GET /metrics`, parsed.
+    pub async fn scrape(&self) -> Scrape {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("scrape /metrics");
+        assert_eq!(response.status(), StatusCode::OK, "GET /metrics");
+        Scrape::parse(&response.text().await.expect("the metrics"))
     }
 
     /// The `ws://` URL of `path` on this server.
