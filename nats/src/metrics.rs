@@ -23,3 +23,8 @@ pub(crate) fn relay_at(position: i64, head: i64) {
     metrics::gauge!(RELAY_POSITION).set(position as f64);
     metrics::gauge!(RELAY_LAG).set(head.saturating_sub(position).max(0) as f64);
 }
+
+/// This process no longer leads the relay: it has no lag of its own.
+pub(crate) fn relay_standing_by() {
+    metrics::gauge!(RELAY_LAG).set(0.0);
+}

@@ -53,6 +53,10 @@ impl Relay {
         let mut published = None;
         loop {
             let Some(leadership) = Leadership::try_acquire(self.store.pool(), "relay").await else {
+                // Another process leads: its lag is the one to read.
+                if published.take().is_some() {
+                    metrics::relay_standing_by();
+                }
                 tokio::time::sleep(STANDBY_POLL).await;
                 continue;
             };

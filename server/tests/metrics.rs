@@ -201,15 +201,16 @@ fn sockets_deliveries_replays_and_resyncs_are_counted() {
         ));
         let mut tickets = connect(&tickets_url).await;
         next_json(&mut tickets).await;
-        let notifications_url =
-            server.ws_url(&format!("/ws/notifications/?token={}", alice.token));
+        let notifications_url = server.ws_url(&format!("/ws/notifications/?token={}", alice.token));
         let mut notifications = connect(&notifications_url).await;
         next_json(&mut notifications).await;
-        let presence_url = |token: &str| {
-            server.ws_url(&format!("/ws/projects/{pid}/presence/?token={token}"))
-        };
+        let presence_url =
+            |token: &str| server.ws_url(&format!("/ws/projects/{pid}/presence/?token={token}"));
         let mut presence = connect(&presence_url(&alice.token)).await;
-        assert_eq!(next_json(&mut presence).await["type"], "connection_established");
+        assert_eq!(
+            next_json(&mut presence).await["type"],
+            "connection_established"
+        );
         assert_eq!(next_json(&mut presence).await["type"], "presence_state");
         // A socket counts as open before it is sent anything.
         let open = server.scrape().await;
@@ -219,10 +220,7 @@ fn sockets_deliveries_replays_and_resyncs_are_counted() {
             let opened = "ticketflow_ws_connections_total";
             assert_eq!(moved(&before, &open, opened, &channel), 1.0);
         }
-        assert_eq!(
-            moved(&before, &open, "ticketflow_presence_users", &[]),
-            1.0
-        );
+        assert_eq!(moved(&before, &open, "ticketflow_presence_users", &[]), 1.0);
 
         // Deliveries: a change on the ticket channel, bob's arrival on
         // alice's presence socket.
