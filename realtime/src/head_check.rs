@@ -21,13 +21,12 @@ use ticketflow_store::StoreError;
 use tokio::time::MissedTickBehavior;
 
 use crate::hub::Hub;
-use crate::metrics::Metrics;
 
 /// How often the stored heads are read.
 pub const EVERY: Duration = Duration::from_millis(500);
 
 /// Runs until aborted.
-pub(crate) async fn run(hub: Arc<Hub>, reads: Arc<dyn ReadStore>, metrics: Arc<Metrics>) {
+pub(crate) async fn run(hub: Arc<Hub>, reads: Arc<dyn ReadStore>) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Channels behind at the last check.
@@ -40,7 +39,7 @@ pub(crate) async fn run(hub: Arc<Hub>, reads: Arc<dyn ReadStore>, metrics: Arc<M
             continue;
         }
         match stored_heads(&*reads, &delivered).await {
-            Ok(heads) => behind = catch_up(&hub, &metrics, &delivered, &heads, &behind),
+            Ok(heads) => behind = catch_up(&hub, &delivered, &heads, &behind),
             // Sockets find out themselves when the store is down.
             Err(e) => tracing::debug!(error = %e, "cannot read the channels' heads"),
         }
@@ -51,7 +50,6 @@ pub(crate) async fn run(hub: Arc<Hub>, reads: Arc<dyn ReadStore>, metrics: Arc<M
 /// those behind now.
 fn catch_up(
     hub: &Hub,
-    metrics: &Metrics,
     delivered: &[(Channel, i64)],
     heads: &HashMap<Channel, i64>,
     behind_before: &HashMap<Channel, i64>,
@@ -70,7 +68,6 @@ fn catch_up(
                 "catching up a channel"
             );
             hub.catch_up(key, head);
-            metrics.channel(key).head_check_catch_ups.increment(1);
         } else {
             behind.insert(*key, head);
         }

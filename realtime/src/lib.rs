@@ -93,12 +93,8 @@ impl Gateway {
         let metrics = Arc::new(Metrics::register());
         let listening = tokio::spawn(listener::run(hub.clone(), broker.clone()));
         let (presence, presence_task) = Presence::start(broker, settings.queue_limit).await?;
-        let checking = head_check::run(hub.clone(), app.reads.clone(), metrics.clone());
-        let tasks = vec![
-            listening,
-            tokio::spawn(presence_task),
-            tokio::spawn(checking),
-        ];
+        let checking = tokio::spawn(head_check::run(hub.clone(), app.reads.clone()));
+        let tasks = vec![listening, tokio::spawn(presence_task), checking];
         let gateway = Self {
             app,
             hub,

@@ -1,7 +1,7 @@
 //! What the gateway tells operators, through the `metrics` facade: sockets
 //! open per kind, messages sent, replays and their sizes, resyncs, closes by
 //! code, and the losses that did not happen (gaps in `seq` filled from the
-//! store, channels the head check caught up).
+//! store, by a socket itself or told by the head check).
 //!
 //! Every handle is registered once, when the gateway starts ([`Metrics::register`]),
 //! and shared by its sockets: sending a message costs one atomic add on a
@@ -31,8 +31,9 @@ pub const REPLAY_MESSAGES: &str = "ticketflow_ws_replay_messages";
 pub const RESYNCS: &str = "ticketflow_ws_resyncs_total";
 /// Jumps in a live `seq` a socket filled from the store, by `channel`.
 pub const GAP_FILLS: &str = "ticketflow_ws_gap_fills_total";
-/// Channels the head check found behind their stored head and caught up
-/// (a message stored but never published), by `channel`.
+/// Sockets that filled up from the store when the head check found their
+/// channel behind its stored head (a message stored but never published),
+/// by `channel`.
 pub const HEAD_CHECK_CATCH_UPS: &str = "ticketflow_ws_head_check_catch_ups_total";
 /// Sockets the server closed, by close `code` (4008: slow consumer).
 pub const CLOSES: &str = "ticketflow_ws_closes_total";

@@ -75,6 +75,7 @@ impl Session {
                     }
                     let head = *subscription.catch_up.borrow_and_update();
                     if head > last {
+                        self.metrics().head_check_catch_ups.increment(1);
                         last = Box::pin(self.replay(sink, last, head)).await?;
                     }
                 }

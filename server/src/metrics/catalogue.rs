@@ -75,7 +75,7 @@ pub const CATALOGUE: &[Described] = &[
     metric(realtime::REPLAY_MESSAGES, Histogram, "Messages each replay sent, by channel."),
     metric(realtime::RESYNCS, Counter, "resync_required sent (since older than the replay limit, or ahead of the head), by channel."),
     metric(realtime::GAP_FILLS, Counter, "Jumps in a live seq that a socket filled from the store (a message this process never received), by channel."),
-    metric(realtime::HEAD_CHECK_CATCH_UPS, Counter, "Channels the head check found behind their stored head and caught up (a message stored but never published), by channel."),
+    metric(realtime::HEAD_CHECK_CATCH_UPS, Counter, "Sockets that filled up from the store when the head check found their channel behind (a message stored but never published), by channel."),
     metric(realtime::CLOSES, Counter, "WebSockets the server closed, by close code (4008: slow consumer)."),
     metric(realtime::PRESENCE_USERS, Gauge, "Users present on this instance's presence sockets, counted once per project."),
     services(store::POSTGRES_UP, Gauge, "1 while PostgreSQL answers (polled every 250 ms), else 0."),
