@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::aggregates::Stripe;
 use crate::auth::AuthUser;
+use crate::command_metrics;
 use crate::error::ApiError;
 use crate::keyed;
 use crate::membership::check_member;
@@ -89,7 +90,26 @@ impl TicketTarget {
 }
 
 impl AppState {
+    /// Runs a ticket command (see the module's doc), counted by its kind and
+    /// outcome. The command is built once first, on an empty project view,
+    /// for its kind alone: one refused before any decision (an unknown
+    /// ticket, a stale If-Match, the store down) counts under it too.
     pub async fn run_ticket_command(
+        &self,
+        target: TicketTarget,
+        user: &AuthUser,
+        if_match: Option<u64>,
+        command: impl Fn(EventMeta, ProjectView) -> TicketCommand,
+    ) -> Result<Outcome<Ticket>, ApiError> {
+        let kind = command(meta(user), ProjectView::default()).kind();
+        let result = self
+            .decide_ticket_command(target, user, if_match, command)
+            .await;
+        command_metrics::count(kind, &result);
+        result
+    }
+
+    async fn decide_ticket_command(
         &self,
         target: TicketTarget,
         user: &AuthUser,
@@ -238,7 +258,20 @@ impl AppState {
         }
     }
 
+    /// Runs a project command, counted by its kind and outcome.
     pub async fn run_project_command(
+        &self,
+        project_id: Uuid,
+        user: &AuthUser,
+        command: impl Fn(EventMeta) -> ProjectCommand,
+    ) -> Result<Outcome<Project>, ApiError> {
+        let kind = command(meta(user)).kind();
+        let result = self.decide_project_command(project_id, user, command).await;
+        command_metrics::count(kind, &result);
+        result
+    }
+
+    async fn decide_project_command(
         &self,
         project_id: Uuid,
         user: &AuthUser,

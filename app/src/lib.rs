@@ -4,7 +4,8 @@
 //! - [`AppState`]: the stores, read models, broker and caches of a process;
 //! - [`command`]: running a command (load the aggregate, let the domain
 //!   decide, append), with the [`Aggregates`] cache and per-stream turns;
-//!   [`keyed`]: the Idempotency-Key it runs under;
+//!   [`keyed`]: the Idempotency-Key it runs under; [`command_metrics`]:
+//!   commands counted by kind and outcome;
 //! - [`auth`], [`tokens`], [`password`]: who is calling; [`revocations`]:
 //!   whose sessions have ended, in step across processes;
 //! - [`membership`]: who may see a project and its tickets;
@@ -19,6 +20,7 @@
 mod aggregates;
 pub mod auth;
 pub mod command;
+pub mod command_metrics;
 mod drain;
 mod error;
 #[cfg(feature = "openapi")]

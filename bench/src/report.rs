@@ -213,8 +213,26 @@ impl Report {
                 c.scenario, c.metric, c.figure, c.target
             );
         }
+        if let Some(name) = self.fanout_metrics_file() {
+            let _ = writeln!(
+                out,
+                "\nThe server's `/metrics` at the end of the fan-out, every delivery in: [`{name}`]({name})."
+            );
+        }
         let _ = writeln!(out, "\n## Details\n\n```json\n{}\n```", self.details_json());
         out
+    }
+
+    /// `<stamp>-<revision>`: the name of this run's files.
+    fn stem(&self) -> String {
+        let revision: String = self.machine.server_revision.chars().take(8).collect();
+        format!("{}-{revision}", self.started_at.format("%Y%m%dT%H%M%SZ"))
+    }
+
+    /// The file the fan-out's scrape of `/metrics` goes to, if it ran.
+    fn fanout_metrics_file(&self) -> Option<String> {
+        let scraped = self.fanout.as_ref().is_some_and(|f| !f.metrics.is_empty());
+        scraped.then(|| format!("{}-metrics-fanout.txt", self.stem()))
     }
 
     fn details_json(&self) -> String {
@@ -222,11 +240,16 @@ impl Report {
     }
 
     /// Writes `<stamp>-<revision>.md` and `.json` under `dir`, named by the
-    /// measured server's revision; returns the Markdown path.
+    /// measured server's revision, and the fan-out's `/metrics` scrape
+    /// (`<stamp>-<revision>-metrics-fanout.txt`); returns the Markdown path.
     pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let revision: String = self.machine.server_revision.chars().take(8).collect();
-        let stem = format!("{}-{revision}", self.started_at.format("%Y%m%dT%H%M%SZ"));
+        if let (Some(name), Some(fanout)) = (self.fanout_metrics_file(), &self.fanout) {
+            let path = dir.join(name);
+            std::fs::write(&path, &fanout.metrics)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        let stem = self.stem();
         let markdown = dir.join(format!("{stem}.md"));
         std::fs::write(&markdown, self.markdown())
             .with_context(|| format!("writing {}", markdown.display()))?;

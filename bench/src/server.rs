@@ -142,6 +142,14 @@ impl Server {
         bail!("server did not start within 60 s; see {}", log.display())
     }
 
+    /// The server's `GET /metrics`, as Prometheus would scrape it.
+    pub async fn scrape_metrics(&self) -> anyhow::Result<String> {
+        let url = format!("{}/metrics", self.base_url);
+        let response = reqwest::get(&url).await.context("scraping /metrics")?;
+        let response = response.error_for_status().context("scraping /metrics")?;
+        response.text().await.context("reading /metrics")
+    }
+
     pub fn pid(&self) -> anyhow::Result<u32> {
         self.child.id().context("server has exited")
     }

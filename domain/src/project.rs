@@ -96,6 +96,18 @@ pub enum ProjectCommand {
     },
 }
 
+impl ProjectCommand {
+    /// The command's name, as operators count commands by it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Create { .. } => "create_project",
+            Self::AddMember { .. } => "add_member",
+            Self::RemoveMember { .. } => "remove_member",
+            Self::PostAnnouncement { .. } => "post_announcement",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum ProjectPayload {

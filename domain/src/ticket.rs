@@ -69,6 +69,18 @@ pub enum TicketCommand {
     },
 }
 
+impl TicketCommand {
+    /// The command's name, as operators count commands by it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Create { .. } => "create_ticket",
+            Self::Update { .. } => "update_ticket",
+            Self::Comment { .. } => "add_comment",
+            Self::Delete { .. } => "delete_ticket",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum TicketPayload {

@@ -18,6 +18,7 @@ pub mod consumer;
 pub mod local;
 pub mod local_relay;
 pub mod member_removal;
+pub mod metrics;
 pub mod presence;
 pub mod pubsub;
 pub mod relay;
@@ -188,6 +189,11 @@ impl Bus {
 
     pub fn prefix(&self) -> &str {
         self.subjects.prefix()
+    }
+
+    /// Whether the client is connected to a NATS server right now.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// Core NATS on the same connection, under the same prefix.

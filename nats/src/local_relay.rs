@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Broker;
+use crate::{metrics, Broker};
 use ticketflow_store::EventStore;
 use ticketflow_store::Watch;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +39,7 @@ impl LocalRelay {
                 }
             }
         };
+        metrics::relay_at(at, at);
         loop {
             let grown = self.watch.head.wait_for(|head| *head > at);
             // Stopped, or the store is gone (and so is the process).
@@ -53,6 +54,7 @@ impl LocalRelay {
                         }
                         at = event.position;
                     }
+                    metrics::relayed(batch.len(), at, *self.watch.head.borrow());
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the log; retrying");

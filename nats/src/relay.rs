@@ -21,7 +21,7 @@ use ticketflow_store::EventStore;
 use ticketflow_store::Watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::Bus;
+use crate::{metrics, Bus};
 
 const BATCH: i64 = 500;
 /// Pause after a failure (NATS or PostgreSQL down) before trying again.
@@ -53,17 +53,27 @@ pub struct Relay {
 impl Relay {
     /// Runs until `stop` is cancelled: standby until leader, then relays.
     pub async fn run(mut self, stop: CancellationToken) {
+        // Where this process last saw the stream end, while it leads: how
+        // far behind the log it is, even while NATS keeps it from going on.
+        let mut published = None;
         while !stop.is_cancelled() {
             let Some(leadership) = Leadership::try_acquire(self.store.pool(), "relay").await else {
+                // Another process leads: its lag is the one to read.
+                if published.take().is_some() {
+                    metrics::relay_standing_by();
+                }
                 stop.run_until_cancelled(tokio::time::sleep(STANDBY_POLL))
                     .await;
                 continue;
             };
             tracing::info!(prefix = self.bus.prefix(), "relay is leading");
-            match self.lead(&leadership, &stop).await {
+            match self.lead(&leadership, &stop, &mut published).await {
                 Ok(()) => tracing::info!("relay stopped"),
                 Err(e) => {
                     tracing::warn!(error = %e, "relay interrupted; resuming from the stream's tail");
+                    if let Some(position) = published {
+                        metrics::relay_at(position, self.head());
+                    }
                     stop.run_until_cancelled(tokio::time::sleep(BACKOFF)).await;
                 }
             }
@@ -74,8 +84,10 @@ impl Relay {
         &mut self,
         leadership: &Leadership,
         stop: &CancellationToken,
+        published: &mut Option<i64>,
     ) -> Result<(), RelayError> {
         let mut tail = self.bus.tail().await?;
+        *published = Some(tail.position);
         let mut recorded = Recorded::default();
         while !stop.is_cancelled() {
             if !leadership.alive().await {
@@ -83,18 +95,26 @@ impl Relay {
             }
             let batch = self.store.read_all(tail.position, BATCH).await?;
             if batch.is_empty() {
+                metrics::relay_at(tail.position, self.head());
                 recorded.record(&self.store, tail.position).await?;
                 stop.run_until_cancelled(self.wait_for_commits(tail.position))
                     .await;
                 continue;
             }
             tail = self.bus.publish_after(tail, &batch).await?;
+            *published = Some(tail.position);
+            metrics::relayed(batch.len(), tail.position, self.head());
             if recorded.at.is_none_or(|at| at.elapsed() >= RECORD_EVERY) {
                 recorded.record(&self.store, tail.position).await?;
             }
         }
         // Where it stopped, for the next leader's operators and readiness.
         recorded.record(&self.store, tail.position).await
+    }
+
+    /// The log's head as this process last heard of it.
+    fn head(&self) -> i64 {
+        *self.watch.head.borrow()
     }
 
     /// Returns when the log has grown past `position`, or after [`IDLE`].

@@ -9,13 +9,14 @@
 //! published still reaches it within a second ([`head_check`]). Every socket is admitted by one
 //! handshake (`handshake`: token, project, membership, `since`), and both
 //! kinds of session share the socket plumbing (`socket`: keepalive, writes
-//! with a deadline, closing).
+//! with a deadline, closing). What they do is counted in [`metrics`].
 
 pub mod close_codes;
 mod handshake;
 pub mod head_check;
 pub mod hub;
 pub mod listener;
+pub mod metrics;
 pub mod presence;
 mod session;
 mod socket;
@@ -51,6 +52,7 @@ use utoipa_axum::routes;
 use crate::close_codes::SERVICE_RESTART;
 use crate::handshake::{Door, Handshake, Opening};
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::presence::Presence;
 
 #[derive(Clone)]
@@ -65,6 +67,8 @@ pub struct Gateway {
     pub presence: Arc<Presence>,
     /// Server pings and the idle limit.
     pub timing: Timing,
+    /// What the sockets count, registered once for all of them.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Settings of a gateway instance.
@@ -90,6 +94,7 @@ impl Gateway {
         } else {
             Hub::new(settings.queue_limit)
         };
+        let metrics = Arc::new(Metrics::register());
         let listening = tokio::spawn(listener::run(hub.clone(), broker.clone()));
         let (presence, presence_task) = Presence::start(broker, settings.queue_limit).await?;
         let checking = tokio::spawn(head_check::run(hub.clone(), app.reads.clone()));
@@ -102,6 +107,7 @@ impl Gateway {
             replay_limit: settings.replay_limit,
             presence,
             timing: settings.timing,
+            metrics,
         };
         Ok((gateway, tasks))
     }

@@ -16,6 +16,7 @@ use ticketflow_app::AuthUser;
 use ticketflow_nats::Channel;
 
 use crate::hub::Live;
+use crate::metrics::ChannelMetrics;
 use crate::socket::{
     closed_by_hub, finish, parse_client, ping, pong, send, send_text, text_of, unknown_type,
     within, End, Keepalive, Sink, Stream,
@@ -36,9 +37,15 @@ pub(crate) struct Session {
 
 impl Session {
     pub async fn run(self, socket: WebSocket) {
+        let _open = self.metrics().sockets.open();
         let (mut sink, mut stream) = socket.split();
         let outcome = self.serve(&mut sink, &mut stream).await;
+        self.gateway.metrics.ended(&outcome);
         finish(&mut sink, &mut stream, outcome, &self.gateway.app.drain).await;
+    }
+
+    fn metrics(&self) -> &ChannelMetrics {
+        self.gateway.metrics.channel(&self.key)
     }
 
     async fn serve(&self, sink: &mut Sink, stream: &mut Stream) -> Result<(), End> {
@@ -73,6 +80,7 @@ impl Session {
                     }
                     let head = *subscription.catch_up.borrow_and_update();
                     if head > last {
+                        self.metrics().head_check_catch_ups.increment(1);
                         last = Box::pin(self.replay(sink, last, head)).await?;
                     }
                 }
@@ -118,11 +126,15 @@ impl Session {
     /// Replays (since, head] then says so; or asks for a resync when that
     /// history cannot be sent. Returns the last seq the client has.
     async fn replay_since(&self, sink: &mut Sink, since: i64, head: i64) -> Result<i64, End> {
+        let metrics = self.metrics();
         if since > head || head - since > self.gateway.replay_limit {
+            metrics.resyncs.increment(1);
             send(sink, &json!({ "type": "resync_required", "seq": head })).await?;
             return Ok(head);
         }
+        metrics.replays.increment(1);
         let last = self.replay(sink, since, head).await?;
+        metrics.replay_messages.record((last - since) as f64);
         send(sink, &json!({ "type": "replay_complete", "seq": last })).await?;
         Ok(last)
     }
@@ -142,25 +154,30 @@ impl Session {
             if page.is_empty() {
                 break;
             }
+            let sent = page.len() as u64;
             for (seq, json) in page {
                 send_text(sink, json.into()).await?;
                 after = seq;
             }
+            self.metrics().sockets.deliveries.increment(sent);
         }
         Ok(after)
     }
 
     /// Sends a live message in seq order, filling a gap from the store first.
     async fn deliver(&self, sink: &mut Sink, last: i64, live: Live) -> Result<i64, End> {
+        let deliveries = &self.metrics().sockets.deliveries;
         let Some(seq) = live.seq else {
             // A signal outside the history: as it comes.
             send_text(sink, live.json).await?;
+            deliveries.increment(1);
             return Ok(last);
         };
         if seq <= last {
             return Ok(last);
         }
         let last = if seq > last + 1 {
+            self.metrics().gap_fills.increment(1);
             Box::pin(self.replay(sink, last, seq - 1)).await?
         } else {
             last
@@ -169,6 +186,7 @@ impl Session {
             return Ok(last);
         }
         send_text(sink, live.json).await?;
+        deliveries.increment(1);
         Ok(seq)
     }
 }

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-use crate::{DataDir, Roles};
+use crate::{DataDir, Metrics, Roles};
 
 /// hyper's ceiling on a request's head (its read buffer) and on its
 /// number of headers: far above the API's limits, which answer with the
@@ -117,6 +117,31 @@ impl Backend {
         })
     }
 
+    /// The PostgreSQL store, unless embedded.
+    pub(crate) fn postgres(&self) -> Option<&PgStore> {
+        match &self.kind {
+            Kind::Services { store, .. } => Some(store),
+            Kind::Embedded { .. } => None,
+        }
+    }
+
+    /// The NATS connection, if this process has one.
+    pub(crate) fn bus(&self) -> Option<&Bus> {
+        match &self.kind {
+            Kind::Services { bus, .. } => bus.as_deref(),
+            Kind::Embedded { .. } => None,
+        }
+    }
+
+    /// The mode's name, as the start-up log and the metrics give it.
+    pub(crate) fn mode(&self) -> &'static str {
+        match &self.kind {
+            Kind::Services { bus: Some(_), .. } => "postgres+nats",
+            Kind::Services { bus: None, .. } => "postgres",
+            Kind::Embedded { .. } => "embedded",
+        }
+    }
+
     /// The data directory of an embedded backend.
     pub fn data_dir(&self) -> Option<&DataDir> {
         match &self.kind {
@@ -187,20 +212,28 @@ impl Backend {
         })
     }
 
-    /// The routes of one instance running `roles`: `/healthz` and `/readyz`
-    /// (readiness allowing its workers `ready_max_lag` events behind the log),
-    /// and the API and/or the WebSocket gateway (whose listener and presence
-    /// tasks come back with them), for pages of `origins`, within `limits`.
+    /// The routes of one instance as `front` says: `/healthz` and `/readyz`,
+    /// `GET /metrics` when it is to be served here, and the API and/or the
+    /// WebSocket gateway (whose listener and presence tasks come back with
+    /// them), with tokens signed by `secret`. Every request is counted (a
+    /// no-op without a recorder).
     pub async fn front(
         &self,
         secret: &[u8],
-        origins: Origins,
-        limits: &RateLimits,
-        settings: Settings,
-        roles: Roles,
-        ready_max_lag: i64,
+        front: Front<'_>,
     ) -> anyhow::Result<(Router, Vec<JoinHandle<()>>)> {
+        let Front {
+            origins,
+            limits,
+            settings,
+            roles,
+            ready_max_lag,
+            metrics,
+        } = front;
         let mut router = crate::health::routes(self, roles, ready_max_lag);
+        if let Some(metrics) = metrics {
+            router = router.merge(metrics.routes(self));
+        }
         let mut tasks = Vec::new();
         if roles.has_doors() {
             let (doors, doors_tasks) = self
@@ -212,7 +245,8 @@ impl Backend {
         let router = router
             .fallback(crate::web::fallback)
             .layer(ticketflow_api::cors(origins))
-            .layer(axum::middleware::from_fn(ticketflow_api::edge));
+            .layer(axum::middleware::from_fn(ticketflow_api::edge))
+            .layer(axum::middleware::from_fn(crate::metrics::http::track));
         Ok((ticketflow_api::traced(router), tasks))
     }
 
@@ -254,6 +288,20 @@ impl Backend {
         }
         Ok((router, tasks))
     }
+}
+
+/// What one instance serves in front of its backend, and how.
+pub struct Front<'a> {
+    /// The browser pages allowed to call the API and open sockets.
+    pub origins: Origins,
+    pub limits: &'a RateLimits,
+    /// The gateway's queue, replay and keepalive settings.
+    pub settings: Settings,
+    pub roles: Roles,
+    /// Readiness allows the workers this many events behind the log.
+    pub ready_max_lag: i64,
+    /// Served here at `GET /metrics` when given.
+    pub metrics: Option<&'a Metrics>,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets the

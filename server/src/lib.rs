@@ -13,14 +13,16 @@
 mod backend;
 mod data_dir;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 mod roles;
 mod shutdown;
 mod web;
 mod workers;
 
-pub use backend::{serve, Backend};
+pub use backend::{serve, Backend, Front};
 pub use data_dir::DataDir;
+pub use metrics::{Metrics, MetricsArgs};
 pub use roles::Roles;
 pub use shutdown::{DrainTimedOut, Running};
 pub use ticketflow_app::{Drain, Origins, RateLimits};

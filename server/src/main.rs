@@ -23,7 +23,7 @@ mod projections_cli;
 mod rate_limits_cli;
 
 use lifecycle::{shutdown_signal, LifecycleArgs};
-use ticketflow::{Backend, DataDir, Origins, Roles, Running};
+use ticketflow::{Backend, DataDir, Front, Metrics, MetricsArgs, Origins, Roles, Running};
 use ticketflow_nats::Bus;
 use ticketflow_projections::PgReadStore;
 use ticketflow_realtime::{Settings, Timing};
@@ -166,6 +166,8 @@ struct ServeArgs {
     roles: Vec<Role>,
     #[command(flatten)]
     lifecycle: LifecycleArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
@@ -326,6 +328,8 @@ async fn connect_bus(url: &str, prefix: &str, replicas: usize) -> anyhow::Result
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // First: whatever records before the recorder is in records nothing.
+    let metrics = args.metrics.enabled.then(Metrics::install).transpose()?;
     let backend = backend(&args).await?;
     let secret = jwt_secret(&args, &backend)?;
     let has = |role| args.roles.contains(&role);
@@ -350,9 +354,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let origins = Origins::new(&args.cors_origins, args.dev);
     let ready_max_lag = args.lifecycle.ready_max_lag;
     let limits = args.rate_limits.limits();
-    let (app, tasks) = backend
-        .front(&secret, origins, &limits, settings, roles, ready_max_lag)
-        .await?;
+    // On the main address unless METRICS_ADDR names another.
+    let metrics_here = metrics.as_ref().filter(|_| args.metrics.addr.is_none());
+    let front = Front {
+        origins,
+        limits: &limits,
+        settings,
+        roles,
+        ready_max_lag,
+        metrics: metrics_here,
+    };
+    let (app, mut tasks) = backend.front(&secret, front).await?;
+    if let (Some(metrics), Some(addr)) = (&metrics, args.metrics.addr) {
+        tasks.push(serve_metrics(metrics, &backend, addr).await?);
+    }
     let listener = tokio::net::TcpListener::bind(args.bind_addr)
         .await
         .with_context(|| format!("binding {}", args.bind_addr))?;
@@ -365,4 +380,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         () = shutdown_signal() => bail!("stopped by a second signal before the drain finished"),
     }
     Ok(())
+}
+
+/// `GET /metrics` alone on `addr`, until the task is aborted.
+async fn serve_metrics(
+    metrics: &Metrics,
+    backend: &Backend,
+    addr: SocketAddr,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr} for metrics"))?;
+    tracing::info!(%addr, "metrics listening");
+    let routes = metrics.routes(backend);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = ticketflow::serve(listener, routes, std::future::pending()).await {
+            tracing::error!(error = %e, "the metrics listener failed");
+        }
+    }))
 }

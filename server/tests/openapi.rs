@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use ticketflow::Roles;
+use ticketflow::{Front, Metrics, Roles};
 use ticketflow_realtime::Settings;
 use ticketflow_testkit::{Config, TestServer, JWT_SECRET};
 
@@ -87,11 +87,14 @@ async fn routed(server: &TestServer) -> BTreeSet<Operation> {
         .backend
         .front(
             JWT_SECRET.as_bytes(),
-            Default::default(),
-            &Default::default(),
-            settings,
-            Roles::ALL,
-            10_000,
+            Front {
+                origins: Default::default(),
+                limits: &Default::default(),
+                settings,
+                roles: Roles::ALL,
+                ready_max_lag: 10_000,
+                metrics: Some(&Metrics::install().expect("the metrics recorder")),
+            },
         )
         .await
         .expect("build an instance's routes");

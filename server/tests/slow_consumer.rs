@@ -1,11 +1,13 @@
-//! A client that stops reading is closed with 4008 ("slow consumer"), while
-//! a client on the same channel that keeps reading gets every message.
+//! A client that stops reading is closed with 4008 ("slow consumer"), and
+//! counted so in `/metrics`, while a client on the same channel that keeps
+//! reading gets every message.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
 use ticketflow_realtime::Timing;
+use ticketflow_testkit::scrape::Scrape;
 use ticketflow_testkit::{Config, TestServer, TestUser};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
@@ -65,6 +67,9 @@ async fn a_stalled_socket_is_closed_with_4008_and_a_reading_one_misses_nothing()
         "/ws/projects/{pid}/tickets/?token={}",
         alice.token
     ));
+    // Alone in this test process: nobody else moves the figure.
+    let slow_closes = |scrape: &Scrape| scrape.sum(SLOW_CLOSES, &[("code", "4008")]);
+    let closed_before = slow_closes(&server.scrape().await);
     let mut slow = stalled_client(&url, server.base.trim_start_matches("http://")).await;
     let (mut fast, _) = connect_async(&url).await.expect("fast socket");
 
@@ -96,7 +101,13 @@ async fn a_stalled_socket_is_closed_with_4008_and_a_reading_one_misses_nothing()
         }
     };
     assert_eq!(code, 4008);
+    // Counted before the close frame went out.
+    let closed = slow_closes(&server.scrape().await) - closed_before;
+    assert_eq!(closed, 1.0, "{SLOW_CLOSES}{{code=\"4008\"}}");
 }
+
+/// Sockets the server closed, by code.
+const SLOW_CLOSES: &str = "ticketflow_ws_closes_total";
 
 /// The seq of the next `comment_added` the reading client gets.
 async fn next_comment_seq<S>(socket: &mut WebSocketStream<S>) -> i64

@@ -17,6 +17,7 @@ mod accounts;
 mod error;
 mod event_store;
 mod idempotency;
+pub mod metrics;
 pub mod pg;
 pub mod sqlite;
 mod stream;

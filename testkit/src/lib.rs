@@ -19,7 +19,8 @@
 //!   read models on either backend ([`on_each_backend!`]).
 //! - `server`: [`TestServer`], the real router on a real TCP socket, with
 //!   HTTP clients; [`Setup`] and the checks the HTTP tests share; [`ws`],
-//!   WebSocket clients; [`process`], the binary in a process of its own.
+//!   WebSocket clients; [`process`], the binary in a process of its own;
+//!   [`scrape`], `GET /metrics` parsed.
 
 pub mod builders;
 pub mod cast;
@@ -40,6 +41,7 @@ mod nats;
 mod private_pg;
 #[cfg(feature = "server")]
 pub mod process;
+pub mod scrape;
 #[cfg(feature = "store")]
 pub mod seed;
 #[cfg(feature = "server")]

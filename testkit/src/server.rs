@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use ticketflow::{Backend, DataDir, Origins, RateLimits, Roles};
+use ticketflow::{Backend, DataDir, Metrics, Origins, RateLimits, Roles};
 use ticketflow_nats::Bus;
 use ticketflow_realtime::{Settings, Timing};
 use ticketflow_store::pg::PgStore;
 
+use crate::scrape::Scrape;
 use crate::{embedded_mode, TestDb};
 
 pub const JWT_SECRET: &str = "test-secret-for-ticketflow";
@@ -98,14 +99,18 @@ impl Front {
             replay_limit: 100_000,
             timing: config.timing,
         };
+        let metrics = Metrics::install().expect("the metrics recorder");
         let (app, mut tasks) = backend
             .front(
                 JWT_SECRET.as_bytes(),
-                config.origins.clone(),
-                &config.limits,
-                settings,
-                roles,
-                config.ready_max_lag,
+                ticketflow::Front {
+                    origins: config.origins.clone(),
+                    limits: &config.limits,
+                    settings,
+                    roles,
+                    ready_max_lag: config.ready_max_lag,
+                    metrics: Some(&metrics),
+                },
             )
             .await
             .expect("start the API and gateway");
@@ -233,6 +238,9 @@ impl TestServer {
     }
 
     async fn start_in(home: Home, config: Config) -> Self {
+        // Before anything records (see `Metrics::install`): the recorder is
+        // the process's, shared by every server a test process starts.
+        Metrics::install().expect("the metrics recorder");
         let backend = match &home {
             Home::Services(home) => Backend::services(home.store.clone(), Some(home.bus.clone())),
             Home::Embedded { dir } => {
@@ -417,6 +425,18 @@ impl TestServer {
                     .expect("store the message");
             }
         }
+    }
+
+    /// `GET /metrics`, parsed.
+    pub async fn scrape(&self) -> Scrape {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("scrape /metrics");
+        assert_eq!(response.status(), StatusCode::OK, "GET /metrics");
+        Scrape::parse(&response.text().await.expect("the metrics"))
     }
 
     /// The `ws://` URL of `path` on this server.

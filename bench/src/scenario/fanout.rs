@@ -49,6 +49,10 @@ pub struct Outcome {
     /// Deliveries that arrived before their command's response.
     pub delivered_before_response: u64,
     pub command_latency: Summary,
+    /// The server's `/metrics` once every delivery has arrived (written to a
+    /// file of its own beside the report, not into it).
+    #[serde(skip)]
+    pub metrics: String,
 }
 
 impl Outcome {
@@ -92,13 +96,20 @@ async fn measure(server: &Server, spec: Spec) -> anyhow::Result<Outcome> {
     let load = drive(&api, &world, &spec).await;
     announce_heads(&targets, &load, &spec);
     let tallies = collect(subscribers, targets).await?;
-    Ok(summarise(
+    // A server built before it had metrics (an A/B run) has no /metrics.
+    let metrics = server.scrape_metrics().await.unwrap_or_else(|e| {
+        eprintln!("no metrics scraped: {e:#}");
+        String::new()
+    });
+    let mut outcome = summarise(
         spec,
         load,
         tallies,
         rss_before_sockets_kib,
         rss_idle_sockets_kib,
-    ))
+    );
+    outcome.metrics = metrics;
+    Ok(outcome)
 }
 
 pub(crate) async fn build_world(api: &Api, spec: &Spec) -> anyhow::Result<World> {
@@ -338,5 +349,6 @@ fn summarise(spec: Spec, load: Load, tallies: Vec<Tally>, before: u64, idle: u64
         delivered_before_response: early,
         command_latency: load.command_latency.summary(),
         spec,
+        metrics: String::new(),
     }
 }

@@ -47,6 +47,7 @@ use self::bus::Outgoing;
 use self::registry::{Conn, Registry};
 use self::wire::{Op, WireUser};
 use crate::hub::Control;
+use crate::metrics::PRESENCE_USERS;
 
 /// How often an instance lists its local users of each project.
 const BEAT_EVERY: Duration = Duration::from_secs(8);
@@ -70,6 +71,8 @@ pub struct Presence {
     registry: Mutex<Registry>,
     /// Messages to publish, in order (drop-safe: leaving needs no await).
     outbox: mpsc::UnboundedSender<Outgoing>,
+    /// `ticketflow_presence_users`: users with sockets here, per project.
+    users: metrics::Gauge,
 }
 
 impl Presence {
@@ -88,6 +91,7 @@ impl Presence {
             next_id: AtomicU64::new(1),
             registry: Mutex::new(Registry::default()),
             outbox,
+            users: metrics::gauge!(PRESENCE_USERS),
         });
         let subscriptions = presence.subscribe().await?;
         let task = bus::run(presence.clone(), subscriptions, outgoing);
@@ -116,6 +120,7 @@ impl Presence {
         let presence_state = registry.snapshot(project_id);
         drop(registry);
         if let Some(me) = arrived {
+            self.users.increment(1.0);
             self.publish(project_id, Op::Join, vec![me], None);
         }
         Joined {
@@ -143,6 +148,7 @@ impl Presence {
             .registry()
             .disconnect(project_id, user_id, id, self.instance);
         if let Some(me) = left {
+            self.users.decrement(1.0);
             self.publish(project_id, Op::Leave, vec![me], None);
         }
     }

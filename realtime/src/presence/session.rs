@@ -23,8 +23,10 @@ pub(crate) struct PresenceSession {
 
 impl PresenceSession {
     pub async fn run(self, socket: WebSocket) {
+        let _open = self.gateway.metrics.presence.open();
         let (mut sink, mut stream) = socket.split();
         let outcome = self.serve(&mut sink, &mut stream).await;
+        self.gateway.metrics.ended(&outcome);
         finish(&mut sink, &mut stream, outcome, &self.gateway.app.drain).await;
     }
 
@@ -53,6 +55,7 @@ impl PresenceSession {
                 message = rx.recv() => {
                     let Some(message) = message else { return Err(closed_by_hub(&control)) };
                     send_text(sink, message).await?;
+                    self.gateway.metrics.presence.deliveries.increment(1);
                 }
                 frame = stream.next() => {
                     keepalive.heard();

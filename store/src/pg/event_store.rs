@@ -13,6 +13,7 @@ use super::{prepared, PgStore};
 use crate::event_store::{
     Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, RawJson, StoredEvent,
 };
+use crate::metrics;
 use crate::stream::{parse_role, EVENT_COLUMNS};
 use crate::StoreError;
 
@@ -91,8 +92,8 @@ impl EventStore for PgStore {
         &self,
         append: Append<Project, ProjectEvent>,
     ) -> Result<Committed<Project>, StoreError> {
-        self.bounded(async move { self.append_project_events(append).await })
-            .await
+        let append = self.bounded(async move { self.append_project_events(append).await });
+        metrics::append::<Project, _>(append).await
     }
 
     async fn load_inbox(&self, user_id: Uuid) -> Result<Loaded<Inbox>, StoreError> {
@@ -103,16 +104,16 @@ impl EventStore for PgStore {
         &self,
         append: Append<Inbox, InboxEvent>,
     ) -> Result<Committed<Inbox>, StoreError> {
-        self.bounded(async move { self.append_inbox_events(append).await })
-            .await
+        let append = self.bounded(async move { self.append_inbox_events(append).await });
+        metrics::append::<Inbox, _>(append).await
     }
 
     async fn append_ticket(
         &self,
         append: Append<Ticket, TicketEvent>,
     ) -> Result<Committed<Ticket>, StoreError> {
-        self.bounded(async move { self.committer().append(append, None).await })
-            .await
+        let append = self.bounded(async move { self.committer().append(append, None).await });
+        metrics::append::<Ticket, _>(append).await
     }
 
     async fn append_ticket_if_project_at(
@@ -120,8 +121,9 @@ impl EventStore for PgStore {
         append: Append<Ticket, TicketEvent>,
         project_version: u64,
     ) -> Result<Committed<Ticket>, StoreError> {
-        self.bounded(async move { self.committer().append(append, Some(project_version)).await })
-            .await
+        let append = self
+            .bounded(async move { self.committer().append(append, Some(project_version)).await });
+        metrics::append::<Ticket, _>(append).await
     }
 
     async fn stream_events(

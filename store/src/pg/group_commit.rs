@@ -27,6 +27,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
+use std::time::Instant;
 
 use deadpool_postgres::{Object, Pool};
 use ticketflow_domain::ticket::{Ticket, TicketEvent, TicketPayload};
@@ -200,6 +201,7 @@ impl From<StoreError> for Failed {
 }
 
 async fn commit(pool: &Pool, batch: Vec<Queued>) {
+    let started = Instant::now();
     let mut tries = 1;
     let outcome = loop {
         match try_commit(pool, &batch).await {
@@ -212,6 +214,7 @@ async fn commit(pool: &Pool, batch: Vec<Queued>) {
             Ok(outcomes) => break Ok(outcomes),
         }
     };
+    crate::metrics::group_commit(batch.len(), started.elapsed());
     match outcome {
         Ok(outcomes) => {
             for (queued, outcome) in batch.into_iter().zip(outcomes) {

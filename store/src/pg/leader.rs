@@ -25,6 +25,8 @@ pub struct Leadership {
     connection: Option<Object>,
     /// When the connection last answered.
     confirmed: Mutex<Instant>,
+    /// `ticketflow_leader{role}`: 1 while this is held.
+    leading: metrics::Gauge,
 }
 
 /// A stable lock key for a role name (FNV-1a; any fixed hash would do).
@@ -38,6 +40,9 @@ fn lock_key(role: &str) -> i64 {
 impl Leadership {
     /// Becomes the leader of `role` if nobody is.
     pub async fn try_acquire(pool: &Pool, role: &str) -> Option<Self> {
+        let leading = crate::metrics::leader(role);
+        // Whatever happens next, this process does not lead until it does.
+        leading.set(0.0);
         let connection = pool.get().await.ok()?;
         let row = connection
             .query_one("SELECT pg_try_advisory_lock($1)", &[&lock_key(role)])
@@ -46,9 +51,12 @@ impl Leadership {
         let leader = Self {
             connection: Some(connection),
             confirmed: Mutex::new(Instant::now()),
+            leading,
         };
         // On false, dropping `leader` closes the connection: harmless.
-        row.get::<_, bool>(0).then_some(leader)
+        let won = row.get::<_, bool>(0).then_some(leader)?;
+        won.leading.set(1.0);
+        Some(won)
     }
 
     /// Whether the lock is still held: false once its connection is gone
@@ -76,6 +84,7 @@ impl Leadership {
 
 impl Drop for Leadership {
     fn drop(&mut self) {
+        self.leading.set(0.0);
         // Back in the pool the session would keep its lock: detach the
         // connection so dropping it closes it and PostgreSQL releases the lock.
         if let Some(connection) = self.connection.take() {

@@ -102,7 +102,9 @@ async fn poll_forever(store: PgStore, feed: WatchFeed) {
 }
 
 async fn poll_once(store: &PgStore, feed: &WatchFeed) {
-    match store.head_position().await {
+    let head = store.head_position().await;
+    crate::metrics::postgres_answered(head.is_ok());
+    match head {
         Ok(head) => feed.head(head),
         Err(e) => tracing::debug!(error = %e, "cannot poll the log head"),
     }

@@ -13,6 +13,7 @@ use super::{append, from_micros, SqliteStore};
 use crate::event_store::{
     Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, StoredEvent,
 };
+use crate::metrics;
 use crate::stream::parse_role;
 use crate::StoreError;
 
@@ -54,9 +55,10 @@ impl EventStore for SqliteStore {
         &self,
         append: Append<Project, ProjectEvent>,
     ) -> Result<Committed<Project>, StoreError> {
-        self.writer
-            .write(move |conn| append::append_project(conn, append))
-            .await
+        let write = self
+            .writer
+            .write(move |conn| append::append_project(conn, append));
+        metrics::append::<Project, _>(write).await
     }
 
     async fn load_inbox(&self, user_id: Uuid) -> Result<Loaded<Inbox>, StoreError> {
@@ -69,18 +71,20 @@ impl EventStore for SqliteStore {
         &self,
         append: Append<Inbox, InboxEvent>,
     ) -> Result<Committed<Inbox>, StoreError> {
-        self.writer
-            .write(move |conn| append::append_inbox(conn, append))
-            .await
+        let write = self
+            .writer
+            .write(move |conn| append::append_inbox(conn, append));
+        metrics::append::<Inbox, _>(write).await
     }
 
     async fn append_ticket(
         &self,
         append: Append<Ticket, TicketEvent>,
     ) -> Result<Committed<Ticket>, StoreError> {
-        self.writer
-            .write(move |conn| append::append_ticket(conn, append, None))
-            .await
+        let write = self
+            .writer
+            .write(move |conn| append::append_ticket(conn, append, None));
+        metrics::append::<Ticket, _>(write).await
     }
 
     async fn append_ticket_if_project_at(
@@ -88,9 +92,10 @@ impl EventStore for SqliteStore {
         append: Append<Ticket, TicketEvent>,
         project_version: u64,
     ) -> Result<Committed<Ticket>, StoreError> {
-        self.writer
-            .write(move |conn| append::append_ticket(conn, append, Some(project_version)))
-            .await
+        let write = self
+            .writer
+            .write(move |conn| append::append_ticket(conn, append, Some(project_version)));
+        metrics::append::<Ticket, _>(write).await
     }
 
     async fn stream_events(

@@ -13,6 +13,7 @@
 //! batch behave as if committed one after the other.
 
 use std::panic::AssertUnwindSafe;
+use std::time::Instant;
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
@@ -99,11 +100,14 @@ fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, feed: WatchFeed) {
 /// raised before the callers hear: one told its event is stored finds the
 /// watch at or past it.
 fn commit(conn: &mut Connection, batch: Vec<Job>, feed: &WatchFeed) {
-    let mut reports = Vec::with_capacity(batch.len());
+    let started = Instant::now();
+    let writes = batch.len();
+    let mut reports = Vec::with_capacity(writes);
     let committed = run_batch(conn, batch, &mut reports).map_err(|e| {
         tracing::warn!(error = %e, writes = reports.len(), "an SQLite batch failed");
         StoreError::from(e)
     });
+    crate::metrics::group_commit(writes, started.elapsed());
     if matches!(committed, Ok(true)) {
         announce_head(conn, feed);
     }
