@@ -96,15 +96,15 @@ mod tests {
         let described = openapi();
         let paths: Vec<_> = described.paths.paths.keys().cloned().collect();
         assert_eq!(paths, ["/healthz", "/readyz", "/metrics"]);
-        let mut spec = super::super::spec().clone();
-        let before = spec.paths.paths.len();
-        spec.merge(described);
+        let spec = super::super::spec();
+        let others = ticketflow_api::openapi().paths.paths.len()
+            + ticketflow_realtime::openapi().paths.paths.len();
         assert_eq!(
             spec.paths.paths.len(),
-            before + 3,
-            "no path of the API's is replaced"
+            others + 3,
+            "the process's spec holds them, and no path of the API's is replaced"
         );
-        let json = serde_json::to_value(&spec).expect("serialises");
+        let json = serde_json::to_value(spec).expect("serialises");
         let readyz = &json["paths"]["/readyz"]["get"]["responses"];
         assert!(readyz["503"]["content"]["application/json"]["schema"].is_object());
     }
