@@ -139,6 +139,8 @@ export class TicketflowClient extends Emitter<ClientEvents> {
     const throttle = this.options.typingThrottleMs ?? 2000;
     return Object.assign(base, {
       setViewing: (ticketId: Uuid | null) => {
+        // Already announced (or to be, on connecting): nothing new to tell the others.
+        if (shared.viewing === ticketId) return;
         shared.viewing = ticketId;
         shared.sub.send({ type: "viewing", ticket_id: ticketId });
       },

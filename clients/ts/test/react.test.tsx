@@ -129,9 +129,11 @@ describe("React hooks", () => {
     const ticket = (await alice.api.tickets.create(project.id, { title: "shared" })).data;
 
     let presence: ReturnType<typeof usePresence> | undefined;
+    const setters = new Set<unknown>();
     function Room() {
       const p = usePresence(project.id);
       presence = p;
+      setters.add(p.setViewing);
       return (
         <ul>
           {p.users.map((u) => (
@@ -142,6 +144,7 @@ describe("React hooks", () => {
     }
     withClient(bob, <Room />);
     await waitFor(() => expect(screen.getAllByTestId("member").map((li) => li.textContent)).toEqual([`${bobUser.username} viewing:- typing:-`]), timeout);
+    setters.clear(); // from here on the view exists: its setters must not change
 
     // Alice joins from another client (no React), views and types.
     const aliceRoom = new Recorder(alice.presence(project.id));
@@ -162,9 +165,18 @@ describe("React hooks", () => {
       timeout,
     );
 
-    // Bob's setViewing reaches Alice.
+    // Bob's setViewing reaches Alice, once: viewing the same ticket again sends nothing (his
+    // typing, sent after it on the same socket, arrives after any second message would have).
+    const bobViewing = () => aliceRec.messages.filter((m) => m.type === "ticket_viewing" && m.user_id === bobUser.id && m.ticket_id === ticket.id);
     act(() => presence?.setViewing(ticket.id));
-    await waitFor(() => expect(aliceRec.messages.some((m) => m.type === "ticket_viewing" && m.user_id === bobUser.id && m.ticket_id === ticket.id)).toBe(true), timeout);
+    await waitFor(() => expect(bobViewing()).toHaveLength(1), timeout);
+    act(() => presence?.setViewing(ticket.id));
+    act(() => presence?.setTyping(ticket.id));
+    await waitFor(() => expect(aliceRec.messages.some((m) => m.type === "user_typing" && m.user_id === bobUser.id)).toBe(true), timeout);
+    expect(bobViewing()).toHaveLength(1);
+    // The setters keep their identity across renders, so an effect that depends on them (as a
+    // screen announcing what it views does) does not re-run, and re-send, on every update.
+    expect(setters.size).toBe(1);
 
     handle.release();
     await waitFor(() => expect(screen.getAllByTestId("member")).toHaveLength(1), timeout);

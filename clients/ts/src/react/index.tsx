@@ -4,7 +4,7 @@
  * of its own beyond which view is mounted.
  */
 
-import { type ReactNode, createContext, useContext, useEffect, useRef, useState, useSyncExternalStore } from "react";
+import { type ReactNode, createContext, useCallback, useContext, useEffect, useRef, useState, useSyncExternalStore } from "react";
 import type { ConnectionSummary, TicketflowClient } from "../client.js";
 import type { Notification, Uuid } from "../types.js";
 import {
@@ -126,11 +126,11 @@ export interface PresenceState extends PresenceSnapshot {
 export function usePresence(projectId: Uuid): PresenceState {
   const client = useTicketflowClient();
   const [snapshot, view] = useView(() => new PresenceView(client, projectId), EMPTY_PRESENCE, [client, projectId]);
-  return {
-    ...snapshot,
-    setViewing: (ticketId) => view?.setViewing(ticketId),
-    setTyping: (ticketId) => view?.setTyping(ticketId),
-  };
+  // Stable across renders: screens announce what they view from an effect that depends on
+  // these, and a new function per render would re-run it (and re-send) on every presence update.
+  const setViewing = useCallback((ticketId: Uuid | null) => view?.setViewing(ticketId), [view]);
+  const setTyping = useCallback((ticketId: Uuid) => view?.setTyping(ticketId), [view]);
+  return { ...snapshot, setViewing, setTyping };
 }
 
 export type { ConnectionSummary, ConnectionState } from "../client.js";
