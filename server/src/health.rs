@@ -22,10 +22,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio::time::Instant;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::{Backend, Roles};
 
@@ -50,21 +52,50 @@ pub(crate) fn routes(backend: &Backend, roles: Roles, max_lag: i64) -> Router {
         roles,
         max_lag,
     };
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(Arc::new(probe))
+    operations().with_state(Arc::new(probe)).split_for_parts().0
 }
 
-#[derive(Serialize)]
+/// The routes, each registered with its `#[utoipa::path]`.
+fn operations() -> OpenApiRouter<Arc<Probe>> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+/// The OpenAPI description of `/healthz` and `/readyz`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    operations().into_openapi()
+}
+
+#[derive(Serialize, ToSchema)]
 struct Alive {
+    /// Always `ok`.
+    #[schema(value_type = String, pattern = "^ok$")]
     status: &'static str,
 }
 
+/// The process is up (200 whenever it serves HTTP, draining included).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Up", body = Alive))
+)]
 async fn healthz() -> Json<Alive> {
     Json(Alive { status: "ok" })
 }
 
+/// Whether this process's dependencies answer and, for the roles it runs,
+/// its lag is under the threshold; each check named.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready: every check passed", body = Report),
+        (status = 503, description = "Not ready, or draining for a shutdown", body = Report),
+    )
+)]
 async fn readyz(State(probe): State<Arc<Probe>>) -> Response {
     let report = probe.report().await;
     let status = if report.status == READY {
@@ -80,14 +111,18 @@ const NOT_READY: &str = "not_ready";
 const DRAINING: &str = "draining";
 
 /// The body of `/readyz`: the verdict and every check it rests on, by name.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Report {
+    /// `ready`, `not_ready` or `draining`.
+    #[schema(value_type = String, pattern = "^(ready|not_ready|draining)$")]
     status: &'static str,
+    /// Each check by name: the store (`postgres`, `sqlite`), the broker
+    /// (`nats`, `broker`), `relay_lag`, `projection:<name>`.
     checks: BTreeMap<String, Check>,
 }
 
 /// One check: whether it passed, and what it measured.
-#[derive(Serialize, Default, Debug, PartialEq)]
+#[derive(Serialize, ToSchema, Default, Debug, PartialEq)]
 struct Check {
     ok: bool,
     /// How long the store took to answer.

@@ -24,9 +24,10 @@ use anyhow::anyhow;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::Backend;
 
@@ -101,10 +102,18 @@ impl Metrics {
             handle: self.handle.clone(),
             backend: backend.clone(),
         };
-        Router::new()
-            .route("/metrics", get(render))
-            .with_state(scrape)
+        operations().with_state(scrape).split_for_parts().0
     }
+}
+
+/// The route, registered with its `#[utoipa::path]`.
+fn operations() -> OpenApiRouter<Scrape> {
+    OpenApiRouter::new().routes(routes!(render))
+}
+
+/// The OpenAPI description of `/metrics` (wherever it is served).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    operations().into_openapi()
 }
 
 /// Histograms as histograms (buckets, not summaries), so that quantiles
@@ -138,6 +147,18 @@ struct Scrape {
     backend: Backend,
 }
 
+/// The process's metrics in the Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((
+        status = 200,
+        description = "Prometheus text exposition format 0.0.4",
+        body = String,
+        content_type = "text/plain",
+    ))
+)]
 async fn render(State(scrape): State<Scrape>) -> impl IntoResponse {
     sample::record(&scrape.backend);
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
