@@ -71,14 +71,11 @@ pub struct Reads;
 
 impl IntoResponses for Reads {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        [
+        merged([
             Refused::<400>::responses(),
             Refused::<401>::responses(),
             Refused::<503>::responses(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        ])
     }
 }
 
@@ -90,7 +87,7 @@ pub struct Writes;
 
 impl IntoResponses for Writes {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        [
+        merged([
             Refused::<400>::responses(),
             Refused::<401>::responses(),
             Refused::<409>::responses(),
@@ -98,10 +95,7 @@ impl IntoResponses for Writes {
             Refused::<422>::responses(),
             Refused::<429>::responses(),
             Refused::<503>::responses(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        ])
     }
 }
 
@@ -112,17 +106,21 @@ pub struct Open;
 
 impl IntoResponses for Open {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        [
+        merged([
             Refused::<400>::responses(),
             Refused::<413>::responses(),
             Refused::<422>::responses(),
             Refused::<429>::responses(),
             Refused::<503>::responses(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        ])
     }
+}
+
+/// One response map out of several statuses' own.
+fn merged<const N: usize>(
+    parts: [BTreeMap<String, RefOr<Response>>; N],
+) -> BTreeMap<String, RefOr<Response>> {
+    parts.into_iter().flatten().collect()
 }
 
 /// What the response headers operations name mean; [`describe_headers`]

@@ -104,6 +104,15 @@ impl Solo {
         Self { process, data }
     }
 
+    /// `token`'s notification socket on this process, once established.
+    async fn notifications(&self, token: &str) -> Socket {
+        let path = format!("/ws/notifications/?token={token}");
+        let mut socket = connect(&self.process.ws_url(&path)).await;
+        let established = next_json(&mut socket).await;
+        assert_eq!(established["type"], "connection_established");
+        socket
+    }
+
     async fn clean_up(self) {
         self.data.remove_stream().await;
     }
@@ -129,12 +138,7 @@ async fn sigterm_ends_requests_and_sockets_cleanly_and_exits_0() {
         .send()
         .await
         .expect("the feed's headers");
-    let notifications = format!("/ws/notifications/?token={token}");
-    let mut socket = connect(&solo.process.ws_url(&notifications)).await;
-    assert_eq!(
-        next_json(&mut socket).await["type"],
-        "connection_established"
-    );
+    let mut socket = solo.notifications(&token).await;
 
     solo.process.terminate();
     assert_eq!(close_code(&mut socket).await, 1012);
@@ -156,12 +160,7 @@ async fn sigterm_ends_requests_and_sockets_cleanly_and_exits_0() {
 async fn a_drain_past_its_time_limit_is_cut_short_and_exits_1() {
     let mut solo = Solo::start("300").await;
     let (token, _) = user(&solo.process.base, "alice").await;
-    let notifications = format!("/ws/notifications/?token={token}");
-    let mut socket = connect(&solo.process.ws_url(&notifications)).await;
-    assert_eq!(
-        next_json(&mut socket).await["type"],
-        "connection_established"
-    );
+    let socket = solo.notifications(&token).await;
 
     solo.process.terminate();
     // Not read from again: the server's Close is never answered.
