@@ -15,6 +15,18 @@ step() { printf '==> %s\n' "$*" >&2; }
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ticketflow/target}"
 
+# The cached target dir outlives clones and grows: test binaries relinked under a new hash (their
+# dependencies or features changed) leave the old ones behind, 300 MB each, and they once filled
+# a disk. When space runs short, what is cheap to make again goes: incremental caches and test
+# binaries not relinked for a day.
+free_gb=$(df -P -BG "$(dirname "$CARGO_TARGET_DIR")" 2>/dev/null | awk 'NR == 2 { sub(/G/, "", $4); print $4 }')
+if [ "${free_gb:-100}" -lt 15 ] && [ -d "$CARGO_TARGET_DIR/debug" ]; then
+    step "only ${free_gb} GB free: pruning $CARGO_TARGET_DIR"
+    rm -rf "$CARGO_TARGET_DIR/debug/incremental"
+    find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f -perm -u+x -mtime +0 \
+        -regextype posix-extended -regex '.*/[a-z0-9_]+-[0-9a-f]{16}' -delete
+fi
+
 # Cheapest checks first, so a formatting slip fails in a second rather than after a build.
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
