@@ -134,6 +134,9 @@ pub async fn subscribe(mut socket: Socket, head: i64, mut until: watch::Receiver
             changed = until.changed() => if changed.is_err() { break },
         }
     }
+    // A socket that ended early still owes every seq up to the final head:
+    // wait for it to be announced, or its losses would go uncounted.
+    while *until.borrow() == i64::MAX && until.changed().await.is_ok() {}
     let target = *until.borrow();
     if target != i64::MAX && last < target {
         tally.missing += (target - last) as u64;
