@@ -14,6 +14,7 @@
 //!   gap-free number, in the appending transaction.
 
 mod accounts;
+pub mod chain;
 mod error;
 mod event_store;
 mod idempotency;
@@ -23,6 +24,7 @@ pub mod sqlite;
 mod stream;
 pub mod watch;
 
+pub use chain::{ChainHead, Hash};
 pub use accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
 pub use error::StoreError;
 pub use event_store::{
