@@ -362,12 +362,15 @@ impl Rows {
     /// and notifies watchers (delivered at commit, so a watcher never hears of
     /// an uncommitted event).
     pub(super) async fn write(&self, tx: &Transaction<'_>) -> Result<Written, StoreError> {
+        let lock = tx.prepare_cached(LOCK_HEAD);
         let write = tx.prepare_cached(WRITE_EVENTS);
         let notify = tx.prepare_cached(NOTIFY_HEAD);
-        let (write, notify) = futures::try_join!(write, notify)?;
+        let (lock, write, notify) = futures::try_join!(lock, write, notify)?;
         let (params, notify_params) = (self.params(), notify_params());
-        // Pipelined: the notification reads the head this statement moved.
-        let (row, _) = futures::try_join!(
+        // Pipelined: the write reads the head row once it is locked, the
+        // notification the head the write moved.
+        let (_, row, _) = futures::try_join!(
+            tx.execute(&lock, &[]),
             tx.query_one(&write, &params),
             tx.execute(&notify, &notify_params),
         )?;
@@ -454,8 +457,16 @@ pub(super) fn notify_params() -> [&'static (dyn ToSql + Sync); 1] {
     [&super::watch::EVENTS_CHANNEL]
 }
 
+/// Takes the head row (lock order step 3) in a statement of its own, sent
+/// just before [`WRITE_EVENTS`] in the same round trip: the write then
+/// starts (and takes its snapshot) once the row is this transaction's, and
+/// reads the head's position and hash as the previous append committed
+/// them.
+pub(super) const LOCK_HEAD: &str = "SELECT 1 FROM event_log_head FOR UPDATE";
+
 /// One statement, so the head row is held for as short a time as possible:
-/// lock the head row, chain the events from its hash (each event's canonical
+/// read the head row (locked by [`LOCK_HEAD`]), chain the events from its
+/// hash (each event's canonical
 /// bytes are the two parts given around its position's digits, see
 /// [`crate::chain`]; a NULL head hash, a log not chained yet, gives NULLs),
 /// take as many positions as there are offsets and move the head's hash on,
@@ -463,13 +474,11 @@ pub(super) fn notify_params() -> [&'static (dyn ToSql + Sync); 1] {
 /// and last position, and mark the Idempotency-Keys of keyed appends (none
 /// on the usual path: the arrays are empty, and no round trip is added for
 /// them). Returns the position before the first event and the hashes.
-///
-/// The head row is read `FOR UPDATE` rather than through the `UPDATE`'s
-/// `RETURNING`, which gives only the new hash; waiting on another append's
-/// lock, both see the row as that append committed it.
 pub(super) const WRITE_EVENTS: &str = "
     WITH RECURSIVE locked AS (
-        SELECT position AS base, hash AS prev FROM event_log_head FOR UPDATE
+        -- One row; saying so keeps the planner's estimates of what joins it
+        -- small (unbounded, they grow past JIT compilation's threshold).
+        SELECT position AS base, hash AS prev FROM event_log_head LIMIT 1
     ), chain (o, hash) AS (
         SELECT 0::bigint, prev FROM locked
         UNION ALL

@@ -38,7 +38,8 @@ use tokio_postgres::Statement;
 use uuid::Uuid;
 
 use super::append::{
-    notify_params, Rows, Snapshots, Written, NOTIFY_HEAD, WRITE_EVENTS, WRITE_SNAPSHOTS,
+    notify_params, Rows, Snapshots, Written, LOCK_HEAD, NOTIFY_HEAD, WRITE_EVENTS,
+    WRITE_SNAPSHOTS,
 };
 use crate::event_store::{Append, Committed};
 use crate::stream::apply_all;
@@ -294,6 +295,7 @@ struct Statements {
     new_streams: Statement,
     counters: Statement,
     snapshots: Statement,
+    lock_head: Statement,
     write_events: Statement,
     notify: Statement,
 }
@@ -306,9 +308,10 @@ impl Statements {
             client.prepare_cached(PROJECT_VERSIONS),
             client.prepare_cached(NEW_STREAMS),
         )?;
-        let (counters, snapshots, write_events, notify) = futures::try_join!(
+        let (counters, snapshots, lock_head, write_events, notify) = futures::try_join!(
             client.prepare_cached(COUNTERS),
             client.prepare_cached(WRITE_SNAPSHOTS),
+            client.prepare_cached(LOCK_HEAD),
             client.prepare_cached(WRITE_EVENTS),
             client.prepare_cached(NOTIFY_HEAD),
         )?;
@@ -319,6 +322,7 @@ impl Statements {
             new_streams,
             counters,
             snapshots,
+            lock_head,
             write_events,
             notify,
         })
@@ -526,10 +530,11 @@ impl Plan {
             (self.snapshots.params(), self.rows.params(), notify_params());
         // Sent in this order, each on its first poll; the first error is the
         // one reported (responses come back in order).
-        let (_, _, _, row, _, ()) = futures::try_join!(
+        let (_, _, _, _, row, _, ()) = futures::try_join!(
             client.execute(&statements.new_streams, &new_params),
             client.execute(&statements.counters, &counter_params),
             client.execute(&statements.snapshots, &snapshots),
+            client.execute(&statements.lock_head, &[]),
             client.query_one(&statements.write_events, &rows),
             client.execute(&statements.notify, &notify),
             client.batch_execute("COMMIT"),
