@@ -28,16 +28,17 @@ pub async fn verify_embedded(dir: &Path, from: i64) -> anyhow::Result<()> {
 /// only on a terminal); prints a one-line summary when the chain is intact,
 /// else fails naming the first broken position.
 pub async fn verify_log(store: &dyn EventStore, from: i64) -> anyhow::Result<()> {
-    let head = store.head_position().await.context("reading the log head")?;
+    let head = store
+        .head_position()
+        .await
+        .context("reading the log head")?;
     if from > head.max(1) {
         bail!("--from {from} is past the log's head ({head})");
     }
     let bar = ProgressBar::new(u64::try_from(head - from + 1).unwrap_or(0));
     bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} events ({per_sec}, ETA {eta}) {msg}",
-        )
-        .context("the progress bar's template")?,
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, ETA {eta}) {msg}")
+            .context("the progress bar's template")?,
     );
     let start = from.max(1);
     let outcome = verify(store, start, |position| {
@@ -54,7 +55,10 @@ pub async fn verify_log(store: &dyn EventStore, from: i64) -> anyhow::Result<()>
             Ok(())
         }
         Err(Failure::Broken(broken)) => {
-            tracing::error!(position = broken.position(), "the log's hash chain is broken");
+            tracing::error!(
+                position = broken.position(),
+                "the log's hash chain is broken"
+            );
             bail!("the chain breaks at {broken}")
         }
         Err(Failure::Store(e)) => Err(e).context("reading the log"),

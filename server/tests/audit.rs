@@ -33,7 +33,11 @@ fn text(bytes: &[u8]) -> String {
 
 /// A project with a few tickets, comments and changes; returns the feed.
 async fn some_history(s: &Setup) -> Vec<Value> {
-    for title in ["Fix login bug", "Écrire la doc \"vite\"", "Add 😀 reactions"] {
+    for title in [
+        "Fix login bug",
+        "Écrire la doc \"vite\"",
+        "Add 😀 reactions",
+    ] {
         let ticket = s.ticket(title).await;
         let path = format!("/api/tickets/{ticket}");
         s.patch(&path, json!({ "priority": "high" })).await;
@@ -63,7 +67,10 @@ async fn an_intact_log_verifies_and_its_head_is_served_and_carried_by_every_even
     let head = s.get("/api/audit/head").await;
     assert_eq!(head.status.as_u16(), 200);
     let hash = last["hash"].as_str().expect("a hash on the feed item");
-    assert_eq!(head.body, json!({ "position": position_of(last), "hash": hash }));
+    assert_eq!(
+        head.body,
+        json!({ "position": position_of(last), "hash": hash })
+    );
     assert_eq!(
         text(&out.stdout).trim(),
         format!(
@@ -138,7 +145,12 @@ async fn tampered_log_is_named(
     );
     let after = (position + 2).to_string();
     let out = verify(&s, &["--from", &after]);
-    assert_eq!(out.status.success(), later_events_intact, "{}", text(&out.stderr));
+    assert_eq!(
+        out.status.success(),
+        later_events_intact,
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -138,7 +138,9 @@ impl<'a> Fields<'a> {
         head.extend_from_slice(b"\",\"metadata\":");
         write_canonical(&mut head, &serde_json::from_str(self.metadata.get())?)?;
         head.extend_from_slice(b",\"occurred_at\":\"");
-        let occurred_at = self.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true);
+        let occurred_at = self
+            .occurred_at
+            .to_rfc3339_opts(SecondsFormat::Micros, true);
         head.extend_from_slice(occurred_at.as_bytes());
         head.extend_from_slice(b"\",\"position\":");
 
@@ -291,7 +293,10 @@ impl fmt::Display for Break {
                 recorded.hash.map_or("none".to_string(), |h| h.to_string())
             ),
             Self::Unreadable { position, error } => {
-                write!(f, "position {position}: altered (its JSON is unreadable: {error})")
+                write!(
+                    f,
+                    "position {position}: altered (its JSON is unreadable: {error})"
+                )
             }
         }
     }
@@ -429,11 +434,11 @@ pub async fn verify(
     } else {
         let before = store.read_all(from - 2, 1).await?;
         match before.first() {
-            Some(e) if e.position == from - 1 => e.hash.ok_or(Failure::Broken(
-                Break::Unchained {
+            Some(e) if e.position == from - 1 => {
+                e.hash.ok_or(Failure::Broken(Break::Unchained {
                     position: e.position,
-                },
-            ))?,
+                }))?
+            }
             other => {
                 return Err(Failure::Broken(Break::Removed {
                     position: from - 1,

@@ -24,8 +24,8 @@ pub mod sqlite;
 mod stream;
 pub mod watch;
 
-pub use chain::{ChainHead, Hash};
 pub use accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
+pub use chain::{ChainHead, Hash};
 pub use error::StoreError;
 pub use event_store::{
     Append, AsOf, Committed, EventStore, Loaded, Metadata, ProjectSummary, RawJson, StoredEvent,

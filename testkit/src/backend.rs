@@ -145,7 +145,12 @@ impl Backend {
     /// on the event store, beneath the store's API.
     pub async fn run_sql(&self, postgres: &str, sqlite: &str) {
         match self {
-            Self::Postgres(db) => db.client().await.batch_execute(postgres).await.expect(postgres),
+            Self::Postgres(db) => db
+                .client()
+                .await
+                .batch_execute(postgres)
+                .await
+                .expect(postgres),
             Self::Sqlite { dir, .. } => {
                 let db = rusqlite::Connection::open(dir.path().join("events.db")).expect("open");
                 db.execute_batch(sqlite).expect(sqlite);

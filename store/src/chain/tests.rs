@@ -68,7 +68,11 @@ fn verify(events: &[StoredEvent], head: &ChainHead) -> Result<Verified, Break> {
 
 #[test]
 fn the_canonical_form_sorts_keys_at_every_depth_and_writes_no_whitespace() {
-    let e = event(3, r#"{"z": 1, "a": {"y": [{"b": 2, "a": 1}], "x": null}, "é": true, "m": "v"}"#, None);
+    let e = event(
+        3,
+        r#"{"z": 1, "a": {"y": [{"b": 2, "a": 1}], "x": null}, "é": true, "m": "v"}"#,
+        None,
+    );
     let text = String::from_utf8(canonical_bytes(&e).expect("canonical")).expect("UTF-8");
     assert_eq!(
         text,
@@ -122,7 +126,10 @@ fn hashes_chain_from_the_genesis_hash() {
     let shown = first.to_string();
     assert_eq!(shown.len(), 64);
     assert_eq!(shown.parse::<Hash>().expect("hex"), first);
-    assert_eq!(serde_json::to_string(&first).expect("json"), format!("\"{shown}\""));
+    assert_eq!(
+        serde_json::to_string(&first).expect("json"),
+        format!("\"{shown}\"")
+    );
 }
 
 fn log() -> Vec<StoredEvent> {
@@ -174,7 +181,10 @@ fn an_inserted_event_is_named() {
     assert_eq!(verify(&events, &head), Err(Break::Inserted { position: 3 }));
     // Without a hash at all.
     events[2].hash = None;
-    assert_eq!(verify(&events, &head), Err(Break::Unchained { position: 3 }));
+    assert_eq!(
+        verify(&events, &head),
+        Err(Break::Unchained { position: 3 })
+    );
 }
 
 #[test]
@@ -209,14 +219,19 @@ fn verifying_from_a_position_chains_from_the_hash_before_it() {
 #[test]
 fn the_python_script_recomputes_the_same_hashes() {
     let mut events = log();
-    events[1].data = raw(r#"{"title": "Fix \"login\" \u00e9 😀 \u0007", "nested": {"b": [1, {"d": 4, "c": 3}], "a": null}}"#);
+    events[1].data = raw(
+        r#"{"title": "Fix \"login\" \u00e9 😀 \u0007", "nested": {"b": [1, {"d": 4, "c": 3}], "a": null}}"#,
+    );
     events[3].seq = None;
     let events = chained(events);
     let mut lines = Vec::new();
     for e in &events {
         let mut object: serde_json::Map<String, Value> =
             serde_json::from_slice(&canonical_bytes(e).expect("canonical")).expect("object");
-        object.insert("hash".into(), Value::String(e.hash.expect("hash").to_string()));
+        object.insert(
+            "hash".into(),
+            Value::String(e.hash.expect("hash").to_string()),
+        );
         serde_json::to_writer(&mut lines, &object).expect("line");
         lines.push(b'\n');
     }
@@ -244,5 +259,32 @@ fn the_python_script_recomputes_the_same_hashes() {
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
         format!("verified 5 events, head 5 hash {head}")
+    );
+}
+
+/// What chaining adds to an append, per event: the canonical form of a
+/// typical ticket event and its hash. A measurement, not a check: run with
+/// `cargo test --release -p ticketflow-store --lib chain_cost -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn chain_cost() {
+    let e = event(
+        1,
+        r#"{"ticket_id": "0190f5a2-6c1e-7d2a-9b3c-4d5e6f708192", "number": 17, "key": "PROJ-17",
+            "title": "Fix the login page's redirect after a password change",
+            "description": "Users land on a 404 after changing their password from the settings page.",
+            "status_id": 1, "priority": "high", "assignee_id": null, "mentions": []}"#,
+        Some(17),
+    );
+    let rounds = 200_000u32;
+    let started = std::time::Instant::now();
+    let mut prev = Hash::GENESIS;
+    for _ in 0..rounds {
+        prev = event_hash(&prev, &e).expect("hash");
+    }
+    let per_event = started.elapsed() / rounds;
+    println!(
+        "canonical form + SHA-256: {per_event:?} per event ({} canonical bytes)",
+        canonical_bytes(&e).expect("bytes").len()
     );
 }

@@ -406,7 +406,11 @@ impl Rows {
     }
 
     /// The stored form of the events in `range`, once written.
-    pub(super) fn stored(&self, written: &Written, range: std::ops::Range<usize>) -> Vec<StoredEvent> {
+    pub(super) fn stored(
+        &self,
+        written: &Written,
+        range: std::ops::Range<usize>,
+    ) -> Vec<StoredEvent> {
         range
             .map(|i| StoredEvent {
                 position: written.base + self.offsets[i],

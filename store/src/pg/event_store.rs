@@ -10,10 +10,10 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{prepared, PgStore};
+use crate::chain::{ChainHead, Hash};
 use crate::event_store::{
     Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, RawJson, StoredEvent,
 };
-use crate::chain::{ChainHead, Hash};
 use crate::metrics;
 use crate::stream::{parse_role, EVENT_COLUMNS};
 use crate::StoreError;
@@ -201,12 +201,9 @@ impl EventStore for PgStore {
             let client = self.client().await?;
             // The row appends move: committed with their events, so it never
             // names an event a reader cannot see yet.
-            let row = prepared::query_one(
-                &client,
-                "SELECT position, hash FROM event_log_head",
-                &[],
-            )
-            .await?;
+            let row =
+                prepared::query_one(&client, "SELECT position, hash FROM event_log_head", &[])
+                    .await?;
             Ok(ChainHead {
                 position: row.try_get(0)?,
                 hash: hash_column(&row, 1)?,

@@ -38,8 +38,7 @@ use tokio_postgres::Statement;
 use uuid::Uuid;
 
 use super::append::{
-    notify_params, Rows, Snapshots, Written, LOCK_HEAD, NOTIFY_HEAD, WRITE_EVENTS,
-    WRITE_SNAPSHOTS,
+    notify_params, Rows, Snapshots, Written, LOCK_HEAD, NOTIFY_HEAD, WRITE_EVENTS, WRITE_SNAPSHOTS,
 };
 use crate::event_store::{Append, Committed};
 use crate::stream::apply_all;

@@ -84,11 +84,8 @@ async fn chain_log(client: &mut tokio_postgres::Client) -> Result<(), StoreError
         .await?;
         let reached = positions.last().copied().unwrap_or(after);
         if reached >= head_position {
-            tx.execute(
-                "UPDATE event_log_head SET hash = $1",
-                &[&prev.0.as_slice()],
-            )
-            .await?;
+            tx.execute("UPDATE event_log_head SET hash = $1", &[&prev.0.as_slice()])
+                .await?;
         }
         tx.commit().await?;
         tracing::info!(position = reached, head = head_position, "chained the log");

@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use super::events::{chain_head, head_position, query_events};
 use super::{append, from_micros, SqliteStore};
+use crate::chain::ChainHead;
 use crate::event_store::{
     Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, StoredEvent,
 };
-use crate::chain::ChainHead;
 use crate::metrics;
 use crate::stream::parse_role;
 use crate::StoreError;

@@ -39,7 +39,9 @@ fn hash_column(row: &Row<'_>, column: usize) -> Result<Option<Hash>, StoreError>
 pub(super) fn chain_head(conn: &Connection) -> Result<ChainHead, StoreError> {
     let last = conn
         .prepare_cached("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")?
-        .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)))
+        .query_row([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+        })
         .optional()?;
     Ok(match last {
         None => ChainHead {
