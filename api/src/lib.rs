@@ -6,6 +6,7 @@
 //! aggregate, lets the domain decide, and appends. Each handler carries its
 //! OpenAPI description (`#[utoipa::path]`), served with a docs UI ([`docs`]).
 
+mod audit;
 mod auth;
 mod consistency;
 mod cors;
@@ -81,6 +82,7 @@ fn operations() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::read_all))
         .routes(routes!(notifications::read))
+        .routes(routes!(audit::head))
 }
 
 /// The OpenAPI description of the routes under `/api`, in its frame

@@ -35,6 +35,7 @@ const BEARER: &str = "bearer";
         (name = "projects", description = "Projects, their members and announcements"),
         (name = "tickets", description = "Tickets, comments, history and the events feed"),
         (name = "notifications", description = "The caller's notifications"),
+        (name = "audit", description = "The event log's hash chain"),
         (name = "realtime", description = "WebSocket handshakes (GET with Upgrade)"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
     ),

@@ -10,7 +10,7 @@ use ticketflow_domain::project::{Member, Project, Role, Status};
 use ticketflow_domain::ticket::{Priority, Ticket};
 use ticketflow_domain::Actor;
 use ticketflow_projections::queries::Comment;
-use ticketflow_store::{ProjectSummary, RawJson, StoredEvent, User};
+use ticketflow_store::{Hash, ProjectSummary, RawJson, StoredEvent, User};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -206,6 +206,10 @@ pub struct HistoryItem<'a> {
     /// The event's fields; their layout is the event type's at `schema_version`.
     data: Value,
     event_id: Uuid,
+    /// The event's link in the log's hash chain (docs/audit.md): 64 lowercase
+    /// hex digits; null on an event stored without one.
+    #[schema(value_type = Option<String>, required)]
+    hash: Option<Hash>,
     occurred_at: DateTime<Utc>,
     position: i64,
     schema_version: i32,
@@ -220,6 +224,7 @@ pub fn history_item(e: &StoredEvent) -> HistoryItem<'_> {
         actor: &e.actor,
         data: data(&e.data),
         event_id: e.event_id,
+        hash: e.hash,
         occurred_at: e.occurred_at,
         position: e.position,
         schema_version: e.schema_version,
@@ -236,6 +241,10 @@ pub struct FeedItem<'a> {
     /// The event's fields; their layout is the event type's at `schema_version`.
     data: Value,
     event_id: Uuid,
+    /// The event's link in the log's hash chain (docs/audit.md): 64 lowercase
+    /// hex digits; null on an event stored without one.
+    #[schema(value_type = Option<String>, required)]
+    hash: Option<Hash>,
     occurred_at: DateTime<Utc>,
     position: i64,
     project_id: Uuid,
@@ -255,6 +264,7 @@ pub fn feed_item(e: &StoredEvent) -> FeedItem<'_> {
         actor: &e.actor,
         data: data(&e.data),
         event_id: e.event_id,
+        hash: e.hash,
         occurred_at: e.occurred_at,
         position: e.position,
         project_id: e.project_id,

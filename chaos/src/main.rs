@@ -225,6 +225,7 @@ async fn verify_all(
         .map(|o| o.clone())
         .unwrap_or_default();
     findings.commands = verify::commands(&db, &outcomes).await?;
+    findings.chain = verify::chain(bin, &chaos.pg.url(DATABASE)).await?;
     findings.sockets = verify::sockets(&logs, &verify::heads(&db).await?);
     findings.stream = verify::stream(&db, &chaos.nats.url(), STREAM).await?;
     chaos.servers.stop_all().await?;

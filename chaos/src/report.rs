@@ -155,6 +155,7 @@ impl Report {
         let _ = writeln!(md, "\n## Violations\n");
         let checks = [
             ("commands", &self.findings.commands),
+            ("chain", &self.findings.chain),
             ("stream", &self.findings.stream),
             ("read models", &self.findings.read_models),
             ("sockets", &self.findings.sockets),

@@ -20,6 +20,8 @@ use crate::sockets::{Channel, Client, Log};
 #[derive(Debug, Default, Serialize)]
 pub struct Findings {
     pub commands: Vec<String>,
+    /// The log's hash chain, as `ticketflow audit verify` finds it.
+    pub chain: Vec<String>,
     pub stream: Vec<String>,
     pub read_models: Vec<String>,
     pub sockets: Vec<String>,
@@ -29,6 +31,7 @@ pub struct Findings {
 impl Findings {
     pub fn total(&self) -> usize {
         self.commands.len()
+            + self.chain.len()
             + self.stream.len()
             + self.read_models.len()
             + self.sockets.len()
@@ -219,6 +222,25 @@ pub async fn rebuild_copy(
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(copy)
+}
+
+/// The log's hash chain, recomputed by the server's own command: appends
+/// under faults must still have chained every event.
+pub async fn chain(bin: &Path, url: &str) -> anyhow::Result<Vec<String>> {
+    let out = tokio::process::Command::new(bin)
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", url)
+        .output()
+        .await?;
+    if out.status.success() {
+        return Ok(Vec::new());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Ok(vec![stderr
+        .lines()
+        .last()
+        .unwrap_or("audit verify failed")
+        .to_string()])
 }
 
 /// The heads of every channel with seqs, from the database.

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use rand::RngCore;
+mod audit_cli;
 mod health_cli;
 mod lifecycle;
 mod logging;
@@ -88,6 +89,32 @@ enum Command {
     /// Ask a running server whether it is up (/healthz) or ready (/readyz);
     /// exit 0 if so (for container health checks).
     Health(health_cli::HealthArgs),
+    /// Check the event log's hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The embedded mode's data directory (used without DATABASE_URL).
+        #[arg(
+            long,
+            global = true,
+            env = "TICKETFLOW_DATA_DIR",
+            default_value = "./ticketflow-data"
+        )]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain and name the first position where it breaks
+    /// (exit 1); exit 0 with a summary when it is intact.
+    Verify {
+        /// Start at this position, chaining from the stored hash before it.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+        from: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -226,6 +253,14 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Health(args) => health_cli::run(args).await,
+        Command::Audit {
+            command: AuditCommand::Verify { from },
+            database,
+            data_dir,
+        } => match database.database_url {
+            None => audit_cli::verify_embedded(&data_dir, from).await,
+            Some(_) => audit_cli::verify_log(&connect(&database).await?, from).await,
+        },
     }
 }
 

@@ -12,6 +12,7 @@ use ticketflow_domain::ticket::{Ticket, TicketEvent};
 use tokio_postgres::types::{to_sql_checked, IsNull, Json, ToSql, Type};
 use uuid::Uuid;
 
+use crate::chain::{ChainHead, Hash};
 use crate::StoreError;
 
 /// A snapshot is written whenever a stream's version crosses a multiple of
@@ -97,6 +98,10 @@ pub struct StoredEvent {
     pub actor: Actor,
     pub occurred_at: DateTime<Utc>,
     pub metadata: RawJson,
+    /// The event's link in the log's hash chain (see [`crate::chain`]); none
+    /// on an event written without one (not through an append).
+    #[serde(default)]
+    pub hash: Option<Hash>,
 }
 
 /// JSON text kept as text: an event's data and metadata go from the log to
@@ -297,6 +302,10 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The position of the newest committed event.
     async fn head_position(&self) -> Result<i64, StoreError>;
+
+    /// The newest committed event's position and hash, as the log records
+    /// them (PostgreSQL: its head row; SQLite: its last event).
+    async fn chain_head(&self) -> Result<ChainHead, StoreError>;
 
     /// The caller's role in a project, `None` when not a member.
     async fn membership(&self, project_id: Uuid, user_id: Uuid)

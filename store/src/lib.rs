@@ -14,6 +14,7 @@
 //!   gap-free number, in the appending transaction.
 
 mod accounts;
+pub mod chain;
 mod error;
 mod event_store;
 mod idempotency;
@@ -24,6 +25,7 @@ mod stream;
 pub mod watch;
 
 pub use accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
+pub use chain::{ChainHead, Hash};
 pub use error::StoreError;
 pub use event_store::{
     Append, AsOf, Committed, EventStore, Loaded, Metadata, ProjectSummary, RawJson, StoredEvent,

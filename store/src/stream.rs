@@ -11,7 +11,7 @@ use ticketflow_domain::ticket::Ticket;
 /// An event row's columns, in the order both backends' row decoders read
 /// them.
 pub(crate) const EVENT_COLUMNS: &str = "position, event_id, stream_id, stream_type, project_id, \
-     version, seq, event_type, schema_version, data, metadata, occurred_at";
+     version, seq, event_type, schema_version, data, metadata, occurred_at, hash";
 
 /// What differs between the two kinds of stream when loading and appending.
 pub(crate) trait StreamKind:

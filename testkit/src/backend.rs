@@ -141,6 +141,23 @@ impl Backend {
         .get(0)
     }
 
+    /// Runs `postgres` or `sqlite` (SQL statements in the backend's dialect)
+    /// on the event store, beneath the store's API.
+    pub async fn run_sql(&self, postgres: &str, sqlite: &str) {
+        match self {
+            Self::Postgres(db) => db
+                .client()
+                .await
+                .batch_execute(postgres)
+                .await
+                .expect(postgres),
+            Self::Sqlite { dir, .. } => {
+                let db = rusqlite::Connection::open(dir.path().join("events.db")).expect("open");
+                db.execute_batch(sqlite).expect(sqlite);
+            }
+        }
+    }
+
     fn sqlite_store(&self) -> SqliteStore {
         let Self::Sqlite { dir, open } = self else {
             panic!("not an SQLite backend");

@@ -374,6 +374,23 @@ impl TestServer {
         }
     }
 
+    /// Runs `postgres` or `sqlite` (SQL statements, in the dialect of the
+    /// server's event store) on the store beneath the API, as someone with
+    /// write access to the database could.
+    pub async fn run_sql(&self, postgres: &str, sqlite: &str) {
+        match &self.home {
+            Home::Services(home) => {
+                let client = home.db.client().await;
+                client.batch_execute(postgres).await.expect(postgres);
+            }
+            Home::Embedded { dir } => {
+                let db =
+                    rusqlite::Connection::open(dir.path().join(DataDir::EVENTS_DB)).expect("open");
+                db.execute_batch(sqlite).expect(sqlite);
+            }
+        }
+    }
+
     /// Drops every stored Idempotency-Key response, as if each keyed request
     /// had died between committing its command and storing its response.
     pub async fn forget_idempotent_responses(&self) {

@@ -98,6 +98,8 @@ export interface HistoryItem {
   actor: UserRef;
   occurred_at: Timestamp;
   data: EventData;
+  /** The event's link in the log's hash chain (docs/audit.md): 64 hex digits. */
+  hash: string | null;
 }
 
 export interface FeedEvent {
@@ -110,6 +112,8 @@ export interface FeedEvent {
   actor: UserRef;
   occurred_at: Timestamp;
   data: EventData;
+  /** The event's link in the log's hash chain (docs/audit.md): 64 hex digits. */
+  hash: string | null;
 }
 
 export type NotificationType =

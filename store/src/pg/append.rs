@@ -25,6 +25,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::{taken, PgStore};
+use crate::chain::{Fields, Hash};
 use crate::event_store::{Append, Committed, RawJson, StoredEvent};
 use crate::stream::{apply_all, role_name, snapshot_due, StreamKind};
 use crate::StoreError;
@@ -167,11 +168,11 @@ async fn commit_unsequenced<A: StreamKind>(
     let mut rows = Rows::default();
     let seqs = vec![None; events.len()];
     rows.push::<A>(stream_id, project_id, expected, &events, &seqs, &metadata)?;
-    let base = rows.write(&tx).await?;
+    let written = rows.write(&tx).await?;
     tx.commit().await?;
     Ok(Committed {
         state,
-        events: rows.stored(base, 0..events.len()),
+        events: rows.stored(&written, 0..events.len()),
     })
 }
 
@@ -273,6 +274,10 @@ pub(super) struct Rows {
     metadata: Vec<RawJson>,
     actors: Vec<Actor>,
     occurred_at: Vec<DateTime<Utc>>,
+    /// Each event's canonical bytes before and after its position (see
+    /// [`crate::chain`]), which [`WRITE_EVENTS`] chains once it holds the
+    /// head row.
+    canonical: (Vec<Vec<u8>>, Vec<Vec<u8>>),
     /// Per appended stream: its id, new version and last event's offset.
     streams: (Vec<Uuid>, Vec<i64>, Vec<i64>),
     marks: Marks,
@@ -305,20 +310,37 @@ impl Rows {
         metadata: &crate::Metadata,
     ) -> Result<(), StoreError> {
         for (i, (event, seq)) in events.iter().zip(seqs).enumerate() {
+            let data = RawJson::from(event.data()?);
+            let stored_metadata = metadata.stored(&event.meta.actor)?;
+            let fields = Fields {
+                data: data.get(),
+                event_id: Uuid::now_v7(),
+                metadata: stored_metadata.get(),
+                occurred_at: event.meta.occurred_at,
+                project_id,
+                schema_version: event.payload.schema_version() as i32,
+                seq: *seq,
+                stream_id,
+                stream_type: A::STREAM_TYPE,
+                event_type: event.payload.event_type(),
+                version: expected + 1 + i as i64,
+            };
+            let (head, tail) = fields.canonical_parts()?;
+            self.canonical.0.push(head);
+            self.canonical.1.push(tail);
             self.offsets.push(self.len() as i64 + 1);
-            self.event_ids.push(Uuid::now_v7());
+            self.event_ids.push(fields.event_id);
             self.stream_ids.push(stream_id);
             self.stream_types.push(A::STREAM_TYPE);
             self.project_ids.push(project_id);
-            self.versions.push(expected + 1 + i as i64);
+            self.versions.push(fields.version);
             self.seqs.push(*seq);
-            self.types.push(event.payload.event_type().to_string());
-            self.schema_versions
-                .push(event.payload.schema_version() as i32);
-            self.data.push(RawJson::from(event.data()?));
-            self.metadata.push(metadata.stored(&event.meta.actor)?);
+            self.types.push(fields.event_type.to_string());
+            self.schema_versions.push(fields.schema_version);
             self.actors.push(event.meta.actor.clone());
             self.occurred_at.push(event.meta.occurred_at);
+            self.data.push(data);
+            self.metadata.push(stored_metadata);
         }
         let new_version = expected + events.len() as i64;
         self.streams.0.push(stream_id);
@@ -338,22 +360,25 @@ impl Rows {
     /// Takes positions from the head row (held until commit, lock order step
     /// 3), inserts the events, moves each stream's version and last position,
     /// and notifies watchers (delivered at commit, so a watcher never hears of
-    /// an uncommitted event). Returns the position before the first event.
-    pub(super) async fn write(&self, tx: &Transaction<'_>) -> Result<i64, tokio_postgres::Error> {
+    /// an uncommitted event).
+    pub(super) async fn write(&self, tx: &Transaction<'_>) -> Result<Written, StoreError> {
+        let lock = tx.prepare_cached(LOCK_HEAD);
         let write = tx.prepare_cached(WRITE_EVENTS);
         let notify = tx.prepare_cached(NOTIFY_HEAD);
-        let (write, notify) = futures::try_join!(write, notify)?;
+        let (lock, write, notify) = futures::try_join!(lock, write, notify)?;
         let (params, notify_params) = (self.params(), notify_params());
-        // Pipelined: the notification reads the head this statement moved.
-        let (base, _) = futures::try_join!(
+        // Pipelined: the write reads the head row once it is locked, the
+        // notification the head the write moved.
+        let (_, row, _) = futures::try_join!(
+            tx.execute(&lock, &[]),
             tx.query_one(&write, &params),
             tx.execute(&notify, &notify_params),
         )?;
-        Ok(base.get(0))
+        Written::from_row(&row)
     }
 
     /// The parameters of [`WRITE_EVENTS`].
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 20] {
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 22] {
         [
             &self.offsets,
             &self.event_ids,
@@ -375,14 +400,20 @@ impl Rows {
             &self.marks.stream_ids,
             &self.marks.from_versions,
             &self.marks.to_versions,
+            &self.canonical.0,
+            &self.canonical.1,
         ]
     }
 
-    /// The stored form of the events in `range`, once `base` is known.
-    pub(super) fn stored(&self, base: i64, range: std::ops::Range<usize>) -> Vec<StoredEvent> {
+    /// The stored form of the events in `range`, once written.
+    pub(super) fn stored(
+        &self,
+        written: &Written,
+        range: std::ops::Range<usize>,
+    ) -> Vec<StoredEvent> {
         range
             .map(|i| StoredEvent {
-                position: base + self.offsets[i],
+                position: written.base + self.offsets[i],
                 event_id: self.event_ids[i],
                 stream_id: self.stream_ids[i],
                 stream_type: self.stream_types[i].to_string(),
@@ -395,8 +426,29 @@ impl Rows {
                 actor: self.actors[i].clone(),
                 occurred_at: self.occurred_at[i],
                 metadata: self.metadata[i].clone(),
+                hash: written.hashes.get(i).copied().flatten(),
             })
             .collect()
+    }
+}
+
+/// What [`WRITE_EVENTS`] assigned: the position before the first event,
+/// and each event's hash (none while the log is not chained yet).
+pub(super) struct Written {
+    base: i64,
+    hashes: Vec<Option<Hash>>,
+}
+
+impl Written {
+    pub(super) fn from_row(row: &tokio_postgres::Row) -> Result<Self, StoreError> {
+        let hashes: Vec<Option<&[u8]>> = row.try_get(1)?;
+        Ok(Self {
+            base: row.try_get(0)?,
+            hashes: hashes
+                .into_iter()
+                .map(|h| h.map(Hash::from_slice).transpose())
+                .collect::<Result<_, _>>()?,
+        })
     }
 }
 
@@ -409,26 +461,53 @@ pub(super) fn notify_params() -> [&'static (dyn ToSql + Sync); 1] {
     [&super::watch::EVENTS_CHANNEL]
 }
 
+/// Takes the head row (lock order step 3) in a statement of its own, sent
+/// just before [`WRITE_EVENTS`] in the same round trip: the write then
+/// starts (and takes its snapshot) once the row is this transaction's, and
+/// reads the head's position and hash as the previous append committed
+/// them.
+pub(super) const LOCK_HEAD: &str = "SELECT 1 FROM event_log_head FOR UPDATE";
+
 /// One statement, so the head row is held for as short a time as possible:
-/// take as many positions as there are offsets, insert the events at those
-/// offsets, move each stream to its new version and last position, and mark
-/// the Idempotency-Keys of keyed appends (none on the usual path: the arrays
-/// are empty, and no round trip is added for them).
+/// read the head row (locked by [`LOCK_HEAD`]), chain the events from its
+/// hash (each event's canonical
+/// bytes are the two parts given around its position's digits, see
+/// [`crate::chain`]; a NULL head hash, a log not chained yet, gives NULLs),
+/// take as many positions as there are offsets and move the head's hash on,
+/// insert the events at those offsets, move each stream to its new version
+/// and last position, and mark the Idempotency-Keys of keyed appends (none
+/// on the usual path: the arrays are empty, and no round trip is added for
+/// them). Returns the position before the first event and the hashes.
 pub(super) const WRITE_EVENTS: &str = "
-    WITH head AS (
-        UPDATE event_log_head SET position = position + cardinality($1::bigint[])
-            RETURNING position - cardinality($1::bigint[]) AS base
+    WITH RECURSIVE locked AS (
+        -- One row; saying so keeps the planner's estimates of what joins it
+        -- small (unbounded, they grow past JIT compilation's threshold).
+        SELECT position AS base, hash AS prev FROM event_log_head LIMIT 1
+    ), chain (o, hash) AS (
+        SELECT 0::bigint, prev FROM locked
+        UNION ALL
+        SELECT c.o + 1, sha256(c.hash || ($21::bytea[])[c.o + 1]
+                               || convert_to((locked.base + c.o + 1)::text, 'UTF8')
+                               || ($22::bytea[])[c.o + 1])
+        FROM chain c, locked WHERE c.o < cardinality($1::bigint[])
+    ), head AS (
+        UPDATE event_log_head SET position = locked.base + cardinality($1::bigint[]),
+            hash = (SELECT hash FROM chain WHERE o = cardinality($1::bigint[]))
+        FROM locked
+        RETURNING locked.base
     ), inserted AS (
         INSERT INTO events (position, event_id, stream_id, stream_type, project_id, version,
-            seq, event_type, schema_version, data, metadata, occurred_at)
-        SELECT head.base + u.o, u.id, u.sid, u.st, u.pid, u.v, u.s, u.t, u.sv, u.d, u.m, u.oa
-        FROM head, UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[],
+            seq, event_type, schema_version, data, metadata, occurred_at, hash)
+        SELECT locked.base + u.o, u.id, u.sid, u.st, u.pid, u.v, u.s, u.t, u.sv, u.d, u.m, u.oa,
+            chain.hash
+        FROM locked, UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[],
                           $6::bigint[], $7::bigint[], $8::text[], $9::int[], $10::jsonb[],
                           $11::jsonb[], $12::timestamptz[])
              AS u(o, id, sid, st, pid, v, s, t, sv, d, m, oa)
+             JOIN chain ON chain.o = u.o
     ), moved AS (
-        UPDATE streams s SET version = u.v, last_position = head.base + u.o
-        FROM head, UNNEST($13::uuid[], $14::bigint[], $15::bigint[]) AS u(id, v, o)
+        UPDATE streams s SET version = u.v, last_position = locked.base + u.o
+        FROM locked, UNNEST($13::uuid[], $14::bigint[], $15::bigint[]) AS u(id, v, o)
         -- The ANY gives the planner an index path: joined to an UNNEST it
         -- would otherwise scan and hash the whole streams table every batch.
         WHERE s.stream_id = u.id AND s.stream_id = ANY($13)
@@ -438,4 +517,4 @@ pub(super) const WRITE_EVENTS: &str = "
              AS u(uid, key, sid, f, t)
         WHERE k.user_id = u.uid AND k.key = u.key AND k.user_id = ANY($16)
     )
-    SELECT base FROM head";
+    SELECT base, ARRAY(SELECT hash FROM chain WHERE o > 0 ORDER BY o) FROM head";

@@ -10,6 +10,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{prepared, PgStore};
+use crate::chain::{ChainHead, Hash};
 use crate::event_store::{
     Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, RawJson, StoredEvent,
 };
@@ -33,7 +34,14 @@ pub(super) fn stored_event(row: &Row) -> Result<StoredEvent, StoreError> {
         actor: metadata.actor()?,
         metadata,
         occurred_at: row.try_get(11)?,
+        hash: hash_column(row, 12)?,
     })
+}
+
+/// A nullable `bytea` hash column.
+pub(super) fn hash_column(row: &Row, column: usize) -> Result<Option<Hash>, StoreError> {
+    let bytes: Option<&[u8]> = row.try_get(column)?;
+    bytes.map(Hash::from_slice).transpose()
 }
 
 /// A `jsonb` column as its text, unparsed.
@@ -184,6 +192,22 @@ impl EventStore for PgStore {
             )
             .await?;
             Ok(row.get(0))
+        })
+        .await
+    }
+
+    async fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        self.bounded(async move {
+            let client = self.client().await?;
+            // The row appends move: committed with their events, so it never
+            // names an event a reader cannot see yet.
+            let row =
+                prepared::query_one(&client, "SELECT position, hash FROM event_log_head", &[])
+                    .await?;
+            Ok(ChainHead {
+                position: row.try_get(0)?,
+                hash: hash_column(&row, 1)?,
+            })
         })
         .await
     }

@@ -37,7 +37,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 use uuid::Uuid;
 
-use super::append::{notify_params, Rows, Snapshots, NOTIFY_HEAD, WRITE_EVENTS, WRITE_SNAPSHOTS};
+use super::append::{
+    notify_params, Rows, Snapshots, Written, LOCK_HEAD, NOTIFY_HEAD, WRITE_EVENTS, WRITE_SNAPSHOTS,
+};
 use crate::event_store::{Append, Committed};
 use crate::stream::apply_all;
 use crate::StoreError;
@@ -243,11 +245,11 @@ async fn try_commit(pool: &Pool, batch: &[Queued]) -> Result<Vec<Outcome>, Faile
         connection.release();
         return Ok(planned.into_iter().map(|p| p.map(Planned::empty)).collect());
     }
-    let base = plan.write_and_commit(client, &statements).await?;
+    let written = plan.write_and_commit(client, &statements).await?;
     connection.release();
     planned
         .into_iter()
-        .map(|p| p.and_then(|p| p.committed(&plan.rows, base)))
+        .map(|p| p.and_then(|p| p.committed(&plan.rows, &written)))
         .map(Ok)
         .collect()
 }
@@ -292,6 +294,7 @@ struct Statements {
     new_streams: Statement,
     counters: Statement,
     snapshots: Statement,
+    lock_head: Statement,
     write_events: Statement,
     notify: Statement,
 }
@@ -304,9 +307,10 @@ impl Statements {
             client.prepare_cached(PROJECT_VERSIONS),
             client.prepare_cached(NEW_STREAMS),
         )?;
-        let (counters, snapshots, write_events, notify) = futures::try_join!(
+        let (counters, snapshots, lock_head, write_events, notify) = futures::try_join!(
             client.prepare_cached(COUNTERS),
             client.prepare_cached(WRITE_SNAPSHOTS),
+            client.prepare_cached(LOCK_HEAD),
             client.prepare_cached(WRITE_EVENTS),
             client.prepare_cached(NOTIFY_HEAD),
         )?;
@@ -317,6 +321,7 @@ impl Statements {
             new_streams,
             counters,
             snapshots,
+            lock_head,
             write_events,
             notify,
         })
@@ -426,10 +431,10 @@ impl Planned {
         }
     }
 
-    fn committed(self, rows: &Rows, base: i64) -> Outcome {
+    fn committed(self, rows: &Rows, written: &Written) -> Outcome {
         Ok(Committed {
             state: self.state,
-            events: rows.stored(base, self.events),
+            events: rows.stored(written, self.events),
         })
     }
 }
@@ -507,14 +512,13 @@ impl Plan {
 
     /// Writes everything and commits, in one round trip: new streams,
     /// counters and snapshots, then the events (taking the head row, step 3)
-    /// and the watchers' notification. Returns the position before the
-    /// first event. If any statement fails, the ones after it fail too and
-    /// `COMMIT` rolls back.
+    /// and the watchers' notification. If any statement fails, the ones
+    /// after it fail too and `COMMIT` rolls back.
     async fn write_and_commit(
         &self,
         client: &Object,
         statements: &Statements,
-    ) -> Result<i64, Failed> {
+    ) -> Result<Written, Failed> {
         let moved = self.locked.projects.iter().filter(|(_, c)| c.moved);
         let ids: Vec<Uuid> = moved.clone().map(|(id, _)| *id).collect();
         let seqs: Vec<i64> = moved.clone().map(|(_, c)| c.last_seq).collect();
@@ -525,14 +529,15 @@ impl Plan {
             (self.snapshots.params(), self.rows.params(), notify_params());
         // Sent in this order, each on its first poll; the first error is the
         // one reported (responses come back in order).
-        let (_, _, _, base, _, ()) = futures::try_join!(
+        let (_, _, _, _, row, _, ()) = futures::try_join!(
             client.execute(&statements.new_streams, &new_params),
             client.execute(&statements.counters, &counter_params),
             client.execute(&statements.snapshots, &snapshots),
+            client.execute(&statements.lock_head, &[]),
             client.query_one(&statements.write_events, &rows),
             client.execute(&statements.notify, &notify),
             client.batch_execute("COMMIT"),
         )?;
-        Ok(base.try_get(0)?)
+        Ok(Written::from_row(&row)?)
     }
 }

@@ -15,6 +15,7 @@ use ticketflow_domain::ticket::{Ticket, TicketEvent, TicketPayload};
 use uuid::Uuid;
 
 use super::{json, micros, taken};
+use crate::chain::event_hash;
 use crate::event_store::{Append, Committed, Metadata, RawJson, StoredEvent};
 use crate::stream::{apply_all, role_name, snapshot_due, StreamKind};
 use crate::{CommandKey, StoreError};
@@ -241,8 +242,10 @@ struct Stream {
     expected: i64,
 }
 
-/// Inserts the events at the next positions, moves the stream to its new
-/// version and last position, and returns the events as stored.
+/// Inserts the events at the next positions, chained from the last event's
+/// hash (none while the log is not chained: no hashes then), moves the
+/// stream to its new version and last position, and returns the events as
+/// stored.
 fn write_events<A: StreamKind>(
     conn: &Connection,
     stream: Stream,
@@ -250,16 +253,17 @@ fn write_events<A: StreamKind>(
     seqs: &[Option<i64>],
     metadata: &Metadata,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let head = super::events::head_position(conn)?;
+    let head = super::events::chain_head(conn)?;
+    let mut prev = head.hash;
     let mut insert = conn.prepare_cached(
         "INSERT INTO events (position, event_id, stream_id, stream_type, project_id, version,
-             seq, event_type, schema_version, data, metadata, occurred_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             seq, event_type, schema_version, data, metadata, occurred_at, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
     let mut stored = Vec::with_capacity(events.len());
     for (i, (event, seq)) in events.iter().zip(seqs).enumerate() {
-        let e = StoredEvent {
-            position: head + 1 + i as i64,
+        let mut e = StoredEvent {
+            position: head.position + 1 + i as i64,
             event_id: Uuid::now_v7(),
             stream_id: stream.stream_id,
             stream_type: A::STREAM_TYPE.to_string(),
@@ -272,7 +276,10 @@ fn write_events<A: StreamKind>(
             actor: event.meta.actor.clone(),
             occurred_at: event.meta.occurred_at,
             metadata: metadata.stored(&event.meta.actor)?,
+            hash: None,
         };
+        e.hash = prev.map(|prev| event_hash(&prev, &e)).transpose()?;
+        prev = e.hash;
         insert.execute(params![
             e.position,
             e.event_id,
@@ -286,6 +293,7 @@ fn write_events<A: StreamKind>(
             e.data.text(),
             e.metadata.text(),
             micros(e.occurred_at),
+            e.hash.map(|h| h.0),
         ])?;
         stored.push(e);
     }

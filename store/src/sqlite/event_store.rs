@@ -8,8 +8,9 @@ use ticketflow_domain::project::{Project, ProjectEvent, Role};
 use ticketflow_domain::ticket::{Ticket, TicketEvent};
 use uuid::Uuid;
 
-use super::events::{head_position, query_events};
+use super::events::{chain_head, head_position, query_events};
 use super::{append, from_micros, SqliteStore};
+use crate::chain::ChainHead;
 use crate::event_store::{
     Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, StoredEvent,
 };
@@ -150,6 +151,10 @@ impl EventStore for SqliteStore {
 
     async fn head_position(&self) -> Result<i64, StoreError> {
         self.readers.read(|conn| head_position(conn)).await
+    }
+
+    async fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        self.readers.read(|conn| chain_head(conn)).await
     }
 
     async fn membership(

@@ -1,9 +1,10 @@
 //! Reading event rows: what loading, appending and the trait implementation
 //! all need of the `events` table.
 
-use rusqlite::{Connection, Params, Row};
+use rusqlite::{Connection, OptionalExtension, Params, Row};
 
 use super::from_micros;
+use crate::chain::{ChainHead, Hash};
 use crate::event_store::{RawJson, StoredEvent};
 use crate::stream::EVENT_COLUMNS;
 use crate::StoreError;
@@ -24,6 +25,33 @@ pub(super) fn stored_event(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
         actor: metadata.actor()?,
         metadata,
         occurred_at: from_micros(row.get(11)?)?,
+        hash: hash_column(row, 12)?,
+    })
+}
+
+/// A nullable BLOB hash column.
+fn hash_column(row: &Row<'_>, column: usize) -> Result<Option<Hash>, StoreError> {
+    let bytes: Option<Vec<u8>> = row.get(column)?;
+    bytes.as_deref().map(Hash::from_slice).transpose()
+}
+
+/// The chain's head: the last event's position and hash.
+pub(super) fn chain_head(conn: &Connection) -> Result<ChainHead, StoreError> {
+    let last = conn
+        .prepare_cached("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")?
+        .query_row([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+        })
+        .optional()?;
+    Ok(match last {
+        None => ChainHead {
+            position: 0,
+            hash: Some(Hash::GENESIS),
+        },
+        Some((position, hash)) => ChainHead {
+            position,
+            hash: hash.as_deref().map(Hash::from_slice).transpose()?,
+        },
     })
 }
 

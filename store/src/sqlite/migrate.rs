@@ -2,7 +2,10 @@
 //! `migrations/sqlite/events/`, embedded, applied in order and counted in
 //! `PRAGMA user_version` (refinery does not support this rusqlite).
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use super::events::query_events;
+use crate::chain::{event_hash, Hash};
 
 use crate::StoreError;
 
@@ -21,7 +24,17 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "003_revocation_indexes",
         include_str!("../../../migrations/sqlite/events/003_revocation_indexes.sql"),
     ),
+    (
+        "004_hash_chain",
+        include_str!("../../../migrations/sqlite/events/004_hash_chain.sql"),
+    ),
 ];
+
+/// The migration that adds the hash chain: the events written before it are
+/// chained right after it, in its transaction.
+const HASH_CHAIN: usize = 4;
+/// Events read and chained at a time.
+const CHAIN_BATCH: i64 = 10_000;
 
 /// Applies the pending migrations in one transaction, so a crash midway
 /// leaves the file as it was. The immediate transaction takes the write lock
@@ -36,15 +49,40 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             MIGRATIONS.len()
         )));
     }
-    for (name, sql) in &MIGRATIONS[applied..] {
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Unavailable(format!("migration {name} failed: {e}")))?;
+        if i + 1 == HASH_CHAIN {
+            chain_log(&tx)?;
+        }
         tracing::info!(migration = name, "applied migration");
     }
     // PRAGMA takes no bound parameters; the value is our own count.
     tx.execute_batch(&format!("PRAGMA user_version = {}", MIGRATIONS.len()))?;
     tx.commit()?;
     Ok(())
+}
+
+/// Chains every event in position order from the genesis hash.
+fn chain_log(conn: &Connection) -> Result<(), StoreError> {
+    let mut update = conn.prepare("UPDATE events SET hash = ?2 WHERE position = ?1")?;
+    let (mut after, mut prev) = (0, Hash::GENESIS);
+    loop {
+        let batch = query_events(
+            conn,
+            "position > ?1 ORDER BY position LIMIT ?2",
+            params![after, CHAIN_BATCH],
+        )?;
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
+        after = last.position;
+        for event in &batch {
+            prev = event_hash(&prev, event)?;
+            update.execute(params![event.position, prev.0])?;
+        }
+        tracing::info!(position = after, "chained the log");
+    }
 }
 
 #[cfg(test)]
