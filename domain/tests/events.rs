@@ -144,7 +144,11 @@ fn cqrs_event_type_and_version_come_from_the_payload() {
 #[test]
 fn every_schema_version_is_1_but_the_description_change_at_2() {
     for p in ticket_payloads() {
-        let expected = if p.event_type() == "TicketDescriptionChanged" { 2 } else { 1 };
+        let expected = if p.event_type() == "TicketDescriptionChanged" {
+            2
+        } else {
+            1
+        };
         assert_eq!(p.schema_version(), expected, "{}", p.event_type());
     }
     assert!(project_payloads().iter().all(|p| p.schema_version() == 1));
@@ -266,7 +270,10 @@ fn a_version_1_description_change_reads_as_version_2() {
     let current = upcast("TicketDescriptionChanged", 1, &v1).expect("upcast");
     assert_eq!(current.schema_version, 2);
     let data: serde_json::Value = serde_json::from_str(current.data.get()).expect("JSON");
-    assert_eq!(data, json!({"description": "ask @bob", "added_mentions": [bob()]}));
+    assert_eq!(
+        data,
+        json!({"description": "ask @bob", "added_mentions": [bob()]})
+    );
     let event = TicketEvent::from_stored(meta(&alice()), "TicketDescriptionChanged", 1, &v1)
         .expect("a version 1 event reads");
     assert_eq!(

@@ -44,7 +44,9 @@ fn the_committed_schemas_match_the_code() {
     let names: BTreeSet<String> = generated.iter().map(|(n, _)| n.clone()).collect();
     let mut stale: Vec<String> = generated
         .iter()
-        .filter(|(name, text)| std::fs::read_to_string(dir().join(name)).ok().as_ref() != Some(text))
+        .filter(|(name, text)| {
+            std::fs::read_to_string(dir().join(name)).ok().as_ref() != Some(text)
+        })
         .map(|(name, _)| format!("schemas/{name} (differs or is missing)"))
         .collect();
     stale.extend(
@@ -98,7 +100,8 @@ fn the_schemas_accept_what_the_domain_stores_and_refuse_other_shapes() {
     let v1 = validator("TicketDescriptionChanged", 1);
     assert!(!v1.is_valid(&data), "version 1 has no added_mentions");
     // As version 1 stored it (server/tests/fixtures, captured from the v1 code).
-    let old = json!({"description": "D", "mentions": [{"id": uuid::Uuid::nil(), "username": "bob"}]});
+    let old =
+        json!({"description": "D", "mentions": [{"id": uuid::Uuid::nil(), "username": "bob"}]});
     assert!(v1.is_valid(&old));
     assert!(!v2.is_valid(&old));
     let priority = validator("TicketPriorityChanged", 1);
