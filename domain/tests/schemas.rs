@@ -108,3 +108,24 @@ fn the_schemas_accept_what_the_domain_stores_and_refuse_other_shapes() {
     assert!(priority.is_valid(&json!({"priority": "urgent"})));
     assert!(!priority.is_valid(&json!({"priority": "whenever"})));
 }
+
+#[test]
+fn a_stored_event_off_its_schema_is_named_with_its_error() {
+    use ticketflow_testkit::schemas::{mismatch, StoredShape};
+    let shape = |event_type: &str, schema_version: i64, data: &str| StoredShape {
+        position: 7,
+        event_type: event_type.into(),
+        schema_version,
+        data: data.into(),
+    };
+    let v1 = r#"{"description": "D", "mentions": []}"#;
+    assert_eq!(mismatch(&shape("TicketDescriptionChanged", 1, v1)), None);
+    let wrong = mismatch(&shape("TicketDescriptionChanged", 2, v1)).expect("v1 data under v2");
+    assert!(
+        wrong.starts_with("event at position 7 (TicketDescriptionChanged v2): ")
+            && wrong.contains("added_mentions"),
+        "{wrong}"
+    );
+    let unknown = mismatch(&shape("TicketRenamed", 1, "{}")).expect("no such type");
+    assert!(unknown.contains("no schema"), "{unknown}");
+}
