@@ -10,7 +10,7 @@ use ticketflow_domain::project::{Member, Project, Role, Status};
 use ticketflow_domain::ticket::{Priority, Ticket};
 use ticketflow_domain::Actor;
 use ticketflow_projections::queries::Comment;
-use ticketflow_store::{Hash, ProjectSummary, RawJson, StoredEvent, User};
+use ticketflow_store::{Hash, ProjectSummary, StoredEvent, User};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -220,14 +220,15 @@ pub struct HistoryItem<'a> {
 }
 
 pub fn history_item(e: &StoredEvent) -> HistoryItem<'_> {
+    let (schema_version, data) = current(e);
     HistoryItem {
         actor: &e.actor,
-        data: data(&e.data),
+        data,
         event_id: e.event_id,
         hash: e.hash,
         occurred_at: e.occurred_at,
         position: e.position,
-        schema_version: e.schema_version,
+        schema_version,
         event_type: &e.event_type,
         version: e.version,
     }
@@ -260,25 +261,39 @@ pub struct FeedItem<'a> {
 }
 
 pub fn feed_item(e: &StoredEvent) -> FeedItem<'_> {
+    let (schema_version, data) = current(e);
     FeedItem {
         actor: &e.actor,
-        data: data(&e.data),
+        data,
         event_id: e.event_id,
         hash: e.hash,
         occurred_at: e.occurred_at,
         position: e.position,
         project_id: e.project_id,
-        schema_version: e.schema_version,
+        schema_version,
         ticket_id: (e.stream_type == "ticket").then_some(e.stream_id),
         event_type: &e.event_type,
         version: e.version,
     }
 }
 
-/// An event's data as a JSON tree, so its keys come out sorted as they
+/// An event's data in its type's current layout, and that layout's schema
+/// version: old versions are upcast on read (the contract's promise), so a
+/// client handles one layout per event type, the one `schemas/` marks
+/// current. Data comes as a JSON tree, so its keys come out sorted as they
 /// always have (the stored text keeps the database's order and spacing).
 /// The text was checked to be JSON when it was stored, so reading it again
-/// does not fail; were it to, the item would show `null`.
-fn data(raw: &RawJson) -> Value {
-    raw.parse().unwrap_or_default()
+/// does not fail; were it to, or an upcaster refuse it, the item shows the
+/// data as stored (or `null`) under its stored version.
+fn current(e: &StoredEvent) -> (i32, Value) {
+    match e.current_data() {
+        Ok((version, data)) => (
+            version,
+            serde_json::from_str(data.get()).unwrap_or_default(),
+        ),
+        Err(error) => {
+            tracing::warn!(position = e.position, %error, "stored event data could not be upcast");
+            (e.schema_version, e.data.parse().unwrap_or_default())
+        }
+    }
 }

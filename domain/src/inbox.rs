@@ -43,6 +43,7 @@ pub enum InboxCommand {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[serde(tag = "type", content = "data")]
 pub enum InboxPayload {
     NoticeSent {

@@ -16,6 +16,8 @@ pub mod inbox;
 pub mod mention;
 pub mod notification;
 pub mod project;
+#[cfg(feature = "schemas")]
+pub mod schemas;
 pub mod ticket;
 pub mod user;
 pub mod validate;

@@ -183,8 +183,8 @@ fn candidates<'a>(
         } => tagged(N::Mentioned, mentions)
             .chain(assignee.iter().map(|a| (N::TicketAssigned, a)))
             .collect(),
-        TicketPayload::TicketDescriptionChanged { mentions, .. } => {
-            tagged(N::Mentioned, mentions).collect()
+        TicketPayload::TicketDescriptionChanged { added_mentions, .. } => {
+            tagged(N::Mentioned, added_mentions).collect()
         }
         TicketPayload::TicketAssigned { assignee, previous } => {
             let dropped = previous.iter().filter(|p| p.id != assignee.id);

@@ -13,6 +13,7 @@ use crate::{validate, DomainError};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Low,
@@ -82,6 +83,7 @@ impl TicketCommand {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[serde(tag = "type", content = "data")]
 pub enum TicketPayload {
     TicketCreated {
@@ -103,9 +105,13 @@ pub enum TicketPayload {
     TicketTitleChanged {
         title: String,
     },
+    /// Schema version 2: `added_mentions` are the members the new text
+    /// mentions that the old text did not (version 1 called them
+    /// `mentions`, the name `TicketCreated` and `CommentAdded` use for
+    /// *every* mention; see [`DescriptionChangedV1`]).
     TicketDescriptionChanged {
         description: String,
-        mentions: Vec<Actor>,
+        added_mentions: Vec<Actor>,
     },
     TicketPriorityChanged {
         priority: Priority,
@@ -133,6 +139,14 @@ pub enum TicketPayload {
 }
 
 impl TicketPayload {
+    /// The schema version new events of `event_type` are stored at.
+    pub fn schema_version_of(event_type: &str) -> u32 {
+        match event_type {
+            "TicketDescriptionChanged" => 2,
+            _ => 1,
+        }
+    }
+
     /// Gives a `TicketCreated` its per-project number and key. Numbers are
     /// allocated where the event is stored, so they are gap-free under
     /// concurrency; other payloads are left alone.
@@ -157,6 +171,31 @@ impl Payload for TicketPayload {
             Self::TicketUnassigned { .. } => "TicketUnassigned",
             Self::CommentAdded { .. } => "CommentAdded",
             Self::TicketDeleted { .. } => "TicketDeleted",
+        }
+    }
+
+    fn schema_version(&self) -> u32 {
+        Self::schema_version_of(self.event_type())
+    }
+}
+
+/// `TicketDescriptionChanged` as schema version 1 stored it. Kept so that
+/// events stored then stay readable ([`crate::event::upcast`]) and their
+/// schema stays published (`schemas/TicketDescriptionChanged.v1.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
+pub struct DescriptionChangedV1 {
+    pub description: String,
+    /// Only the members newly mentioned, despite the name.
+    pub mentions: Vec<Actor>,
+}
+
+impl DescriptionChangedV1 {
+    /// The same change in the current layout: a rename, nothing lost.
+    pub fn upcast(self) -> TicketPayload {
+        TicketPayload::TicketDescriptionChanged {
+            description: self.description,
+            added_mentions: self.mentions,
         }
     }
 }
@@ -252,14 +291,14 @@ impl Ticket {
         if let Some(description) = c.description.filter(|d| *d != self.description) {
             validate::text("description", &description, 0, validate::DESCRIPTION_MAX)?;
             let before = project.mentions(&self.description, &meta.actor);
-            let mentions = project
+            let added_mentions = project
                 .mentions(&description, &meta.actor)
                 .into_iter()
                 .filter(|m| !before.contains(m))
                 .collect();
             out.push(TicketPayload::TicketDescriptionChanged {
                 description,
-                mentions,
+                added_mentions,
             });
         }
         if let Some(priority) = c.priority.filter(|p| *p != self.priority) {

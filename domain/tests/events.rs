@@ -43,7 +43,7 @@ fn ticket_payloads() -> Vec<TicketPayload> {
         TicketPayload::TicketTitleChanged { title: "T".into() },
         TicketPayload::TicketDescriptionChanged {
             description: "@bob".into(),
-            mentions: vec![bob()],
+            added_mentions: vec![bob()],
         },
         TicketPayload::TicketPriorityChanged {
             priority: Priority::Urgent,
@@ -132,7 +132,7 @@ fn cqrs_event_type_and_version_come_from_the_payload() {
     for p in ticket_payloads() {
         let e: TicketEvent = event(&alice(), p.clone());
         assert_eq!(e.event_type(), p.event_type());
-        assert_eq!(e.event_version(), "1");
+        assert_eq!(e.event_version(), p.schema_version().to_string());
     }
     for p in project_payloads() {
         let e: ProjectEvent = event(&alice(), p.clone());
@@ -142,8 +142,15 @@ fn cqrs_event_type_and_version_come_from_the_payload() {
 }
 
 #[test]
-fn every_schema_version_is_1() {
-    assert!(ticket_payloads().iter().all(|p| p.schema_version() == 1));
+fn every_schema_version_is_1_but_the_description_change_at_2() {
+    for p in ticket_payloads() {
+        let expected = if p.event_type() == "TicketDescriptionChanged" {
+            2
+        } else {
+            1
+        };
+        assert_eq!(p.schema_version(), expected, "{}", p.event_type());
+    }
     assert!(project_payloads().iter().all(|p| p.schema_version() == 1));
 }
 
@@ -246,7 +253,43 @@ fn from_stored_refuses_a_project_type_for_a_ticket_event() {
 }
 
 #[test]
-fn upcast_leaves_version_1_data_unchanged() {
+fn upcast_leaves_current_data_unchanged() {
     let data = raw(json!({"title": "T"}));
-    assert_eq!(upcast("TicketTitleChanged", 1, &data).get(), data.get());
+    let current = upcast("TicketTitleChanged", 1, &data).expect("upcast");
+    assert_eq!(current.schema_version, 1);
+    assert_eq!(current.data.get(), data.get());
+    let data = raw(json!({"description": "D", "added_mentions": []}));
+    let current = upcast("TicketDescriptionChanged", 2, &data).expect("upcast");
+    assert_eq!(current.schema_version, 2);
+    assert_eq!(current.data.get(), data.get());
+}
+
+#[test]
+fn a_version_1_description_change_reads_as_version_2() {
+    let v1 = raw(json!({"description": "ask @bob", "mentions": [bob()]}));
+    let current = upcast("TicketDescriptionChanged", 1, &v1).expect("upcast");
+    assert_eq!(current.schema_version, 2);
+    let data: serde_json::Value = serde_json::from_str(current.data.get()).expect("JSON");
+    assert_eq!(
+        data,
+        json!({"description": "ask @bob", "added_mentions": [bob()]})
+    );
+    let event = TicketEvent::from_stored(meta(&alice()), "TicketDescriptionChanged", 1, &v1)
+        .expect("a version 1 event reads");
+    assert_eq!(
+        event.payload,
+        TicketPayload::TicketDescriptionChanged {
+            description: "ask @bob".into(),
+            added_mentions: vec![bob()],
+        }
+    );
+}
+
+#[test]
+fn a_version_1_description_change_of_the_wrong_shape_is_refused() {
+    let v1 = raw(json!({"description": "D"}));
+    assert!(upcast("TicketDescriptionChanged", 1, &v1).is_err());
+    // Version 2's layout under version 1's number is no version 1 event.
+    let v2 = raw(json!({"description": "D", "added_mentions": []}));
+    assert!(TicketEvent::from_stored(meta(&alice()), "TicketDescriptionChanged", 1, &v2).is_err());
 }

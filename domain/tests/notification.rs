@@ -94,7 +94,7 @@ fn description_change_by(actor: &Actor, description: &str, mentions: Vec<Actor>)
         actor,
         TicketPayload::TicketDescriptionChanged {
             description: description.into(),
-            mentions,
+            added_mentions: mentions,
         },
     )
 }
@@ -507,7 +507,7 @@ fn a_description_change_notifies_only_newly_added_mentions() {
     // The domain decides which mentions are new; notices trust it.
     let before = ticket_with(vec![TicketPayload::TicketDescriptionChanged {
         description: "ask @bob".into(),
-        mentions: vec![bob()],
+        added_mentions: vec![bob()],
     }]);
     let changes = TicketChanges {
         description: Some("ask @bob and @carol".into()),

@@ -221,7 +221,7 @@ fn field_events_change_their_field() {
             &alice(),
             TicketPayload::TicketDescriptionChanged {
                 description: "D".into(),
-                mentions: vec![],
+                added_mentions: vec![],
             },
         ),
         event(

@@ -23,7 +23,7 @@ fn emits(payloads: Vec<TicketPayload>) -> Then<TicketEvent> {
 fn description_changed(description: &str, mentions: Vec<Actor>) -> TicketPayload {
     TicketPayload::TicketDescriptionChanged {
         description: description.into(),
-        mentions,
+        added_mentions: mentions,
     }
 }
 

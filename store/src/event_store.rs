@@ -1,11 +1,13 @@
 //! The event log's interface and the records it hands out.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use ticketflow_domain::event::{Actor, Event, Payload};
+use ticketflow_domain::event::{upcast, Actor, Event, Payload};
 use ticketflow_domain::inbox::{Inbox, InboxEvent};
 use ticketflow_domain::project::{Project, ProjectEvent, Role, Status};
 use ticketflow_domain::ticket::{Ticket, TicketEvent};
@@ -200,6 +202,16 @@ impl StoredEvent {
             schema,
             self.data.get(),
         )?)
+    }
+
+    /// The event's data in its type's current layout and that layout's
+    /// schema version: what readers outside the domain (`/history`, the
+    /// feed) show. The stored row keeps the version it was written at.
+    pub fn current_data(&self) -> Result<(i32, Cow<'_, RawValue>), StoreError> {
+        let schema = u32::try_from(self.schema_version).unwrap_or(0);
+        let current = upcast(&self.event_type, schema, self.data.get())?;
+        let version = i32::try_from(current.schema_version).unwrap_or(i32::MAX);
+        Ok((version, current.data))
     }
 }
 

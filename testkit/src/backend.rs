@@ -50,6 +50,17 @@ pub enum Backend {
     },
 }
 
+/// A SQLite backend checks its log against the event schemas when dropped
+/// (a PostgreSQL one's [`TestDb`] does).
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Self::Sqlite { dir, .. } = self {
+            let log = crate::schemas::sqlite_log(&dir.path().join("events.db"));
+            crate::schemas::assert_log_matches(&log);
+        }
+    }
+}
+
 impl Backend {
     pub async fn postgres() -> Self {
         Self::Postgres(TestDb::create().await)

@@ -66,21 +66,34 @@ pub(crate) async fn connect(url: &str) -> tokio_postgres::Client {
 }
 
 impl Drop for TestDb {
+    /// Reads the log (to check it against the event schemas), then drops
+    /// the database.
     fn drop(&mut self) {
-        let (name, admin) = (self.name.clone(), self.admin.clone());
+        let (name, url, admin) = (self.name.clone(), self.url.clone(), self.admin.clone());
         // Drop runs outside any runtime guarantee: use a thread of our own.
         let dropper = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
-            if let Ok(rt) = rt {
-                rt.block_on(async {
-                    let client = connect(&admin).await;
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = client.batch_execute(&sql).await;
-                });
-            }
+            let Ok(rt) = rt else {
+                return Vec::new();
+            };
+            rt.block_on(async {
+                let log = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                    Ok((client, connection)) => {
+                        tokio::spawn(connection);
+                        crate::schemas::pg_log(&client).await
+                    }
+                    Err(_) => Vec::new(),
+                };
+                let client = connect(&admin).await;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let _ = client.batch_execute(&sql).await;
+                log
+            })
         });
-        let _ = dropper.join();
+        if let Ok(log) = dropper.join() {
+            crate::schemas::assert_log_matches(&log);
+        }
     }
 }

@@ -7,7 +7,8 @@
 //!   one each, in order;
 //! - the state it leaves equals a replay, from nothing, of the whole history
 //!   read back from its stored form ([`Event::data`], [`Event::from_stored`]),
-//!   as a rebuild from the event store would do it.
+//!   as a rebuild from the event store would do it, each event's data
+//!   matching its JSON Schema ([`crate::schemas`]).
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -113,13 +114,23 @@ where
     Ok(events.len())
 }
 
-/// `event` written to its stored form and read back.
+/// `event` written to its stored form, checked against its schema, and
+/// read back.
 fn stored<P: Payload>(event: &Event<P>) -> Event<P> {
     let data = event.data().expect("an event serialises");
     let version = event
         .event_version()
         .parse()
         .expect("a numeric schema version");
+    let shape = crate::schemas::StoredShape {
+        position: 0,
+        event_type: event.event_type(),
+        schema_version: i64::from(version),
+        data: data.get().to_string(),
+    };
+    if let Some(mismatch) = crate::schemas::mismatch(&shape) {
+        panic!("{mismatch}");
+    }
     Event::from_stored(event.meta.clone(), &event.event_type(), version, &data)
         .expect("a stored event reads back")
 }

@@ -5,7 +5,9 @@
 //!   [`builders`] (the commands and events of the domain's rules) and
 //!   [`given`] (named given/when/then cases); [`prelude`] has all three.
 //!   [`laws`]: what every aggregate's decisions obey, for property tests
-//!   and fuzz targets.
+//!   and fuzz targets. [`schemas`]: stored events checked against their
+//!   JSON Schemas (the laws check each event; a test database, server data
+//!   directory or SQLite backend checks its whole log when dropped).
 //!   Nothing above `ticketflow-domain`: what the domain's tests use.
 //! - `store`: [`TestDb`], a uniquely named database on the server named by
 //!   `TEST_DATABASE_URL` (default: local PostgreSQL as user postgres),
@@ -20,12 +22,14 @@
 //! - `server`: [`TestServer`], the real router on a real TCP socket, with
 //!   HTTP clients; [`Setup`] and the checks the HTTP tests share; [`ws`],
 //!   WebSocket clients; [`process`], the binary in a process of its own;
-//!   [`scrape`], `GET /metrics` parsed.
+//!   [`scrape`], `GET /metrics` parsed; [`OldTicketEvent`], rows as an
+//!   older version of the code stored them, put beneath a server's store.
 
 pub mod builders;
 pub mod cast;
 pub mod given;
 pub mod laws;
+pub mod schemas;
 
 #[cfg(feature = "store")]
 pub mod backend;
@@ -37,6 +41,8 @@ pub mod fixtures;
 mod http;
 #[cfg(feature = "nats")]
 mod nats;
+#[cfg(feature = "server")]
+mod old_events;
 #[cfg(feature = "store")]
 mod private_pg;
 #[cfg(feature = "server")]
@@ -57,6 +63,8 @@ pub use db::TestDb;
 pub use http::*;
 #[cfg(feature = "nats")]
 pub use nats::NatsServer;
+#[cfg(feature = "server")]
+pub use old_events::OldTicketEvent;
 #[cfg(feature = "store")]
 pub use private_pg::PrivatePostgres;
 #[cfg(feature = "server")]

@@ -329,8 +329,8 @@ impl Writer {
                     self.report.comments += 1;
                     self.report.mentions += u64::from(!mentions.is_empty());
                 }
-                P::TicketDescriptionChanged { mentions, .. } => {
-                    self.report.mentions += u64::from(!mentions.is_empty());
+                P::TicketDescriptionChanged { added_mentions, .. } => {
+                    self.report.mentions += u64::from(!added_mentions.is_empty());
                 }
                 P::TicketDeleted {} => self.report.deleted += 1,
                 _ => {}

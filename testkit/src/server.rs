@@ -686,8 +686,13 @@ impl Drop for TestServer {
         for task in &self.tasks {
             task.abort();
         }
-        let Home::Services(home) = &self.home else {
-            return;
+        let home = match &self.home {
+            Home::Services(home) => home,
+            Home::Embedded { dir } => {
+                let log = crate::schemas::sqlite_log(&dir.path().join(DataDir::EVENTS_DB));
+                crate::schemas::assert_log_matches(&log);
+                return;
+            }
         };
         // Best effort: the stream is the test's own.
         let bus = home.bus.clone();
