@@ -14,6 +14,7 @@
 //!   gap-free number, in the appending transaction.
 
 mod accounts;
+mod board;
 mod error;
 mod event_store;
 mod idempotency;
@@ -23,6 +24,7 @@ pub mod sqlite;
 mod stream;
 pub mod watch;
 
+pub use board::BoardSnapshot;
 pub use accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
 pub use error::StoreError;
 pub use event_store::{
