@@ -21,6 +21,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "003_revocation_indexes",
         include_str!("../../../migrations/sqlite/events/003_revocation_indexes.sql"),
     ),
+    (
+        "005_board_snapshots",
+        include_str!("../../../migrations/sqlite/events/005_board_snapshots.sql"),
+    ),
 ];
 
 /// Applies the pending migrations in one transaction, so a crash midway
