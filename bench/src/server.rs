@@ -78,6 +78,8 @@ impl Database {
 #[derive(Default)]
 pub struct Options {
     pub queue_limit: Option<usize>,
+    /// `--roles` (all by default).
+    pub roles: Option<&'static str>,
 }
 
 pub struct Server {
@@ -113,6 +115,9 @@ impl Server {
         if let Some(limit) = options.queue_limit {
             command.env("WS_QUEUE_LIMIT", limit.to_string());
         }
+        if let Some(roles) = options.roles {
+            command.arg("--roles").arg(roles);
+        }
         let child = command
             .spawn()
             .with_context(|| format!("starting {}", services.server_bin.display()))?;
@@ -140,6 +145,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         bail!("server did not start within 60 s; see {}", log.display())
+    }
+
+    /// The URL of the server's database.
+    pub fn database_url(&self) -> &str {
+        &self.db.url
     }
 
     /// The server's `GET /metrics`, as Prometheus would scrape it.
