@@ -64,7 +64,10 @@ impl AppState {
                 .map_or(head, |next| next - 1),
         };
         let created = self.events.project_events(project_id, 0, 1).await?;
-        if created.first().is_none_or(|first| first.position > position) {
+        if created
+            .first()
+            .is_none_or(|first| first.position > position)
+        {
             return Err(ApiError::not_found("project at that time"));
         }
         let tickets = self.replay_board(project_id, position).await?;
@@ -73,7 +76,11 @@ impl AppState {
 
     /// The live tickets after the project's events up to `position`, from
     /// the nearest snapshot, writing the snapshots the replay passes.
-    async fn replay_board(&self, project_id: Uuid, position: i64) -> Result<Vec<Ticket>, StoreError> {
+    async fn replay_board(
+        &self,
+        project_id: Uuid,
+        position: i64,
+    ) -> Result<Vec<Ticket>, StoreError> {
         let snapshot = self.events.board_snapshot(project_id, position).await?;
         let mut board = Replay::from(snapshot, self.board_snapshot_every);
         loop {

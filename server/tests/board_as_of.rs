@@ -134,7 +134,9 @@ impl Board {
                 0 => json!({ "title": format!("Task {n}") }),
                 1 => json!({ "title": format!("Bug {n}"), "assignee_id": bob, "labels": ["bug"] }),
                 2 => json!({ "title": format!("Idea {n}"), "priority": "low", "status_id": 2 }),
-                _ => json!({ "title": format!("Chore {n}"), "assignee_id": alice, "priority": "urgent" }),
+                _ => {
+                    json!({ "title": format!("Chore {n}"), "assignee_id": alice, "priority": "urgent" })
+                }
             };
             ids.push(self.create(body).await);
         }
@@ -142,9 +144,18 @@ impl Board {
             match n % 8 {
                 0 => self.patch(id, json!({ "status_id": 2 })).await,
                 1 => self.patch(id, json!({ "assignee_id": null })).await,
-                2 => self.patch(id, json!({ "assignee_id": bob, "status_id": 3 })).await,
-                3 => self.patch(id, json!({ "title": format!("Renamed {n}") })).await,
-                4 => self.patch(id, json!({ "labels": ["a", "b"], "priority": "high" })).await,
+                2 => {
+                    self.patch(id, json!({ "assignee_id": bob, "status_id": 3 }))
+                        .await
+                }
+                3 => {
+                    self.patch(id, json!({ "title": format!("Renamed {n}") }))
+                        .await
+                }
+                4 => {
+                    self.patch(id, json!({ "labels": ["a", "b"], "priority": "high" }))
+                        .await
+                }
                 5 => self.comment(id, "@bob have a look").await,
                 6 => self.patch(id, json!({ "description": "more words" })).await,
                 _ => self.delete(id).await,
@@ -152,7 +163,10 @@ impl Board {
         }
         for (n, id) in ids.iter().enumerate().filter(|(n, _)| n % 8 != 7) {
             match n % 3 {
-                0 => self.patch(id, json!({ "status_id": 3, "assignee_id": alice })).await,
+                0 => {
+                    self.patch(id, json!({ "status_id": 3, "assignee_id": alice }))
+                        .await
+                }
                 1 => self.comment(id, "done?").await,
                 _ => self.delete(id).await,
             }
@@ -200,11 +214,18 @@ async fn the_board_as_of_every_position_is_the_live_list_then() {
     for (position, lists) in b.recorded.iter().rev() {
         for filter in b.filters() {
             let reply = b.as_of(&position.to_string(), &filter).await;
-            assert_eq!(reply.body["items"], lists[&filter], "as_of={position}{filter}");
+            assert_eq!(
+                reply.body["items"], lists[&filter],
+                "as_of={position}{filter}"
+            );
         }
         let path = format!("{}?as_of={position}", b.s.tickets_path());
         let paged = b.s.server.list_all(&path, &b.s.alice.token, 5).await;
-        assert_eq!(Value::from(paged), lists[""], "as_of={position}, pages of 5");
+        assert_eq!(
+            Value::from(paged),
+            lists[""],
+            "as_of={position}, pages of 5"
+        );
     }
 }
 
@@ -255,14 +276,28 @@ async fn the_edges_answer_as_a_client_expects() {
     assert_eq!(after.body["items"], json!([]));
 
     let beyond = (head + 1).to_string();
-    for bad in [beyond.as_str(), "0", "", "yesterday", "-3", "1.5", "2026-13-01T00:00:00Z"] {
+    for bad in [
+        beyond.as_str(),
+        "0",
+        "",
+        "yesterday",
+        "-3",
+        "1.5",
+        "2026-13-01T00:00:00Z",
+    ] {
         let reply = b.as_of(bad, "").await;
         assert_error_in(bad, &reply, 422, "invalid_field", Some("as_of"));
     }
     // Before this project existed (the log holds the other one's events).
     let mine = b.s.server.project(&b.s.alice, "NEWER").await;
     let path = format!("/api/projects/{}/tickets?as_of={created}", id_of(&mine));
-    assert_error_in("before creation", &b.s.get(&path).await, 404, "not_found", None);
+    assert_error_in(
+        "before creation",
+        &b.s.get(&path).await,
+        404,
+        "not_found",
+        None,
+    );
 
     // Membership is checked as now, before anything else.
     let carol = b.s.server.user("carol").await;
@@ -271,5 +306,11 @@ async fn the_edges_answer_as_a_client_expects() {
     assert_error_in("not a member", &reply, 403, "forbidden", None);
     // The list's own parameters are checked as without as_of.
     let reply = b.as_of(&created.to_string(), "&status_id=x").await;
-    assert_error_in("bad status", &reply, 422, "invalid_field", Some("status_id"));
+    assert_error_in(
+        "bad status",
+        &reply,
+        422,
+        "invalid_field",
+        Some("status_id"),
+    );
 }

@@ -69,7 +69,10 @@ mod tests {
             tickets: vec![ticket.clone(), Ticket::default()],
         };
         let stored = snapshot.encode().expect("encode");
-        assert_eq!(BoardSnapshot::decode(42, &stored).expect("decode"), snapshot);
+        assert_eq!(
+            BoardSnapshot::decode(42, &stored).expect("decode"),
+            snapshot
+        );
         assert!(BoardSnapshot::decode(42, b"not deflate").is_err());
     }
 }

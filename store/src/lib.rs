@@ -24,8 +24,8 @@ pub mod sqlite;
 mod stream;
 pub mod watch;
 
-pub use board::BoardSnapshot;
 pub use accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
+pub use board::BoardSnapshot;
 pub use error::StoreError;
 pub use event_store::{
     Append, AsOf, Committed, EventStore, Loaded, Metadata, ProjectSummary, RawJson, StoredEvent,

@@ -69,7 +69,10 @@ pub async fn run(services: &Services, spec: Spec) -> anyhow::Result<Outcome> {
 }
 
 async fn measure(server: &Server, spec: Spec) -> anyhow::Result<Outcome> {
-    let url = format!("{}?options=-c%20synchronous_commit%3Doff", server.database_url());
+    let url = format!(
+        "{}?options=-c%20synchronous_commit%3Doff",
+        server.database_url()
+    );
     let store = PgStore::connect(&url, 4).context("connecting the seeder")?;
     let history = HistorySpec {
         events: spec.events,
@@ -136,7 +139,10 @@ async fn join_seeded_project(
 ) -> anyhow::Result<Uuid> {
     let db = connect(server.database_url()).await?;
     let row = db
-        .query_one("SELECT stream_id FROM events WHERE event_type = 'ProjectCreated'", &[])
+        .query_one(
+            "SELECT stream_id FROM events WHERE event_type = 'ProjectCreated'",
+            &[],
+        )
         .await
         .context("finding the seeded project")?;
     let project_id: Uuid = row.get(0);
@@ -147,7 +153,10 @@ async fn join_seeded_project(
         .await?
         .json()
         .await?;
-    let user_id = me["id"].as_str().context("/api/me without an id")?.parse()?;
+    let user_id = me["id"]
+        .as_str()
+        .context("/api/me without an id")?
+        .parse()?;
     let project = store.load_project(project_id).await?;
     let command = ProjectCommand::AddMember {
         meta: EventMeta {

@@ -18,7 +18,9 @@ pub(super) fn latest_at_most(
             "SELECT position, states FROM board_snapshots
              WHERE project_id = ?1 AND position <= ?2 ORDER BY position DESC LIMIT 1",
         )?
-        .query_row(params![project_id, position], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![project_id, position], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     row.map(|(at, states)| BoardSnapshot::decode(at, &states))
         .transpose()
