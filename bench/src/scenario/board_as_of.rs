@@ -40,7 +40,8 @@ pub struct Outcome {
     pub seed_seconds: f64,
     pub tickets: u64,
     pub live_tickets: u64,
-    /// The first query at the head, which writes every snapshot.
+    /// Counting the head's tickets page by page; the first page writes
+    /// every snapshot.
     pub first_query_ms: f64,
     pub cases: Vec<Case>,
     /// The slowest case's p99.
@@ -262,7 +263,7 @@ impl Outcome {
         let _ = writeln!(
             out,
             "\nBoard as of a moment: {} tickets ({} live at the head) in {} events; \
-             the first query at the head, writing every snapshot, took {:.0} ms.\n\n\
+             counting the head's tickets page by page (the first page writing every snapshot) took {:.0} ms.\n\n\
              | at | position | limit | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|",
             self.tickets, self.live_tickets, self.spec.events, self.first_query_ms
         );
