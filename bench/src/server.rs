@@ -89,6 +89,8 @@ pub struct Server {
     db: Database,
     prefix: String,
     nats_url: String,
+    /// Whether its roles made a NATS stream to remove (an API alone makes none).
+    streams: bool,
 }
 
 impl Server {
@@ -128,6 +130,7 @@ impl Server {
             db,
             prefix,
             nats_url: services.nats_url.clone(),
+            streams: options.roles.is_none_or(|r| r != "api"),
         };
         server.wait_ready(&log).await?;
         Ok(server)
@@ -185,8 +188,10 @@ impl Server {
     /// Stops the server and removes its database and NATS stream.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.child.kill().await.context("stopping the server")?;
-        let bus = ticketflow_nats::Bus::connect(&self.nats_url, &self.prefix).await?;
-        bus.delete_stream().await?;
+        if self.streams {
+            let bus = ticketflow_nats::Bus::connect(&self.nats_url, &self.prefix).await?;
+            bus.delete_stream().await?;
+        }
         self.db.drop().await
     }
 }
