@@ -20,6 +20,7 @@ use crate::paging::{List, PageQuery};
 use crate::projects::ProjectPath;
 use crate::views::{CommentView, HistoryItem, TicketView};
 use crate::{position_header, views};
+use ticketflow_app::board::Moment;
 use ticketflow_app::error_docs::Refused;
 use ticketflow_app::params::{self, BadParam};
 use ticketflow_app::path_id;
@@ -190,18 +191,29 @@ pub struct ListQuery {
     /// Only tickets assigned to this user.
     #[param(value_type = Option<Uuid>)]
     assignee_id: Option<String>,
+    /// The board as it stood then, computed from the log: a global position
+    /// (1 to the log's head; `X-Position` of a command) or an RFC 3339 time
+    /// (after the project's events up to the last one at or before it).
+    /// Before the project existed, 404. The response's `X-Position` is the
+    /// position shown.
+    #[param(
+        pattern = r"^([0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))$"
+    )]
+    as_of: Option<String>,
     #[serde(flatten)]
     #[param(ignore)]
     page: PageQuery,
 }
 
-/// The project's tickets, by number.
+/// The project's tickets, by number: as they are, or as they were
+/// (`as_of`), with the same filters and paging.
 #[utoipa::path(
     get, path = "/projects/{pid}/tickets", tag = "tickets", operation_id = "list_tickets",
     params(ProjectPath, ListQuery, PageQuery, MinPosition),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of tickets", body = List<TicketView>),
+        (status = 200, description = "A page of tickets", body = List<TicketView>,
+            headers(("X-Position" = Option<i64>, description = "With `as_of`: the position shown"))),
         Refused<403>, Refused<404>, Refused<422>, Reads,
     ),
 )]
@@ -224,12 +236,35 @@ pub async fn list(
         .transpose()?;
     let project_id = path_id(&pid, "project")?;
     state.member_project(project_id, &user).await?;
-    let tickets = state
-        .reads
-        .tickets(project_id, status_id, assignee_id, after, page.limit + 1)
-        .await?;
+    let Some(as_of) = q.as_of else {
+        let tickets = state
+            .reads
+            .tickets(project_id, status_id, assignee_id, after, page.limit + 1)
+            .await?;
+        let listed = page.respond(&tickets, views::ticket, |t| t.number.to_string());
+        return Ok(Json(listed).into_response());
+    };
+    let head = state.events.head_position().await?;
+    let moment = match parse_as_of(&as_of, u64::try_from(head).unwrap_or(0))? {
+        AsOf::Version(position) => Moment::Position(i64::try_from(position).unwrap_or(head)),
+        AsOf::Time(time) => Moment::Time(time),
+    };
+    let board = state.board_as_of(project_id, moment, head).await?;
+    let tickets: Vec<Ticket> = board
+        .tickets
+        .into_iter()
+        .filter(|t| t.number > after.unsigned_abs() && listed(t, status_id, assignee_id))
+        .take(page.limit as usize + 1)
+        .collect();
     let listed = page.respond(&tickets, views::ticket, |t| t.number.to_string());
-    Ok(Json(listed).into_response())
+    Ok(([position_header(board.position)], Json(listed)).into_response())
+}
+
+/// Whether the list's filters keep `ticket`, as the read model's query does.
+fn listed(ticket: &Ticket, status_id: Option<i64>, assignee_id: Option<Uuid>) -> bool {
+    let status = ticket.status.as_ref().map(|s| s.id);
+    let assignee = ticket.assignee.as_ref().map(|a| a.id);
+    status_id.is_none_or(|s| status == Some(s)) && assignee_id.is_none_or(|a| assignee == Some(a))
 }
 
 /// The fields to change; absent ones stay as they are.

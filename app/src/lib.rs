@@ -9,6 +9,7 @@
 //! - [`auth`], [`tokens`], [`password`]: who is calling; [`revocations`]:
 //!   whose sessions have ended, in step across processes;
 //! - [`membership`]: who may see a project and its tickets;
+//! - [`board`]: a project's tickets as they stood at a moment, from the log;
 //! - [`notifications`]: read marks, announced to the reader's sockets;
 //! - [`Origins`]: which browser pages may use either door;
 //! - [`rate_limits`]: how much each user, address and socket may ask;
@@ -19,6 +20,7 @@
 
 mod aggregates;
 pub mod auth;
+pub mod board;
 pub mod command;
 pub mod command_metrics;
 mod drain;
@@ -100,6 +102,9 @@ pub struct Shared {
     pub limits: Arc<RateLimiters>,
     /// The process's shutdown: sockets close, feeds end, handshakes are refused.
     pub drain: Drain,
+    /// Fewest project events between two board snapshots (see [`board`]):
+    /// small in tests, so that several exist.
+    pub board_snapshot_every: u64,
 }
 
 /// The current time at the store's precision (microseconds), so a command's

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use scenario::{baseline, commands, fanout, rebuild, replay, soak};
+use scenario::{baseline, board_as_of, commands, fanout, rebuild, replay, soak};
 use server::Services;
 
 // The load generator shares the machine with what it measures: the less it
@@ -72,6 +72,7 @@ enum Scenario {
     Light,
     Replay,
     Rebuild,
+    BoardAsOf,
     Soak,
 }
 
@@ -90,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         light: None,
         replay: None,
         rebuild: None,
+        board_as_of: None,
         soak: None,
     };
     let wanted = |s: Scenario| match s {
@@ -121,6 +123,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted(Scenario::Rebuild) {
         step("rebuild: every read model from a large history");
         report.rebuild = Some(rebuild::run(&services, sizes.rebuild.clone()).await?);
+    }
+    if wanted(Scenario::BoardAsOf) {
+        step("board as of a moment: one project's past boards from a long history");
+        report.board_as_of = Some(board_as_of::run(&services, sizes.board_as_of.clone()).await?);
     }
     if wanted(Scenario::Soak) {
         step("soak: moderate fan-out with reconnect churn; server RSS and descriptors");
@@ -169,6 +175,7 @@ struct Sizes {
     light: fanout::Spec,
     replay: replay::Spec,
     rebuild: rebuild::Spec,
+    board_as_of: board_as_of::Spec,
     soak: soak::Spec,
 }
 
@@ -211,6 +218,13 @@ impl Sizes {
             },
             rebuild: rebuild::Spec {
                 events: scale(1_000_000, 10_000),
+            },
+            // 1,000,000 events in bursts of 25 on average, a quarter of them
+            // new tickets: 10,000 tickets in one project.
+            board_as_of: board_as_of::Spec {
+                events: scale(1_000_000, 10_000),
+                events_per_append: 25,
+                requests: scale(30, 3) as usize,
             },
             // Moderate: 300 sockets taking 3,000 deliveries/s (a small share
             // of the fan-out target), 6 of them resuming every second.

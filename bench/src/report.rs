@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::machine::Machine;
-use crate::scenario::{baseline, commands, fanout, rebuild, replay, soak};
+use crate::scenario::{baseline, board_as_of, commands, fanout, rebuild, replay, soak};
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -20,6 +20,7 @@ pub struct Report {
     pub light: Option<fanout::Outcome>,
     pub replay: Option<replay::Outcome>,
     pub rebuild: Option<rebuild::Outcome>,
+    pub board_as_of: Option<board_as_of::Outcome>,
     pub soak: Option<soak::Outcome>,
 }
 
@@ -150,6 +151,14 @@ impl Report {
                 50_000.0,
             ));
         }
+        if let Some(b) = &self.board_as_of {
+            checks.push(at_most(
+                "board as of",
+                "p99 ms, slowest of early/middle/head × limit 50/200",
+                b.worst_p99_ms,
+                200.0,
+            ));
+        }
         if let Some(s) = &self.soak {
             checks.push(at_most("soak", "lost across resumes", s.lost as f64, 0.0));
             checks.push(at_most(
@@ -218,6 +227,9 @@ impl Report {
                 out,
                 "\nThe server's `/metrics` at the end of the fan-out, every delivery in: [`{name}`]({name})."
             );
+        }
+        if let Some(b) = &self.board_as_of {
+            b.markdown(&mut out);
         }
         let _ = writeln!(out, "\n## Details\n\n```json\n{}\n```", self.details_json());
         out

@@ -78,6 +78,8 @@ impl Database {
 #[derive(Default)]
 pub struct Options {
     pub queue_limit: Option<usize>,
+    /// `--roles` (all by default).
+    pub roles: Option<&'static str>,
 }
 
 pub struct Server {
@@ -87,6 +89,8 @@ pub struct Server {
     db: Database,
     prefix: String,
     nats_url: String,
+    /// Whether its roles made a NATS stream to remove (an API alone makes none).
+    streams: bool,
 }
 
 impl Server {
@@ -113,6 +117,9 @@ impl Server {
         if let Some(limit) = options.queue_limit {
             command.env("WS_QUEUE_LIMIT", limit.to_string());
         }
+        if let Some(roles) = options.roles {
+            command.arg("--roles").arg(roles);
+        }
         let child = command
             .spawn()
             .with_context(|| format!("starting {}", services.server_bin.display()))?;
@@ -123,6 +130,7 @@ impl Server {
             db,
             prefix,
             nats_url: services.nats_url.clone(),
+            streams: options.roles.is_none_or(|r| r != "api"),
         };
         server.wait_ready(&log).await?;
         Ok(server)
@@ -140,6 +148,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         bail!("server did not start within 60 s; see {}", log.display())
+    }
+
+    /// The URL of the server's database.
+    pub fn database_url(&self) -> &str {
+        &self.db.url
     }
 
     /// The server's `GET /metrics`, as Prometheus would scrape it.
@@ -175,8 +188,10 @@ impl Server {
     /// Stops the server and removes its database and NATS stream.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.child.kill().await.context("stopping the server")?;
-        let bus = ticketflow_nats::Bus::connect(&self.nats_url, &self.prefix).await?;
-        bus.delete_stream().await?;
+        if self.streams {
+            let bus = ticketflow_nats::Bus::connect(&self.nats_url, &self.prefix).await?;
+            bus.delete_stream().await?;
+        }
         self.db.drop().await
     }
 }

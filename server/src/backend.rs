@@ -195,7 +195,13 @@ impl Backend {
 
     /// What every API handler and socket shares, with tokens signed by
     /// `secret`, for pages of `origins`, within `limits`.
-    pub fn app_state(&self, secret: &[u8], origins: Origins, limits: &RateLimits) -> AppState {
+    pub fn app_state(
+        &self,
+        secret: &[u8],
+        origins: Origins,
+        limits: &RateLimits,
+        board_snapshot_every: u64,
+    ) -> AppState {
         AppState::new(Shared {
             events: self.events.clone(),
             accounts: self.accounts.clone(),
@@ -209,6 +215,7 @@ impl Backend {
             origins,
             limits: Arc::new(RateLimiters::new(limits)),
             drain: self.drain.clone(),
+            board_snapshot_every,
         })
     }
 
@@ -229,6 +236,7 @@ impl Backend {
             roles,
             ready_max_lag,
             metrics,
+            board_snapshot_every,
         } = front;
         let mut router = crate::health::routes(self, roles, ready_max_lag);
         if let Some(metrics) = metrics {
@@ -237,7 +245,14 @@ impl Backend {
         let mut tasks = Vec::new();
         if roles.has_doors() {
             let (doors, doors_tasks) = self
-                .doors(secret, origins.clone(), limits, settings, roles)
+                .doors(
+                    secret,
+                    origins.clone(),
+                    limits,
+                    settings,
+                    roles,
+                    board_snapshot_every,
+                )
                 .await?;
             router = router.merge(doors);
             tasks = doors_tasks;
@@ -258,8 +273,9 @@ impl Backend {
         limits: &RateLimits,
         settings: Settings,
         roles: Roles,
+        board_snapshot_every: u64,
     ) -> anyhow::Result<(Router, Vec<JoinHandle<()>>)> {
-        let state = self.app_state(secret, origins, limits);
+        let state = self.app_state(secret, origins, limits, board_snapshot_every);
         let mut router = Router::new();
         // Before the first request: a session ended before this process
         // started stays ended here.
@@ -302,6 +318,8 @@ pub struct Front<'a> {
     pub ready_max_lag: i64,
     /// Served here at `GET /metrics` when given.
     pub metrics: Option<&'a Metrics>,
+    /// Fewest project events between two board snapshots.
+    pub board_snapshot_every: u64,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets the

@@ -182,6 +182,11 @@ struct ServeArgs {
     /// Most messages one replay sends before answering resync_required.
     #[arg(long, env = "REPLAY_LIMIT", default_value_t = 100_000)]
     replay_limit: i64,
+    /// Fewest project events between two snapshots of a project's board, which the
+    /// board as of a moment (`GET .../tickets?as_of=`) replays from (at least the
+    /// project's live ticket count apart).
+    #[arg(long, env = "BOARD_SNAPSHOT_EVERY", default_value_t = 1000)]
+    board_snapshot_every: u64,
     #[command(flatten)]
     rate_limits: rate_limits_cli::RateLimitArgs,
     /// Roles to run: any of api, relay, projections, realtime.
@@ -398,6 +403,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         roles,
         ready_max_lag,
         metrics: metrics_here,
+        board_snapshot_every: args.board_snapshot_every,
     };
     let (app, mut tasks) = backend.front(&secret, front).await?;
     if let (Some(metrics), Some(addr)) = (&metrics, args.metrics.addr) {

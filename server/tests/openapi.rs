@@ -94,6 +94,7 @@ async fn routed(server: &TestServer) -> BTreeSet<Operation> {
                 roles: Roles::ALL,
                 ready_max_lag: 10_000,
                 metrics: Some(&Metrics::install().expect("the metrics recorder")),
+                board_snapshot_every: 1000,
             },
         )
         .await

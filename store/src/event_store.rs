@@ -15,7 +15,7 @@ use tokio_postgres::types::{to_sql_checked, IsNull, Json, ToSql, Type};
 use uuid::Uuid;
 
 use crate::chain::{ChainHead, Hash};
-use crate::StoreError;
+use crate::{BoardSnapshot, StoreError};
 
 /// A snapshot is written whenever a stream's version crosses a multiple of
 /// this, so loading replays fewer than this many events.
@@ -318,6 +318,28 @@ pub trait EventStore: Send + Sync + 'static {
     /// The newest committed event's position and hash, as the log records
     /// them (PostgreSQL: its head row; SQLite: its last event).
     async fn chain_head(&self) -> Result<ChainHead, StoreError>;
+    /// The project's newest board snapshot at or before `position`.
+    async fn board_snapshot(
+        &self,
+        project_id: Uuid,
+        position: i64,
+    ) -> Result<Option<BoardSnapshot>, StoreError>;
+
+    /// Keeps a board snapshot of the project; one already kept at its
+    /// position stays (both hold the same board).
+    async fn save_board_snapshot(
+        &self,
+        project_id: Uuid,
+        snapshot: &BoardSnapshot,
+    ) -> Result<(), StoreError>;
+
+    /// The position of the project's first event that occurred after `time`,
+    /// `None` when none did.
+    async fn first_project_event_after(
+        &self,
+        project_id: Uuid,
+        time: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError>;
 
     /// The caller's role in a project, `None` when not a member.
     async fn membership(&self, project_id: Uuid, user_id: Uuid)

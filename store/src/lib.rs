@@ -15,6 +15,7 @@
 
 mod accounts;
 pub mod chain;
+mod board;
 mod error;
 mod event_store;
 mod idempotency;
@@ -26,6 +27,7 @@ pub mod watch;
 
 pub use accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
 pub use chain::{ChainHead, Hash};
+pub use board::BoardSnapshot;
 pub use error::StoreError;
 pub use event_store::{
     Append, AsOf, Committed, EventStore, Loaded, Metadata, ProjectSummary, RawJson, StoredEvent,

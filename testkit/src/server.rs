@@ -70,6 +70,9 @@ pub struct Config {
     /// Whether the relay and projection workers start with the server (a
     /// test may start them later: `server.backend.spawn_workers`).
     pub workers: bool,
+    /// `BOARD_SNAPSHOT_EVERY` (the binary's default unless a test sets a
+    /// small one, to have several board snapshots).
+    pub board_snapshot_every: u64,
 }
 
 impl Default for Config {
@@ -81,6 +84,7 @@ impl Default for Config {
             limits: RateLimits::default(),
             ready_max_lag: 10_000,
             workers: true,
+            board_snapshot_every: 1000,
         }
     }
 }
@@ -110,6 +114,7 @@ impl Front {
                     roles,
                     ready_max_lag: config.ready_max_lag,
                     metrics: Some(&metrics),
+                    board_snapshot_every: config.board_snapshot_every,
                 },
             )
             .await

@@ -1,6 +1,7 @@
 //! Reading the log, and the trait implementation that ties the modules together.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use ticketflow_domain::inbox::{Inbox, InboxEvent};
 use ticketflow_domain::project::{Project, ProjectEvent, Role};
@@ -16,7 +17,7 @@ use crate::event_store::{
 };
 use crate::metrics;
 use crate::stream::{parse_role, EVENT_COLUMNS};
-use crate::StoreError;
+use crate::{BoardSnapshot, StoreError};
 
 pub(super) fn stored_event(row: &Row) -> Result<StoredEvent, StoreError> {
     let metadata = raw_json(row, 10)?;
@@ -208,6 +209,66 @@ impl EventStore for PgStore {
                 position: row.try_get(0)?,
                 hash: hash_column(&row, 1)?,
             })
+        })
+        .await
+    }
+
+    async fn board_snapshot(
+        &self,
+        project_id: Uuid,
+        position: i64,
+    ) -> Result<Option<BoardSnapshot>, StoreError> {
+        let row = self
+            .bounded(async move {
+                let client = self.client().await?;
+                Ok(prepared::query_opt(
+                    &client,
+                    "SELECT position, states FROM board_snapshots
+                     WHERE project_id = $1 AND position <= $2 ORDER BY position DESC LIMIT 1",
+                    &[&project_id, &position],
+                )
+                .await?)
+            })
+            .await?;
+        row.map(|r| BoardSnapshot::decode(r.get(0), r.get(1)))
+            .transpose()
+    }
+
+    async fn save_board_snapshot(
+        &self,
+        project_id: Uuid,
+        snapshot: &BoardSnapshot,
+    ) -> Result<(), StoreError> {
+        let states = snapshot.encode()?;
+        self.bounded(async move {
+            let client = self.client().await?;
+            prepared::execute(
+                &client,
+                "INSERT INTO board_snapshots (project_id, position, tickets, states)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[&project_id, &snapshot.position, &snapshot.count(), &states],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn first_project_event_after(
+        &self,
+        project_id: Uuid,
+        time: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        self.bounded(async move {
+            let client = self.client().await?;
+            let row = prepared::query_opt(
+                &client,
+                "SELECT position FROM events WHERE project_id = $1 AND occurred_at > $2
+                 ORDER BY position LIMIT 1",
+                &[&project_id, &time],
+            )
+            .await?;
+            Ok(row.map(|r| r.get(0)))
         })
         .await
     }

@@ -2,6 +2,7 @@
 //! reading connections, appends to the writer.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 use ticketflow_domain::inbox::{Inbox, InboxEvent};
 use ticketflow_domain::project::{Project, ProjectEvent, Role};
@@ -16,7 +17,7 @@ use crate::event_store::{
 };
 use crate::metrics;
 use crate::stream::parse_role;
-use crate::StoreError;
+use crate::{BoardSnapshot, StoreError};
 
 #[async_trait]
 impl EventStore for SqliteStore {
@@ -155,6 +156,37 @@ impl EventStore for SqliteStore {
 
     async fn chain_head(&self) -> Result<ChainHead, StoreError> {
         self.readers.read(|conn| chain_head(conn)).await
+    }
+
+    async fn board_snapshot(
+        &self,
+        project_id: Uuid,
+        position: i64,
+    ) -> Result<Option<BoardSnapshot>, StoreError> {
+        self.readers
+            .read(move |conn| super::board::latest_at_most(conn, project_id, position))
+            .await
+    }
+
+    async fn save_board_snapshot(
+        &self,
+        project_id: Uuid,
+        snapshot: &BoardSnapshot,
+    ) -> Result<(), StoreError> {
+        let (position, count, states) = (snapshot.position, snapshot.count(), snapshot.encode()?);
+        self.writer
+            .write(move |conn| super::board::save(conn, project_id, position, count, &states))
+            .await
+    }
+
+    async fn first_project_event_after(
+        &self,
+        project_id: Uuid,
+        time: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        self.readers
+            .read(move |conn| super::board::first_event_after(conn, project_id, time))
+            .await
     }
 
     async fn membership(

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "004_hash_chain",
         include_str!("../../../migrations/sqlite/events/004_hash_chain.sql"),
     ),
+    (
+        "005_board_snapshots",
+        include_str!("../../../migrations/sqlite/events/005_board_snapshots.sql"),
+    ),
 ];
 
 /// The migration that adds the hash chain: the events written before it are

@@ -16,6 +16,7 @@
 
 mod accounts;
 mod append;
+mod board;
 mod event_store;
 mod events;
 mod idempotency;
