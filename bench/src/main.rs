@@ -49,6 +49,12 @@ struct Cli {
     /// The server binary to benchmark; default: `ticketflow` beside this one.
     #[arg(long, env = "TICKETFLOW_BIN")]
     server_bin: Option<PathBuf>,
+    /// The rebuild scenario's database, kept: seeded on its first run,
+    /// replayed as it is by later ones (A/B runs of two server binaries
+    /// rebuild the same log and skip the seeding). Default: a fresh one,
+    /// dropped afterwards.
+    #[arg(long)]
+    rebuild_database: Option<String>,
     /// Where the results go.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -97,7 +103,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Soak if cli.only.is_empty() => cli.quick,
         s => cli.only.is_empty() || cli.only.contains(&s),
     };
-    let sizes = Sizes::new(cli.quick, Duration::from_secs(cli.soak_minutes * 60));
+    let mut sizes = Sizes::new(cli.quick, Duration::from_secs(cli.soak_minutes * 60));
+    sizes.rebuild.kept_database = cli.rebuild_database.clone();
     if wanted(Scenario::Baseline) {
         step("baseline: pgbench single-row inserts");
         report.baseline = Some(baseline::run(&services, 64, sizes.baseline).await?);
@@ -211,6 +218,7 @@ impl Sizes {
             },
             rebuild: rebuild::Spec {
                 events: scale(1_000_000, 10_000),
+                kept_database: None,
             },
             // Moderate: 300 sockets taking 3,000 deliveries/s (a small share
             // of the fan-out target), 6 of them resuming every second.
