@@ -55,6 +55,10 @@ struct Cli {
     /// dropped afterwards.
     #[arg(long)]
     rebuild_database: Option<String>,
+    /// Events the rebuild scenario stores, instead of the 1,000,000
+    /// (10,000 with `--quick`).
+    #[arg(long)]
+    rebuild_events: Option<u64>,
     /// Where the results go.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -105,6 +109,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut sizes = Sizes::new(cli.quick, Duration::from_secs(cli.soak_minutes * 60));
     sizes.rebuild.kept_database = cli.rebuild_database.clone();
+    if let Some(events) = cli.rebuild_events {
+        sizes.rebuild.events = events;
+    }
     if wanted(Scenario::Baseline) {
         step("baseline: pgbench single-row inserts");
         report.baseline = Some(baseline::run(&services, 64, sizes.baseline).await?);
