@@ -49,6 +49,16 @@ struct Cli {
     /// The server binary to benchmark; default: `ticketflow` beside this one.
     #[arg(long, env = "TICKETFLOW_BIN")]
     server_bin: Option<PathBuf>,
+    /// The rebuild scenario's database, kept: seeded on its first run,
+    /// replayed as it is by later ones (A/B runs of two server binaries
+    /// rebuild the same log and skip the seeding). Default: a fresh one,
+    /// dropped afterwards.
+    #[arg(long)]
+    rebuild_database: Option<String>,
+    /// Events the rebuild scenario stores, instead of the 1,000,000
+    /// (10,000 with `--quick`).
+    #[arg(long)]
+    rebuild_events: Option<u64>,
     /// Where the results go.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -99,7 +109,11 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Soak if cli.only.is_empty() => cli.quick,
         s => cli.only.is_empty() || cli.only.contains(&s),
     };
-    let sizes = Sizes::new(cli.quick, Duration::from_secs(cli.soak_minutes * 60));
+    let mut sizes = Sizes::new(cli.quick, Duration::from_secs(cli.soak_minutes * 60));
+    sizes.rebuild.kept_database = cli.rebuild_database.clone();
+    if let Some(events) = cli.rebuild_events {
+        sizes.rebuild.events = events;
+    }
     if wanted(Scenario::Baseline) {
         step("baseline: pgbench single-row inserts");
         report.baseline = Some(baseline::run(&services, 64, sizes.baseline).await?);
@@ -218,6 +232,7 @@ impl Sizes {
             },
             rebuild: rebuild::Spec {
                 events: scale(1_000_000, 10_000),
+                kept_database: None,
             },
             // 1,000,000 events in bursts of 25 on average, a quarter of them
             // new tickets: 10,000 tickets in one project.

@@ -38,6 +38,28 @@ impl Services {
         })
     }
 
+    /// The database called `name`, created empty if it does not exist yet;
+    /// kept by whoever asked for it (no run id in its name, nothing drops it).
+    pub async fn kept_database(&self, name: &str) -> anyhow::Result<Database> {
+        let admin = connect(&self.admin_url).await?;
+        let exists = admin
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await
+            .with_context(|| format!("looking for database {name}"))?
+            .is_some();
+        if !exists {
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .with_context(|| format!("creating database {name}"))?;
+        }
+        Ok(Database {
+            url: with_database(&self.admin_url, name),
+            name: name.to_string(),
+            admin_url: self.admin_url.clone(),
+        })
+    }
+
     /// Runs `ticketflow <args>` against `db` to completion, returning stderr.
     pub async fn run_cli(&self, db: &Database, args: &[&str]) -> anyhow::Result<String> {
         let out = Command::new(&self.server_bin)

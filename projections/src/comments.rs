@@ -25,6 +25,10 @@ impl Projection for CommentsProjection {
         &["rm_comments"]
     }
 
+    fn insert_only(&self) -> &'static [&'static str] {
+        &["rm_comments"]
+    }
+
     async fn apply(
         &self,
         tx: &mut dyn ReadTx,

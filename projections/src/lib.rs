@@ -78,6 +78,12 @@ impl Tables {
         }
     }
 
+    /// Whether these are the live tables, which the live worker writes
+    /// (a rebuild's copies only the rebuild does).
+    pub fn is_live(&self) -> bool {
+        self.suffix.is_empty()
+    }
+
     /// The name to use for the owned table `base`.
     pub fn name(&self, base: &str) -> String {
         format!("{base}{}", self.suffix)

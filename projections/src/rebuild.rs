@@ -76,6 +76,21 @@ pub struct Rebuilt {
     /// Events replayed, the catch-up included.
     pub applied: u64,
     pub elapsed: Duration,
+    pub phases: Phases,
+}
+
+/// Where a rebuild's time went, phase by phase (they add up to its
+/// elapsed time, give or take the lock and the copies' creation).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    /// Replaying the log into the copies, from the start of the rebuild.
+    pub replay: Duration,
+    /// Writing out the ticket states kept in memory.
+    pub states: Duration,
+    /// Building the copies' other indexes.
+    pub indexes: Duration,
+    /// Catching up and swapping the copies in (one transaction).
+    pub swap: Duration,
 }
 
 /// Rebuilds `projection` from the whole log and swaps the result in.
@@ -175,7 +190,10 @@ async fn replay_all(rebuilds: &mut [Rebuild<'_>]) -> Result<(), StoreError> {
     let mut failed = fed.err();
     for (rebuild, task) in rebuilds.iter_mut().zip(join_all(tasks).await) {
         match task {
-            Ok(Ok(back)) => rebuild.put_back(back),
+            Ok(Ok(back)) => {
+                rebuild.put_back(back);
+                rebuild.phases.replay = rebuild.started.elapsed();
+            }
             Ok(Err(e)) => failed = Some(e),
             Err(e) => {
                 failed = Some(StoreError::Unavailable(format!(
@@ -265,6 +283,7 @@ struct Rebuild<'a> {
     limits: Limits,
     copies: Tables,
     started: Instant,
+    phases: Phases,
     position: i64,
     applied: u64,
 }
@@ -301,6 +320,7 @@ impl<'a> Rebuild<'a> {
             limits,
             copies: Tables::rebuild(),
             started: Instant::now(),
+            phases: Phases::default(),
             position: 0,
             applied: 0,
         })
@@ -319,7 +339,10 @@ impl<'a> Rebuild<'a> {
     /// Builds the copies' other indexes, applies what arrived meanwhile and
     /// swaps the copies in.
     async fn swap_in(&mut self) -> Result<Rebuilt, StoreError> {
+        let indexing = Instant::now();
         self.complete_copies().await?;
+        self.phases.indexes = indexing.elapsed();
+        let swapping = Instant::now();
         let mut tx = self.begin().await?;
         tx.lock_checkpoints(&[self.projection.name()]).await?;
         // The live worker now waits: whatever it has not applied, the copies
@@ -330,10 +353,12 @@ impl<'a> Rebuild<'a> {
         tx.set_checkpoints(&[(self.projection.name(), self.position)])
             .await?;
         self.put_back(tx.commit_keep(self.limits.kept_states).await?);
+        self.phases.swap = swapping.elapsed();
         Ok(Rebuilt {
             position: self.position,
             applied: self.applied,
             elapsed: self.started.elapsed(),
+            phases: self.phases,
         })
     }
 
@@ -360,9 +385,11 @@ impl<'a> Rebuild<'a> {
     /// Writes the states the replay kept to the copies, before their
     /// indexes are built.
     async fn write_out_states(&mut self) -> Result<(), StoreError> {
+        let writing = Instant::now();
         let mut tx = self.begin().await?;
         tx.write_out().await?;
         self.put_back(tx.commit_keep(self.limits.kept_states).await?);
+        self.phases.states = writing.elapsed();
         Ok(())
     }
 

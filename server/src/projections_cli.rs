@@ -76,12 +76,18 @@ pub async fn rebuild_cmd(store: &PgStore, name: Option<String>, all: bool) -> an
     .context("rebuilding")?;
     let newline = if redraw { "\n" } else { "" };
     for (projection, done) in projections.iter().zip(rebuilt) {
+        let phases = &done.phases;
         eprintln!(
-            "{newline}{}: rebuilt at position {} ({} events in {:.1}s)",
+            "{newline}{}: rebuilt at position {} ({} events in {:.1}s: replay {:.1}s, \
+             states {:.1}s, indexes {:.1}s, swap {:.1}s)",
             projection.name(),
             done.position,
             done.applied,
-            done.elapsed.as_secs_f64()
+            done.elapsed.as_secs_f64(),
+            phases.replay.as_secs_f64(),
+            phases.states.as_secs_f64(),
+            phases.indexes.as_secs_f64(),
+            phases.swap.as_secs_f64(),
         );
     }
     Ok(())

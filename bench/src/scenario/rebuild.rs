@@ -1,23 +1,30 @@
 //! Rebuild: every read model rebuilt from a large stored history by the
 //! operators' command, `ticketflow projections rebuild --all`.
+//!
+//! With a kept database (`--rebuild-database`), the history is seeded once
+//! and replayed by every later run: A/B runs of two server binaries then
+//! rebuild the very same log, and skip the minutes of seeding.
 
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{ensure, Context};
 use serde::Serialize;
 use ticketflow_store::pg::PgStore;
-use ticketflow_testkit::seed::{self, HistorySpec, SeedReport};
+use ticketflow_testkit::seed::{self, HistorySpec};
 
-use crate::server::Services;
+use crate::server::{connect, Database, Services};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Spec {
     pub events: u64,
+    /// A database to seed once and keep, instead of a fresh one per run.
+    pub kept_database: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Outcome {
     pub spec: Spec,
+    /// 0 when a kept database's history was reused.
     pub seed_seconds: f64,
     pub tickets: u64,
     pub comments: u64,
@@ -29,17 +36,17 @@ pub struct Outcome {
 }
 
 pub async fn run(services: &Services, spec: Spec) -> anyhow::Result<Outcome> {
+    if let Some(name) = &spec.kept_database {
+        let db = services.kept_database(name).await?;
+        return measure(services, &db, spec).await;
+    }
     let db = services.database("rebuild").await?;
     let result = measure(services, &db, spec).await;
     db.drop().await?;
     result
 }
 
-async fn measure(
-    services: &Services,
-    db: &crate::server::Database,
-    spec: Spec,
-) -> anyhow::Result<Outcome> {
+async fn measure(services: &Services, db: &Database, spec: Spec) -> anyhow::Result<Outcome> {
     services.run_cli(db, &["migrate"]).await?;
     let seeded = seed(db, spec.events).await?;
 
@@ -49,7 +56,7 @@ async fn measure(
         .await?;
     let rebuild_seconds = rebuilding.elapsed().as_secs_f64();
     Ok(Outcome {
-        seed_seconds: seeded.elapsed.as_secs_f64(),
+        seed_seconds: seeded.seconds,
         tickets: seeded.tickets,
         comments: seeded.comments,
         rebuild_seconds,
@@ -63,9 +70,41 @@ async fn measure(
     })
 }
 
+/// What the log holds, and how long storing it took this run.
+struct Seeded {
+    seconds: f64,
+    tickets: u64,
+    comments: u64,
+}
+
 /// Stores a realistic history of `events` events (testkit's seeder: many
-/// projects, members, every kind of ticket change, comments with mentions).
-async fn seed(db: &crate::server::Database, events: u64) -> anyhow::Result<SeedReport> {
+/// projects, members, every kind of ticket change, comments with mentions),
+/// unless the database holds it already (a kept one, seeded before).
+async fn seed(db: &Database, events: u64) -> anyhow::Result<Seeded> {
+    let client = connect(&db.url).await?;
+    let row = client
+        .query_one(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE event_type = 'TicketCreated'),
+                    count(*) FILTER (WHERE event_type = 'CommentAdded')
+             FROM events",
+            &[],
+        )
+        .await
+        .context("counting the stored events")?;
+    let (stored, tickets, comments): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    if stored > 0 {
+        ensure!(
+            stored as u64 == events,
+            "{} holds {stored} events, not {events}: drop it or name another",
+            db.name
+        );
+        return Ok(Seeded {
+            seconds: 0.0,
+            tickets: tickets as u64,
+            comments: comments as u64,
+        });
+    }
     // Setting up needs no durability; the rebuild reads what is committed.
     let url = format!("{}?options=-c%20synchronous_commit%3Doff", db.url);
     let store = PgStore::connect(&url, 8).context("connecting the seeder")?;
@@ -73,5 +112,10 @@ async fn seed(db: &crate::server::Database, events: u64) -> anyhow::Result<SeedR
         events,
         ..HistorySpec::default()
     };
-    Ok(seed::history(&store, &spec).await?)
+    let report = seed::history(&store, &spec).await?;
+    Ok(Seeded {
+        seconds: report.elapsed.as_secs_f64(),
+        tickets: report.tickets,
+        comments: report.comments,
+    })
 }

@@ -152,10 +152,17 @@ impl ReadTx for PgReadTx {
     }
 }
 
+/// A rebuild's copies take their new rows by `COPY` ([`write`]'s
+/// `CopyIn`): nobody else writes them and the log's events come to them
+/// once each, so none of those rows is ever there already.
 #[async_trait]
 impl RowWrites for PgReadTx {
     async fn insert_comments(&mut self, rows: &[CommentRow<'_>]) -> Result<(), StoreError> {
-        write::insert_comments(self.conn()?, &self.tables, rows).await
+        if self.tables.is_live() {
+            write::insert_comments(self.conn()?, &self.tables, rows).await
+        } else {
+            write::copy_comments(self.conn()?, &self.tables, rows).await
+        }
     }
 
     async fn advance_heads(
@@ -169,11 +176,19 @@ impl RowWrites for PgReadTx {
         &mut self,
         rows: &[NotificationRow<'_>],
     ) -> Result<(), StoreError> {
-        write::insert_notifications(self.conn()?, &self.tables, rows).await
+        if self.tables.is_live() {
+            write::insert_notifications(self.conn()?, &self.tables, rows).await
+        } else {
+            write::copy_notifications(self.conn()?, &self.tables, rows).await
+        }
     }
 
     async fn insert_ticket_messages(&mut self, rows: &[MessageRow]) -> Result<(), StoreError> {
-        write::insert_ticket_messages(self.conn()?, &self.tables, rows).await
+        if self.tables.is_live() {
+            write::insert_ticket_messages(self.conn()?, &self.tables, rows).await
+        } else {
+            write::copy_ticket_messages(self.conn()?, &self.tables, rows).await
+        }
     }
 }
 
