@@ -5,7 +5,8 @@
 //! data directory and an in-process broker. `ticketflow migrate` applies the
 //! PostgreSQL schema and exits; `ticketflow notify` sends one user an
 //! operator's notification; `ticketflow health` asks a running server's
-//! `/healthz` or `/readyz`. Configuration comes from the environment,
+//! `/healthz` or `/readyz`; `ticketflow events export` writes the log out as
+//! NDJSON, CSV or Parquet. Configuration comes from the environment,
 //! with flags of the same meaning.
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use rand::RngCore;
+mod export_cli;
 mod health_cli;
 mod lifecycle;
 mod logging;
@@ -85,6 +87,21 @@ enum Command {
         #[arg(long, env = "TICKETFLOW_DATA_DIR", default_value = "./ticketflow-data")]
         data_dir: PathBuf,
     },
+    /// Read the event log.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The embedded mode's data directory (used without DATABASE_URL).
+        #[arg(
+            long,
+            global = true,
+            env = "TICKETFLOW_DATA_DIR",
+            default_value = "./ticketflow-data"
+        )]
+        data_dir: PathBuf,
+    },
     /// Ask a running server whether it is up (/healthz) or ready (/readyz);
     /// exit 0 if so (for container health checks).
     Health(health_cli::HealthArgs),
@@ -102,6 +119,12 @@ enum ProjectionsCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Write the log, or a selection of it, as NDJSON, CSV or Parquet.
+    Export(export_cli::ExportArgs),
 }
 
 #[derive(Args)]
@@ -225,6 +248,14 @@ async fn main() -> anyhow::Result<()> {
                 Some(_) => notify_cli::notify_pg(&connect(&database).await?, &notice).await,
             }
         }
+        Command::Events {
+            command: EventsCommand::Export(args),
+            database,
+            data_dir,
+        } => match database.database_url {
+            None => export_cli::export_embedded(&data_dir, args).await,
+            Some(_) => export_cli::run(&connect(&database).await?, args).await,
+        },
         Command::Health(args) => health_cli::run(args).await,
     }
 }

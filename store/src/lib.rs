@@ -16,6 +16,7 @@
 mod accounts;
 mod error;
 mod event_store;
+mod filter;
 mod idempotency;
 pub mod metrics;
 pub mod pg;
@@ -29,5 +30,6 @@ pub use event_store::{
     Append, AsOf, Committed, EventStore, Loaded, Metadata, ProjectSummary, RawJson, StoredEvent,
     SNAPSHOT_EVERY,
 };
+pub use filter::{parse_types, Bound, EventFilter};
 pub use idempotency::{Claim, CommandKey, CommittedCommand, IdempotencyStore, StoredResponse};
 pub use watch::{Watch, WatchFeed};
