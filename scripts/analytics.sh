@@ -68,7 +68,7 @@ fail() { echo "analytics: $*; the server's log:" >&2; cat "$work/server.log" >&2
 
 events=$("$python" scripts/analytics_check.py fill "$base" "$work/known.json") || fail "filling"
 
-DATABASE_URL="$database_url" "$bin" events export --format parquet --output "$work/events.parquet" ||
+DATABASE_URL="$database_url" RUST_LOG=warn "$bin" events export --format parquet --output "$work/events.parquet" ||
     fail "exporting"
 "$python" scripts/analytics_check.py parquet "$work/events.parquet" "$work/known.json" ||
     fail "the Parquet export"
