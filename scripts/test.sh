@@ -56,6 +56,11 @@ TICKETFLOW_TEST_MODE=embedded cargo test -p ticketflow --tests --no-fail-fast "$
 step "scripts/schemathesis.sh  (the API against /api/openapi.json)"
 scripts/schemathesis.sh
 
+# The analysts' path: a Parquet export read back with pyarrow, and the cycle-time example over
+# the JetStream stream, on a live server (PostgreSQL + NATS) filled with known tickets.
+step "scripts/analytics.sh  (export read by pyarrow, examples/analytics)"
+scripts/analytics.sh
+
 # A short chaos run: three instances, a NATS cluster and a private PostgreSQL under load and
 # faults, then its verifier (see README, Chaos run). A failure prints the seed that reproduces it.
 step "scripts/chaos.sh  (short schedule)"

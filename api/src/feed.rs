@@ -4,12 +4,19 @@
 //! response stays open and streams events as they are committed, until the
 //! process drains (the stream then ends, and the client follows on from its
 //! last position, on another instance).
+//!
+//! `types`, `since` and `until` narrow the feed (as `ticketflow events
+//! export` does): the database skips what does not match. `since` and
+//! `until` are inclusive positions or times; `after`, the exclusive cursor,
+//! applies as well, so a client pages on with `after=<next_cursor>` and the
+//! same filters. A `follow` ends once nothing after `until` can match.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use futures::stream::{self, Stream};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -27,6 +34,7 @@ use ticketflow_app::ApiError;
 use ticketflow_app::AppState;
 use ticketflow_app::AuthUser;
 use ticketflow_app::{params, path_id};
+use ticketflow_store::{parse_types, Bound, EventFilter};
 
 const NDJSON: &str = "application/x-ndjson";
 /// Events read per query while streaming.
@@ -39,9 +47,40 @@ pub struct FeedQuery {
     /// stream events as they are stored.
     #[param(value_type = Option<bool>)]
     follow: Option<String>,
+    /// Only these event types, comma-separated (e.g. `TicketCreated,TicketStatusChanged`).
+    types: Option<String>,
+    /// Events from this position (digits) or RFC 3339 time (`occurred_at`), inclusive.
+    since: Option<String>,
+    /// Events up to this position (digits) or RFC 3339 time (`occurred_at`), inclusive.
+    until: Option<String>,
     #[serde(flatten)]
     #[param(ignore)]
     page: PageQuery,
+}
+
+impl FeedQuery {
+    /// The project's events these parameters select; a bad one is refused
+    /// naming it.
+    fn filter(&self, project_id: Uuid) -> Result<EventFilter, ApiError> {
+        let bound = |name: &str, raw: &Option<String>| {
+            raw.as_deref()
+                .map(|r| r.parse::<Bound>())
+                .transpose()
+                .map_err(|must_be| ApiError::invalid(name, format!("{name} must be {must_be}")))
+        };
+        let types = self
+            .types
+            .as_deref()
+            .map(parse_types)
+            .transpose()
+            .map_err(|must_be| ApiError::invalid("types", format!("types must be {must_be}")))?;
+        Ok(EventFilter {
+            project_id: Some(project_id),
+            types: types.unwrap_or_default(),
+            since: bound("since", &self.since)?,
+            until: bound("until", &self.until)?,
+        })
+    }
 }
 
 /// The project's events, in position order.
@@ -72,6 +111,7 @@ pub async fn events(
     let project_id = path_id(&pid, "project")?;
     let after = q.page.page_after_number()?;
     let follow = params::query_flag("follow", q.follow.as_deref())?;
+    let filter = q.filter(project_id)?;
     state.member_project(project_id, &user).await?;
     let wants_ndjson = headers
         .get(header::ACCEPT)
@@ -81,7 +121,7 @@ pub async fn events(
         let page = q.page.page()?;
         let events = state
             .events
-            .project_events(project_id, after, page.limit + 1)
+            .filtered_events(&filter, after, page.limit + 1)
             .await?;
         let listed = page.respond(&events, views::feed_item, |e| e.position.to_string());
         return Ok(Json(listed).into_response());
@@ -90,14 +130,14 @@ pub async fn events(
         Some(_) => Some(q.page.page()?.limit),
         None => None,
     };
-    let body = Body::from_stream(ndjson(state, project_id, after, limit, follow));
+    let body = Body::from_stream(ndjson(state, filter, after, limit, follow));
     let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON))];
     Ok((content_type, body).into_response())
 }
 
 struct Cursor {
     state: AppState,
-    project_id: Uuid,
+    filter: EventFilter,
     after: i64,
     left: Option<i64>,
     follow: bool,
@@ -106,14 +146,14 @@ struct Cursor {
 /// Lines of events after `after`; ends at the head unless following.
 fn ndjson(
     state: AppState,
-    project_id: Uuid,
+    filter: EventFilter,
     after: i64,
     limit: Option<i64>,
     follow: bool,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     let cursor = Cursor {
         state,
-        project_id,
+        filter,
         after,
         left: limit,
         follow,
@@ -125,10 +165,13 @@ fn ndjson(
                 return None;
             }
             let want = c.left.map_or(CHUNK, |l| l.min(CHUNK));
+            // Taken before reading: the read then sees every event up to it.
+            let head_before = *c.state.watch.head.borrow();
+            let read_at = Utc::now();
             let events = match c
                 .state
                 .events
-                .project_events(c.project_id, c.after, want)
+                .filtered_events(&c.filter, c.after, want)
                 .await
             {
                 Ok(events) => events,
@@ -138,14 +181,14 @@ fn ndjson(
                 }
             };
             if events.is_empty() {
-                if !c.follow {
+                if !c.follow || until_reached(c.filter.until, head_before, read_at) {
                     return None;
                 }
-                let head = c.after;
-                let mut watch = c.state.watch.head.clone();
-                // Any commit may be this project's: re-query on each one.
-                let grown = c.state.drain.unless_begun(watch.wait_for(|h| *h > head));
-                if !matches!(grown.await, Some(Ok(_))) {
+                // Nothing up to `head_before` matched: wait past it, not
+                // past the last match (which non-matching commits would
+                // wake at once, over and over).
+                c.after = c.after.max(head_before);
+                if !next_commit_or_until(&c).await {
                     return None;
                 }
                 continue;
@@ -162,4 +205,38 @@ fn ndjson(
             return Some((Ok(Bytes::from(lines)), Some(c)));
         }
     })
+}
+
+/// Whether a follow has streamed everything `until` admits, after a read
+/// found nothing: a position the log had reached before that read, or a
+/// time already past when it began.
+fn until_reached(until: Option<Bound>, head_before: i64, read_at: DateTime<Utc>) -> bool {
+    match until {
+        None => false,
+        Some(Bound::Position(p)) => head_before >= p,
+        Some(Bound::Time(t)) => read_at > t,
+    }
+}
+
+/// Waits for a commit past the cursor (any may be this project's: the
+/// caller re-queries on each one) or, with a time `until`, for that time to
+/// pass; false when the process drains first.
+async fn next_commit_or_until(c: &Cursor) -> bool {
+    let after = c.after;
+    let mut watch = c.state.watch.head.clone();
+    let until_passes = async {
+        match c.filter.until {
+            Some(Bound::Time(t)) => {
+                tokio::time::sleep((t - Utc::now()).to_std().unwrap_or_default()).await
+            }
+            _ => std::future::pending().await,
+        }
+    };
+    let woken = async {
+        tokio::select! {
+            grown = watch.wait_for(|h| *h > after) => grown.is_ok(),
+            () = until_passes => true,
+        }
+    };
+    c.state.drain.unless_begun(woken).await.unwrap_or(false)
 }

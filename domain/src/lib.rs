@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod event;
+pub mod event_types;
 pub mod inbox;
 pub mod mention;
 pub mod notification;

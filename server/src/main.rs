@@ -5,7 +5,8 @@
 //! data directory and an in-process broker. `ticketflow migrate` applies the
 //! PostgreSQL schema and exits; `ticketflow notify` sends one user an
 //! operator's notification; `ticketflow health` asks a running server's
-//! `/healthz` or `/readyz`. Configuration comes from the environment,
+//! `/healthz` or `/readyz`; `ticketflow events export` writes the log out as
+//! NDJSON, CSV or Parquet. Configuration comes from the environment,
 //! with flags of the same meaning.
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use rand::RngCore;
 mod audit_cli;
+mod export_cli;
 mod health_cli;
 mod lifecycle;
 mod logging;
@@ -86,6 +88,21 @@ enum Command {
         #[arg(long, env = "TICKETFLOW_DATA_DIR", default_value = "./ticketflow-data")]
         data_dir: PathBuf,
     },
+    /// Read the event log.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The embedded mode's data directory (used without DATABASE_URL).
+        #[arg(
+            long,
+            global = true,
+            env = "TICKETFLOW_DATA_DIR",
+            default_value = "./ticketflow-data"
+        )]
+        data_dir: PathBuf,
+    },
     /// Ask a running server whether it is up (/healthz) or ready (/readyz);
     /// exit 0 if so (for container health checks).
     Health(health_cli::HealthArgs),
@@ -129,6 +146,12 @@ enum ProjectionsCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Write the log, or a selection of it, as NDJSON, CSV or Parquet.
+    Export(export_cli::ExportArgs),
 }
 
 #[derive(Args)]
@@ -257,6 +280,14 @@ async fn main() -> anyhow::Result<()> {
                 Some(_) => notify_cli::notify_pg(&connect(&database).await?, &notice).await,
             }
         }
+        Command::Events {
+            command: EventsCommand::Export(args),
+            database,
+            data_dir,
+        } => match database.database_url {
+            None => export_cli::export_embedded(&data_dir, args).await,
+            Some(_) => export_cli::run(&connect(&database).await?, args).await,
+        },
         Command::Health(args) => health_cli::run(args).await,
         Command::Audit {
             command: AuditCommand::Verify { from },

@@ -170,7 +170,9 @@ impl<'a> Fields<'a> {
 /// `value` with every object's keys sorted by their UTF-8 bytes, at every
 /// depth. Not left to serde_json's map: with its `preserve_order` feature
 /// (which a dependency may turn on) a map keeps insertion order.
-fn write_canonical(out: &mut Vec<u8>, value: &Value) -> Result<(), serde_json::Error> {
+/// Writes `value` with every object's keys in byte order, at every depth, and
+/// no whitespace: how the canonical form writes JSON (`docs/audit.md`).
+pub fn write_canonical(out: &mut Vec<u8>, value: &Value) -> Result<(), serde_json::Error> {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();

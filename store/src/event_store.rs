@@ -15,7 +15,7 @@ use tokio_postgres::types::{to_sql_checked, IsNull, Json, ToSql, Type};
 use uuid::Uuid;
 
 use crate::chain::{ChainHead, Hash};
-use crate::{BoardSnapshot, StoreError};
+use crate::{BoardSnapshot, EventFilter, StoreError};
 
 /// A snapshot is written whenever a stream's version crosses a multiple of
 /// this, so loading replays fewer than this many events.
@@ -301,6 +301,14 @@ pub trait EventStore: Send + Sync + 'static {
     async fn project_events(
         &self,
         project_id: Uuid,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The events matching `filter` after a position, in position order.
+    async fn filtered_events(
+        &self,
+        filter: &EventFilter,
         after_position: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError>;

@@ -18,6 +18,7 @@ pub mod chain;
 mod board;
 mod error;
 mod event_store;
+mod filter;
 mod idempotency;
 pub mod metrics;
 pub mod pg;
@@ -33,5 +34,6 @@ pub use event_store::{
     Append, AsOf, Committed, EventStore, Loaded, Metadata, ProjectSummary, RawJson, StoredEvent,
     SNAPSHOT_EVERY,
 };
+pub use filter::{parse_types, Bound, EventFilter};
 pub use idempotency::{Claim, CommandKey, CommittedCommand, IdempotencyStore, StoredResponse};
 pub use watch::{Watch, WatchFeed};

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use ticketflow_domain::inbox::{Inbox, InboxEvent};
 use ticketflow_domain::project::{Project, ProjectEvent, Role};
 use ticketflow_domain::ticket::{Ticket, TicketEvent};
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -15,9 +15,10 @@ use crate::chain::{ChainHead, Hash};
 use crate::event_store::{
     Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, RawJson, StoredEvent,
 };
+use crate::filter::SqlValue;
 use crate::metrics;
 use crate::stream::{parse_role, EVENT_COLUMNS};
-use crate::{BoardSnapshot, StoreError};
+use crate::{BoardSnapshot, EventFilter, StoreError};
 
 pub(super) fn stored_event(row: &Row) -> Result<StoredEvent, StoreError> {
     let metadata = raw_json(row, 10)?;
@@ -165,6 +166,28 @@ impl EventStore for PgStore {
             .await
         })
         .await
+    }
+
+    async fn filtered_events(
+        &self,
+        filter: &EventFilter,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let (sql, values) = filter.clause(after_position, limit, |n| format!("${n}"));
+        let values: Vec<Box<dyn ToSql + Sync + Send>> = values
+            .into_iter()
+            .map(|value| -> Box<dyn ToSql + Sync + Send> {
+                match value {
+                    SqlValue::Uuid(id) => Box::new(id),
+                    SqlValue::Int(n) => Box::new(n),
+                    SqlValue::Time(t) => Box::new(t),
+                    SqlValue::Text(text) => Box::new(text),
+                }
+            })
+            .collect();
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref() as _).collect();
+        self.bounded(self.query_events(&sql, &params)).await
     }
 
     async fn read_all(

@@ -10,14 +10,15 @@ use ticketflow_domain::ticket::{Ticket, TicketEvent};
 use uuid::Uuid;
 
 use super::events::{chain_head, head_position, query_events};
-use super::{append, from_micros, SqliteStore};
+use super::{append, from_micros, micros, SqliteStore};
 use crate::chain::ChainHead;
 use crate::event_store::{
     Append, AsOf, Committed, EventStore, Loaded, ProjectSummary, StoredEvent,
 };
+use crate::filter::SqlValue;
 use crate::metrics;
 use crate::stream::parse_role;
-use crate::{BoardSnapshot, StoreError};
+use crate::{BoardSnapshot, EventFilter, StoreError};
 
 #[async_trait]
 impl EventStore for SqliteStore {
@@ -131,6 +132,27 @@ impl EventStore for SqliteStore {
                     params![project_id, after_position, limit],
                 )
             })
+            .await
+    }
+
+    async fn filtered_events(
+        &self,
+        filter: &EventFilter,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let (sql, values) = filter.clause(after_position, limit, |n| format!("?{n}"));
+        let values: Vec<rusqlite::types::Value> = values
+            .into_iter()
+            .map(|value| match value {
+                SqlValue::Uuid(id) => id.as_bytes().to_vec().into(),
+                SqlValue::Int(n) => n.into(),
+                SqlValue::Time(t) => micros(t).into(),
+                SqlValue::Text(text) => text.into(),
+            })
+            .collect();
+        self.readers
+            .read(move |conn| query_events(conn, &sql, rusqlite::params_from_iter(values)))
             .await
     }
 
