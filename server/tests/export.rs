@@ -76,7 +76,14 @@ async fn feed(s: &Setup, query: &str) -> Vec<Value> {
 
 /// Checks an exported event (its fields as JSON values) against a feed item.
 fn same_event(exported: &Value, item: &Value) {
-    for key in ["event_id", "hash", "position", "schema_version", "version", "data"] {
+    for key in [
+        "event_id",
+        "hash",
+        "position",
+        "schema_version",
+        "version",
+        "data",
+    ] {
         assert_eq!(exported[key], item[key], "{key} of {item}");
     }
     assert_eq!(exported["type"], item["type"]);

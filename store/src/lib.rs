@@ -14,8 +14,8 @@
 //!   gap-free number, in the appending transaction.
 
 mod accounts;
-pub mod chain;
 mod board;
+pub mod chain;
 mod error;
 mod event_store;
 mod filter;
@@ -27,8 +27,8 @@ mod stream;
 pub mod watch;
 
 pub use accounts::{Accounts, NewUser, RefreshOutcome, User, UserWithHash};
-pub use chain::{ChainHead, Hash};
 pub use board::BoardSnapshot;
+pub use chain::{ChainHead, Hash};
 pub use error::StoreError;
 pub use event_store::{
     Append, AsOf, Committed, EventStore, Loaded, Metadata, ProjectSummary, RawJson, StoredEvent,
